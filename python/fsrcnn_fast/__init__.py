@@ -1,0 +1,12 @@
+"""fsrcnn_fast: FSRCNN super-resolution on the CPU, fast.
+
+    >>> import numpy as np, fsrcnn_fast
+    >>> fsrcnn_fast.upscale(np.zeros((240, 240), np.uint8), scale=3).shape
+    (720, 720)
+"""
+
+from .api import Model, available_models, upscale
+from .weights.safetensors_io import WeightsError
+
+__all__ = ["Model", "upscale", "available_models", "WeightsError", "__version__"]
+__version__ = "0.1.0"

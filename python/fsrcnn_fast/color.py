@@ -1,0 +1,61 @@
+"""Colour and sample-format conversions.
+
+The networks run on Y of YCbCr as MATLAB's ``rgb2ycbcr`` defines it
+(ITU-R BT.601, studio range: Y in [16, 235]/255, Cb/Cr in [16, 240]/255),
+which is what the paper and its evaluation use.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y_uint8", "to_unit_float", "from_unit_float"]
+
+# rows: Y, Cb, Cr; columns: R, G, B, applied to values in [0, 255] / 255 scaled.
+_RGB_TO_YCBCR = np.array(
+    [
+        [65.481, 128.553, 24.966],
+        [-37.797, -74.203, 112.0],
+        [112.0, -93.786, -18.214],
+    ],
+    dtype=np.float64,
+) / 255.0
+_YCBCR_OFFSET = np.array([16.0, 128.0, 128.0], dtype=np.float64) / 255.0
+_YCBCR_TO_RGB = np.linalg.inv(_RGB_TO_YCBCR)
+
+
+def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
+    """float RGB in [0, 1] (..., 3) -> float YCbCr in [0, 1] (..., 3)."""
+    return rgb @ _RGB_TO_YCBCR.T + _YCBCR_OFFSET
+
+
+def ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`rgb_to_ycbcr` (no clipping)."""
+    return (ycbcr - _YCBCR_OFFSET) @ _YCBCR_TO_RGB.T
+
+
+def rgb_to_y_uint8(rgb: np.ndarray) -> np.ndarray:
+    """MATLAB ``rgb2ycbcr`` on a uint8 image, Y channel only, rounded to uint8."""
+    x = np.asarray(rgb, np.float64)[..., :3]
+    y = 16.0 + (x @ np.array([65.481, 128.553, 24.966])) / 255.0
+    return np.clip(np.round(y), 0, 255).astype(np.uint8)
+
+
+_INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+def to_unit_float(x: np.ndarray) -> np.ndarray:
+    """uint8/uint16 -> [0, 1] float64; float types are converted as they are."""
+    scale = _INT_MAX.get(x.dtype)
+    if scale is None:
+        return x.astype(np.float64)
+    return x.astype(np.float64) / scale
+
+
+def from_unit_float(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """[0, 1] float -> ``dtype``: clipped, and rounded for integer types."""
+    x = np.clip(x, 0.0, 1.0)
+    scale = _INT_MAX.get(np.dtype(dtype))
+    if scale is None:
+        return x.astype(dtype)
+    return np.round(x * scale).astype(dtype)

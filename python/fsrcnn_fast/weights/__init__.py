@@ -1,0 +1,1 @@
+"""Weights: the canonical network description and the file formats that produce it."""

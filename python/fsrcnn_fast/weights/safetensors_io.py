@@ -1,0 +1,177 @@
+"""The native weights format: safetensors with the architecture in the header metadata.
+
+Metadata (all values are strings):
+  format         "fsrcnn_fast/1"
+  network        "fsrcnn" | "srcnn"
+  scales         comma-separated integer scales the file provides, e.g. "3" or "2,3,4"
+  border         "zero" | "replicate"   (padding of every layer at the image edge)
+  tail           "deconv" | "subpixel"  (fsrcnn only)
+  deconv_offset  integer, the o + offset - scale*p of the deconv definition (fsrcnn, tail=deconv)
+  color          "ycbcr-bt601"          (the network sees Y of MATLAB rgb2ycbcr, in [0, 1])
+  optional, informative: d, s, m (fsrcnn), name, description, source, training
+
+Tensors (float32; float16/float64 accepted and converted):
+  fsrcnn: feature.{weight,bias,prelu}  shrink.*  map.{0..m-1}.*  expand.*  (weight OIHW; prelu [cout] or [1])
+          deconv.weight [d, 1, k, k] (ConvTranspose2d layout), deconv.bias [1]
+       or subpixel.weight [scale^2, d, k, k], subpixel.bias [scale^2] or [1]
+  srcnn:  conv1.{weight,bias}  conv2.*  conv3.*   (ReLU after conv1 and conv2)
+Any tensor may be given per scale with the prefix "x{scale}." (e.g. "x2.deconv.weight"); a
+prefixed tensor wins over the unprefixed one, so a multi-scale file shares the rest.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from .schema import Conv, Deconv, NetworkSpec, Subpixel
+
+FORMAT = "fsrcnn_fast/1"
+COLOR = "ycbcr-bt601"
+
+__all__ = ["WeightsFile", "load", "save", "FORMAT"]
+
+
+class WeightsError(ValueError):
+    """A weights file that is missing, unreadable or inconsistent."""
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """A loaded weights file: the tensors, the metadata, and the networks it can build."""
+
+    path: str
+    metadata: Mapping[str, str]
+    tensors: Mapping[str, np.ndarray]
+
+    @property
+    def network(self) -> str:
+        return self.metadata["network"]
+
+    @property
+    def scales(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.metadata["scales"].split(","))
+
+    @property
+    def border(self) -> str:
+        return self.metadata.get("border", "zero")
+
+    def _get(self, name: str, scale: int) -> np.ndarray:
+        for key in (f"x{scale}.{name}", name):
+            if key in self.tensors:
+                return self.tensors[key]
+        raise WeightsError(f"{self.path}: missing tensor {name!r} (or 'x{scale}.{name}')")
+
+    def _has(self, name: str, scale: int) -> bool:
+        return f"x{scale}.{name}" in self.tensors or name in self.tensors
+
+    def spec(self, scale: int) -> NetworkSpec:
+        if scale not in self.scales:
+            raise WeightsError(f"{self.path}: provides scales {self.scales}, not {scale}")
+        try:
+            if self.network == "fsrcnn":
+                return self._fsrcnn(scale)
+            return self._srcnn(scale)
+        except WeightsError:
+            raise
+        except ValueError as exc:
+            raise WeightsError(f"{self.path}: {exc}") from exc
+
+    def _conv(self, name: str, scale: int, activation: str) -> Conv:
+        slope = self._get(f"{name}.prelu", scale) if activation == "prelu" else None
+        return Conv(
+            name,
+            self._get(f"{name}.weight", scale),
+            self._get(f"{name}.bias", scale),
+            activation,  # type: ignore[arg-type]
+            slope,
+            self.border,  # type: ignore[arg-type]
+        )
+
+    def _fsrcnn(self, scale: int) -> NetworkSpec:
+        layers = [self._conv("feature", scale, "prelu"), self._conv("shrink", scale, "prelu")]
+        m = 0
+        while self._has(f"map.{m}.weight", scale):
+            layers.append(self._conv(f"map.{m}", scale, "prelu"))
+            m += 1
+        layers.append(self._conv("expand", scale, "prelu"))
+        tail_kind = self.metadata.get("tail", "deconv")
+        tail: Deconv | Subpixel
+        if tail_kind == "deconv":
+            tail = Deconv(
+                "deconv",
+                self._get("deconv.weight", scale),
+                self._get("deconv.bias", scale),
+                scale,
+                int(self.metadata.get("deconv_offset", "4")),
+                self.border,  # type: ignore[arg-type]
+            )
+        elif tail_kind == "subpixel":
+            tail = Subpixel(
+                "subpixel",
+                self._get("subpixel.weight", scale),
+                self._get("subpixel.bias", scale),
+                scale,
+                self.border,  # type: ignore[arg-type]
+            )
+        else:
+            raise WeightsError(f"{self.path}: unknown tail {tail_kind!r} (expected 'deconv' or 'subpixel')")
+        return NetworkSpec("fsrcnn", tuple(layers), tail, scale, metadata=dict(self.metadata))
+
+    def _srcnn(self, scale: int) -> NetworkSpec:
+        layers = (
+            self._conv("conv1", scale, "relu"),
+            self._conv("conv2", scale, "relu"),
+            self._conv("conv3", scale, "none"),
+        )
+        return NetworkSpec("srcnn", layers, None, scale, pre_upsample=True, metadata=dict(self.metadata))
+
+
+def _check_metadata(path: str, meta: Mapping[str, str]) -> None:
+    if meta.get("format") != FORMAT:
+        raise WeightsError(f"{path}: not an fsrcnn_fast weights file (metadata 'format' is {meta.get('format')!r})")
+    if meta.get("network") not in ("fsrcnn", "srcnn"):
+        raise WeightsError(f"{path}: metadata 'network' must be 'fsrcnn' or 'srcnn', got {meta.get('network')!r}")
+    if not re.fullmatch(r"\d+(,\d+)*", meta.get("scales", "")):
+        raise WeightsError(f"{path}: metadata 'scales' must list integers like '2,3,4', got {meta.get('scales')!r}")
+    if meta.get("border", "zero") not in ("zero", "replicate"):
+        raise WeightsError(f"{path}: metadata 'border' must be 'zero' or 'replicate', got {meta.get('border')!r}")
+    if meta.get("color", COLOR) != COLOR:
+        raise WeightsError(f"{path}: unsupported colour convention {meta.get('color')!r} (expected {COLOR!r})")
+
+
+def load(path: str | Path) -> WeightsFile:
+    """Reads and checks a weights file; raises :class:`WeightsError` (a ValueError) when it is not usable."""
+    from safetensors import SafetensorError, safe_open
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"weights file not found: {p}")
+    try:
+        with safe_open(str(p), framework="numpy") as f:
+            meta = dict(f.metadata() or {})
+            _check_metadata(str(p), meta)
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except SafetensorError as exc:
+        raise WeightsError(f"{p}: not a readable safetensors file ({exc})") from exc
+    weights = WeightsFile(str(p), meta, tensors)
+    for s in weights.scales:
+        weights.spec(s)  # every advertised scale must build
+    return weights
+
+
+def save(path: str | Path, metadata: Mapping[str, str], tensors: Mapping[str, np.ndarray]) -> None:
+    """Writes a weights file; checks that every scale it advertises builds a valid network."""
+    from safetensors.numpy import save_file
+
+    meta = {"format": FORMAT, "color": COLOR, **{k: str(v) for k, v in metadata.items()}}
+    _check_metadata(str(path), meta)
+    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}
+    probe = WeightsFile(str(path), meta, arrays)
+    for s in probe.scales:
+        probe.spec(s)
+    save_file(arrays, str(path), metadata=meta)

@@ -1,0 +1,210 @@
+"""Train FSRCNN on CPU with PyTorch, the paper's data preparation, modern optimisation.
+
+Data: Y channel (MATLAB rgb2ycbcr) of the training sets under $FSRCNN_DATA
+(T91, General-100, BSD200-train; never Set5/Set14), augmented as in the paper by
+downscaling with factors 0.9/0.8/0.7/0.6 and by rotation (plus flips); LR images
+made by MATLAB-style bicubic downscaling. Every 20th BSD200 image is held out as
+the validation split that picks the checkpoint. The network matches the engine:
+zero padding, PReLU per channel, ConvTranspose2d(d, 1, 9, stride=scale,
+padding=4, output_padding=scale-1) (deconv offset 4).
+
+Example (the shipped x3 model):
+    python training/train_fsrcnn.py --scale 3 --iters 60000 --seed 1 --out training/runs/fsrcnn_x3
+Fine-tune another scale from it:
+    python training/train_fsrcnn.py --scale 2 --init training/runs/fsrcnn_x3/best.pt ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "python"))
+
+from fsrcnn_fast.color import rgb_to_y_uint8  # noqa: E402
+from fsrcnn_fast.metrics import modcrop, psnr, shave, to_uint8  # noqa: E402
+from fsrcnn_fast.resize import imresize  # noqa: E402
+
+TRAIN_SETS = ("T91", "General-100", "BSD200-train")
+AUG_SCALES = (1.0, 0.9, 0.8, 0.7, 0.6)
+
+
+def data_root() -> Path:
+    return Path(os.environ.get("FSRCNN_DATA", ROOT.parent / "shared" / "data"))
+
+
+def load_y_images() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    from PIL import Image
+
+    train, val = [], []
+    for name in TRAIN_SETS:
+        paths = sorted((data_root() / name).glob("*"))
+        for i, p in enumerate(paths):
+            rgb = np.asarray(Image.open(p).convert("RGB"))
+            y = rgb_to_y_uint8(rgb).astype(np.float64) / 255.0
+            (val if name == "BSD200-train" and i % 20 == 0 else train).append(y)
+    return train, val
+
+
+def build_pairs(images: list[np.ndarray], scale: int, aug_scales=AUG_SCALES) -> list[tuple[np.ndarray, np.ndarray]]:
+    pairs = []
+    for y in images:
+        for f in aug_scales:
+            hr = y if f == 1.0 else np.clip(imresize(y, f), 0.0, 1.0)
+            hr = modcrop(hr, scale)
+            if min(hr.shape) < 16 * scale:
+                continue
+            lr = imresize(hr, 1.0 / scale)
+            pairs.append((lr.astype(np.float32), hr.astype(np.float32)))
+    return pairs
+
+
+class PatchSampler:
+    def __init__(self, pairs, scale: int, lr_patch: int, seed: int):
+        self.pairs = [p for p in pairs if min(p[0].shape) >= lr_patch]
+        area = np.array([p[0].size for p in self.pairs], dtype=np.float64)
+        self.prob = area / area.sum()
+        self.scale, self.lr_patch = scale, lr_patch
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        s, p = self.scale, self.lr_patch
+        lrs = np.empty((n, 1, p, p), np.float32)
+        hrs = np.empty((n, 1, p * s, p * s), np.float32)
+        for k, idx in enumerate(self.rng.choice(len(self.pairs), size=n, p=self.prob)):
+            lr, hr = self.pairs[idx]
+            i = self.rng.integers(0, lr.shape[0] - p + 1)
+            j = self.rng.integers(0, lr.shape[1] - p + 1)
+            a, b = lr[i : i + p, j : j + p], hr[i * s : (i + p) * s, j * s : (j + p) * s]
+            rot, flip = self.rng.integers(0, 4), self.rng.integers(0, 2)
+            a, b = np.rot90(a, rot), np.rot90(b, rot)
+            if flip:
+                a, b = a[:, ::-1], b[:, ::-1]
+            lrs[k, 0], hrs[k, 0] = a, b
+        return lrs, hrs
+
+
+def make_model(torch, scale: int, d: int, s: int, m: int):
+    nn = torch.nn
+
+    class FSRCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.feature = nn.Conv2d(1, d, 5, padding=2)
+            self.feature_act = nn.PReLU(d)
+            self.shrink = nn.Conv2d(d, s, 1)
+            self.shrink_act = nn.PReLU(s)
+            self.maps = nn.ModuleList([nn.Conv2d(s, s, 3, padding=1) for _ in range(m)])
+            self.map_acts = nn.ModuleList([nn.PReLU(s) for _ in range(m)])
+            self.expand = nn.Conv2d(s, d, 1)
+            self.expand_act = nn.PReLU(d)
+            self.deconv = nn.ConvTranspose2d(d, 1, 9, stride=scale, padding=4, output_padding=scale - 1)
+            for conv in [self.feature, self.shrink, *self.maps, self.expand]:
+                nn.init.kaiming_normal_(conv.weight, a=0.25, nonlinearity="leaky_relu")
+                nn.init.zeros_(conv.bias)
+            nn.init.normal_(self.deconv.weight, std=0.001)
+            nn.init.zeros_(self.deconv.bias)
+
+        def body(self, x):
+            x = self.feature_act(self.feature(x))
+            x = self.shrink_act(self.shrink(x))
+            for conv, act in zip(self.maps, self.map_acts):
+                x = act(conv(x))
+            return self.expand_act(self.expand(x))
+
+        def forward(self, x):
+            return self.deconv(self.body(x))
+
+    return FSRCNN()
+
+
+def validate(torch, model, val_pairs, scale: int) -> float:
+    model.eval()
+    scores = []
+    with torch.no_grad():
+        for lr, hr in val_pairs:
+            sr = model(torch.from_numpy(lr)[None, None]).numpy()[0, 0]
+            out = shave(to_uint8(sr), scale)
+            scores.append(psnr(out, shave(to_uint8(hr), scale)))
+    model.train()
+    return float(np.mean(scores))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", type=int, default=3)
+    ap.add_argument("--d", type=int, default=56)
+    ap.add_argument("--s", type=int, default=12)
+    ap.add_argument("--m", type=int, default=4)
+    ap.add_argument("--iters", type=int, default=60000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr-patch", type=int, default=0, help="LR patch side (default 96 // scale)")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--init", type=str, default="", help="checkpoint to fine-tune from (deconv reinitialised if scale differs)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--val-every", type=int, default=2000)
+    ap.add_argument("--out", type=str, required=True)
+    args = ap.parse_args()
+
+    import torch
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lr_patch = args.lr_patch or 96 // args.scale
+
+    t0 = time.time()
+    train_imgs, val_imgs = load_y_images()
+    pairs = build_pairs(train_imgs, args.scale)
+    val_pairs = build_pairs(val_imgs, args.scale, aug_scales=(1.0,))
+    print(f"{len(pairs)} training pairs, {len(val_pairs)} validation images, prepared in {time.time() - t0:.0f}s", flush=True)
+    sampler = PatchSampler(pairs, args.scale, lr_patch, args.seed)
+
+    model = make_model(torch, args.scale, args.d, args.s, args.m)
+    if args.init:
+        state = torch.load(args.init, map_location="cpu", weights_only=True)["model"]
+        init_scale = json.loads(Path(args.init).with_name("config.json").read_text())["scale"]
+        if init_scale != args.scale:  # a deconv learnt for another stride is a poor start: re-learn it
+            state = {k: v for k, v in state.items() if not k.startswith("deconv.")}
+        missing = model.load_state_dict(state, strict=False)
+        print("initialised from", args.init, "missing:", missing.missing_keys, flush=True)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda it: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(it, args.iters) / args.iters))
+    )
+    (out / "config.json").write_text(json.dumps(vars(args) | {"lr_patch": lr_patch}, indent=1))
+    best, log = -1.0, []
+    t0 = time.time()
+    for it in range(1, args.iters + 1):
+        lr_b, hr_b = sampler.batch(args.batch)
+        pred = model(torch.from_numpy(lr_b))
+        loss = torch.nn.functional.mse_loss(pred, torch.from_numpy(hr_b))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if it % args.val_every == 0 or it == args.iters:
+            v = validate(torch, model, val_pairs, args.scale)
+            log.append({"iter": it, "loss": float(loss), "val_psnr": v, "seconds": time.time() - t0})
+            print(json.dumps(log[-1]), flush=True)
+            ckpt = {"model": model.state_dict(), "iter": it, "val_psnr": v}
+            torch.save(ckpt, out / "last.pt")
+            if v > best:
+                best = v
+                torch.save(ckpt, out / "best.pt")
+            (out / "log.json").write_text(json.dumps(log, indent=1))
+    print(f"best validation PSNR {best:.3f} dB", flush=True)
+
+
+if __name__ == "__main__":
+    main()
