@@ -5,8 +5,11 @@ Data: Y channel (MATLAB rgb2ycbcr) of the training sets under $FSRCNN_DATA
 downscaling with factors 0.9/0.8/0.7/0.6 and by rotation (plus flips); LR images
 made by MATLAB-style bicubic downscaling. Every 20th BSD200 image is held out as
 the validation split that picks the checkpoint. The network matches the engine:
-zero padding, PReLU per channel, ConvTranspose2d(d, 1, 9, stride=scale,
-padding=4, output_padding=scale-1) (deconv offset 4).
+replicate padding at the image edge (border "replicate": every conv pads with
+the nearest edge pixel, and the deconv treats LR pixels beyond the edge as the
+nearest edge pixel), PReLU per channel, deconv offset 4 (PyTorch's
+ConvTranspose2d(d, 1, 9, stride=scale, padding=4, output_padding=scale-1) away
+from the edge).
 
 Example (the shipped x3 model):
     python training/train_fsrcnn.py --scale 3 --iters 60000 --seed 1 --out training/runs/fsrcnn_x3
@@ -35,6 +38,7 @@ from fsrcnn_fast.resize import imresize  # noqa: E402
 
 TRAIN_SETS = ("T91", "General-100", "BSD200-train")
 AUG_SCALES = (1.0, 0.9, 0.8, 0.7, 0.6)
+DECONV_PAD = 2  # LR pixels beyond the edge a 9-tap deconv at offset 4 can reach, for scales >= 2
 
 
 def data_root() -> Path:
@@ -98,15 +102,15 @@ def make_model(torch, scale: int, d: int, s: int, m: int):
     class FSRCNN(nn.Module):
         def __init__(self):
             super().__init__()
-            self.feature = nn.Conv2d(1, d, 5, padding=2)
+            self.feature = nn.Conv2d(1, d, 5, padding=2, padding_mode="replicate")
             self.feature_act = nn.PReLU(d)
             self.shrink = nn.Conv2d(d, s, 1)
             self.shrink_act = nn.PReLU(s)
-            self.maps = nn.ModuleList([nn.Conv2d(s, s, 3, padding=1) for _ in range(m)])
+            self.maps = nn.ModuleList([nn.Conv2d(s, s, 3, padding=1, padding_mode="replicate") for _ in range(m)])
             self.map_acts = nn.ModuleList([nn.PReLU(s) for _ in range(m)])
             self.expand = nn.Conv2d(s, d, 1)
             self.expand_act = nn.PReLU(d)
-            self.deconv = nn.ConvTranspose2d(d, 1, 9, stride=scale, padding=4, output_padding=scale - 1)
+            self.deconv = nn.ConvTranspose2d(d, 1, 9, stride=scale)
             for conv in [self.feature, self.shrink, *self.maps, self.expand]:
                 nn.init.kaiming_normal_(conv.weight, a=0.25, nonlinearity="leaky_relu")
                 nn.init.zeros_(conv.bias)
@@ -121,7 +125,12 @@ def make_model(torch, scale: int, d: int, s: int, m: int):
             return self.expand_act(self.expand(x))
 
         def forward(self, x):
-            return self.deconv(self.body(x))
+            # Replicate-padded deconv: pad the LR features by DECONV_PAD, then a transposed conv
+            # whose padding 4 + scale * DECONV_PAD crops back to exactly scale x the input.
+            x = torch.nn.functional.pad(self.body(x), (DECONV_PAD,) * 4, mode="replicate")
+            return torch.nn.functional.conv_transpose2d(
+                x, self.deconv.weight, self.deconv.bias, stride=scale,
+                padding=4 + scale * DECONV_PAD, output_padding=scale - 1)
 
     return FSRCNN()
 

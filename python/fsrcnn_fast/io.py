@@ -43,7 +43,7 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     if arr.dtype == np.uint16:
         if arr.ndim != 2:
             raise ValueError("Pillow writes 16-bit images only as single-channel (gray)")
-        Image.fromarray(arr, mode="I;16").save(path)
+        Image.fromarray(arr).save(path)  # mode I;16
         return
     if arr.dtype != np.uint8:
         raise TypeError(f"write_image expects uint8 or uint16, got {arr.dtype}")

@@ -1,0 +1,213 @@
+"""The public API: layouts, dtypes, colour, bad input, immutability, threads."""
+
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import netgen
+import fsrcnn_fast
+from fsrcnn_fast import Model
+from fsrcnn_fast.color import rgb_to_ycbcr
+
+
+@pytest.fixture(scope="module")
+def model():
+    return Model(netgen.fsrcnn(np.random.default_rng(0), d=16, s=6, m=2, scale=3))
+
+
+def random_image(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    if dtype == np.uint8:
+        return rng.integers(0, 256, shape).astype(np.uint8)
+    if dtype == np.uint16:
+        return rng.integers(0, 65536, shape).astype(np.uint16)
+    return rng.uniform(0, 1, shape).astype(dtype)
+
+
+LAYOUTS = [(17, 23), (17, 23, 1), (17, 23, 3), (17, 23, 4)]
+DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
+
+
+@pytest.mark.parametrize("shape", LAYOUTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_round_trip_keeps_dtype_and_layout(model, shape, dtype):
+    img = random_image(shape, dtype)
+    out = model(img)
+    assert out.dtype == np.dtype(dtype)
+    assert out.shape == (shape[0] * 3, shape[1] * 3) + shape[2:]
+    if np.dtype(dtype).kind == "f":
+        assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+def test_gray_matches_engine_on_y(model):
+    img = random_image((20, 21), np.float64)
+    np.testing.assert_allclose(model(img), np.clip(model.run_y(img), 0, 1), atol=1e-7)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return Model.load("fsrcnn", scale=3)
+
+
+def test_rgb_y_equals_gray_path_on_y(trained):
+    # A smooth colour image keeps RGB in range, so clipping cannot move Y.
+    model = trained
+    yy, xx = np.mgrid[0:24, 0:30] / 40.0
+    rgb = np.stack([0.3 + 0.3 * np.sin(xx * 3), 0.4 + 0.2 * np.cos(yy * 2), 0.5 + 0.1 * xx], axis=2)
+    out = model(rgb)
+    y_in = rgb_to_ycbcr(rgb)[..., 0]
+    y_gray = np.clip(model.run_y(y_in), 0, 1)
+    inside = (out > 0.001).all(axis=2) & (out < 0.999).all(axis=2)
+    assert inside.mean() > 0.9
+    np.testing.assert_allclose(rgb_to_ycbcr(out)[..., 0][inside], y_gray[inside], atol=1e-6)
+
+
+def test_rgb_uint8_y_within_rounding(trained):
+    model = trained
+    rgb = (np.random.default_rng(1).uniform(0.3, 0.7, (16, 16, 3)) * 255).round().astype(np.uint8)
+    out = model(rgb).astype(np.float64) / 255
+    y_in = rgb_to_ycbcr(rgb / 255.0)[..., 0]
+    y_gray = np.clip(model.run_y(y_in), 0, 1)
+    inside = (out > 0.01).all(axis=2) & (out < 0.99).all(axis=2)
+    np.testing.assert_allclose(rgb_to_ycbcr(out)[..., 0][inside], y_gray[inside], atol=1.0 / 255)
+
+
+def test_bgr_is_rgb_reversed(model):
+    rgb = random_image((12, 14, 3), np.uint8)
+    np.testing.assert_array_equal(model(rgb[..., ::-1], channel_order="BGR"), model(rgb)[..., ::-1])
+
+
+def test_rgba_alpha_is_bicubic(model):
+    from fsrcnn_fast.resize import imresize
+
+    rgba = random_image((12, 14, 4), np.float64)
+    out = model(rgba)
+    np.testing.assert_allclose(out[..., 3], np.clip(imresize(rgba[..., 3], 3.0), 0, 1), atol=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda a: np.asfortranarray(a),
+    lambda a: a[::2, ::3],
+    lambda a: a[:, :, ::-1],
+])
+def test_non_contiguous_inputs(model, make):
+    base = random_image((30, 36, 3), np.uint8)
+    view = make(base)
+    np.testing.assert_array_equal(model(view), model(np.ascontiguousarray(view)))
+
+
+def test_read_only_input_is_fine_and_never_modified(model):
+    img = random_image((15, 15, 3), np.uint8)
+    keep = img.copy()
+    img.setflags(write=False)
+    model(img)
+    np.testing.assert_array_equal(img, keep)
+
+
+BAD = [
+    (np.zeros((4, 4), bool), TypeError, "dtype bool"),
+    (np.zeros((4, 4), np.complex64), TypeError, "dtype complex64"),
+    (np.zeros((4, 4), np.int64), TypeError, "dtype int64"),
+    (np.zeros((4, 4), object), TypeError, "dtype object"),
+    (np.zeros(4, np.uint8), ValueError, "1 dimensions"),
+    (np.zeros((2, 2, 2, 2), np.uint8), ValueError, "4 dimensions"),
+    (np.zeros((4, 4, 2), np.uint8), ValueError, "got 2"),
+    (np.zeros((0, 4), np.uint8), ValueError, "empty"),
+    (np.zeros((4, 0, 3), np.uint8), ValueError, "empty"),
+    (np.array([[0.1, np.nan]], np.float32), ValueError, "NaN"),
+    (np.array([[0.1, np.inf]]), ValueError, "NaN or infinity"),
+]
+
+
+@pytest.mark.parametrize("bad, exc, words", BAD)
+def test_bad_input_raises_clearly(model, bad, exc, words):
+    keep = bad.copy()
+    with pytest.raises(exc, match=words):
+        model(bad)
+    with pytest.raises(exc, match=words):
+        fsrcnn_fast.upscale(bad, scale=3)
+    np.testing.assert_array_equal(bad, keep)
+
+
+def test_bad_arguments(model):
+    img = np.zeros((4, 4), np.uint8)
+    with pytest.raises(ValueError, match="channel_order"):
+        model(img, channel_order="XYZ")
+    with pytest.raises(ValueError, match="threads"):
+        model(img, threads=0)
+    with pytest.raises(TypeError, match="threads"):
+        model(img, threads=1.5)
+    with pytest.raises(ValueError, match="unknown model"):
+        fsrcnn_fast.upscale(img, model="nope")
+    with pytest.raises(TypeError, match="scale"):
+        fsrcnn_fast.upscale(img, scale=2.5)
+    with pytest.raises(ValueError, match="scale"):
+        fsrcnn_fast.upscale(img, scale=1)
+    with pytest.raises(ValueError, match="x7"):
+        fsrcnn_fast.upscale(img, scale=7)
+    with pytest.raises(TypeError, match="numpy array"):
+        model([[1, 2], [3]])
+
+
+def test_engine_rejects_wrong_arrays(model):
+    engine = model._engine
+    with pytest.raises(TypeError, match="float32"):
+        engine.run(np.zeros((3, 3)), 1)
+    with pytest.raises(ValueError, match="2 dimensions"):
+        engine.run(np.zeros((3, 3, 1), np.float32), 1)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        engine.run(np.zeros((3, 4), np.float32).T, 1)
+    with pytest.raises(ValueError, match="empty"):
+        engine.run(np.zeros((0, 3), np.float32), 1)
+    with pytest.raises(ValueError, match="threads"):
+        engine.run(np.zeros((3, 3), np.float32), 0)
+
+
+def test_concurrent_calls_from_python_threads(model):
+    imgs = [random_image((40, 33), np.float32, seed=i) for i in range(6)]
+    want = [model(im, threads=1) for im in imgs]
+    got = [None] * len(imgs)
+
+    def work(i):
+        got[i] = model(imgs[i], threads=2)
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(len(imgs))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_import_is_light_and_silent():
+    code = (
+        "import sys, fsrcnn_fast\n"
+        "heavy = [m for m in ('torch', 'PIL', 'scipy', 'cv2', 'onnx', 'h5py') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "" and r.stderr == ""
+
+
+def test_model_properties():
+    m = Model.load("fsrcnn", scale=3)
+    assert m.scale == 3
+    assert m.arch == "FSRCNN(56,12,4)"
+    assert m.border == "zero"
+    with pytest.raises(AttributeError):
+        m.scale = 2
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_shipped_models_upscale(scale):
+    out = fsrcnn_fast.upscale(np.zeros((24, 20), np.uint8), scale=scale)
+    assert out.shape == (24 * scale, 20 * scale) and out.dtype == np.uint8
+    rgb = fsrcnn_fast.upscale(np.full((30, 31, 3), 128, np.uint8), scale=scale)
+    assert rgb.shape == (30 * scale, 31 * scale, 3)
+    # a flat grey stays flat grey (edges included: the models pad by replication)
+    assert np.abs(rgb.astype(int) - 128).max() <= 2
