@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "../dispatch/dispatch.h"
 #include "../engine/network.h"
 
 namespace py = pybind11;
@@ -102,18 +103,77 @@ Network make_network(const py::list& layers, const std::string& tail_kind, const
   return Network(std::move(convs), make_tail(tail_kind, tail_weight, tail_bias, scale, offset, tail_border));
 }
 
-py::array_t<float> run(const Network& net, const py::object& image, int threads) {
+const fsrcnn::KernelTable* table_for(const py::object& isa) {
+  if (isa.is_none()) return nullptr;
+  try {
+    return &fsrcnn::kernel_table(fsrcnn::parse_isa(isa.cast<std::string>()));
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(e.what());
+  }
+}
+
+py::array_t<float> run(const Network& net, const py::object& image, int threads, int tile_rows, int tile_cols,
+                       const py::object& isa) {
   const FloatArray in = as_float32(image, "image", 2);
   if (in.shape(0) < 1 || in.shape(1) < 1) throw py::value_error("image must not be empty");
   if (in.shape(0) > (1 << 20) || in.shape(1) > (1 << 20)) throw py::value_error("image is too large");
   if (threads < 1) throw py::value_error("threads must be >= 1");
+  if (tile_rows < 0 || tile_cols < 0) throw py::value_error("tile sizes must be >= 0 (0: automatic)");
+  const fsrcnn::RunOptions options{threads, tile_rows, tile_cols, table_for(isa)};
   const int rows = static_cast<int>(in.shape(0)), cols = static_cast<int>(in.shape(1));
   const py::ssize_t s = net.scale();
   py::array_t<float> result({rows * s, cols * s});
   float* out = result.mutable_data();
   {
     py::gil_scoped_release release;
-    net.run(in.data(), rows, cols, out, threads);
+    net.run(in.data(), rows, cols, out, options);
+  }
+  return result;
+}
+
+// One conv layer through one ISA's conv_row kernel over a whole [cin][rows + k - 1][cols + k - 1]
+// input: the kernel tests compare every ISA against ref with this.
+py::array_t<float> conv_valid(const std::string& isa, const py::object& input, const py::object& weight,
+                              const py::object& bias, const py::object& slope, const std::string& act) {
+  const fsrcnn::KernelTable* table = table_for(py::str(isa));
+  const FloatArray x = as_float32(input, "input", 3);
+  const FloatArray w = as_float32(weight, "weight", 4);
+  ConvLayer layer;
+  layer.cout = static_cast<int>(w.shape(0));
+  layer.cin = static_cast<int>(w.shape(1));
+  layer.k = static_cast<int>(w.shape(2));
+  if (w.shape(3) != layer.k || layer.k % 2 == 0) throw py::value_error("weight must be [cout][cin][k][k], k odd");
+  if (x.shape(0) != layer.cin) throw py::value_error("input channels != weight cin");
+  const int rows = static_cast<int>(x.shape(1)) - layer.k + 1, cols = static_cast<int>(x.shape(2)) - layer.k + 1;
+  if (rows < 1 || cols < 1) throw py::value_error("input smaller than the kernel");
+  layer.weight = to_vector(w);
+  layer.bias = to_vector(as_float32(bias, "bias", 1));
+  layer.slope = to_vector(as_float32(slope, "slope", 1));
+  layer.act = parse_activation(act);
+  if (layer.bias.size() != static_cast<std::size_t>(layer.cout)) throw py::value_error("bias must have cout elements");
+  if (layer.act == Activation::PReLU && layer.slope.size() != static_cast<std::size_t>(layer.cout))
+    throw py::value_error("slope must have cout elements");
+  const fsrcnn::PreparedConv prepared = fsrcnn::prepare_conv(layer);
+  // Rows padded as the kernel contract asks: room for whole 8-float vectors past cols.
+  const int in_stride = (cols + 7) / 8 * 8 + layer.k - 1 + 8;
+  const int out_stride = (cols + 7) / 8 * 8 + 8;
+  const int in_rows = rows + layer.k - 1;
+  std::vector<float> in_buf(static_cast<std::size_t>(layer.cin) * in_rows * in_stride, 0.0f);
+  for (int c = 0; c < layer.cin; ++c)
+    for (int y = 0; y < in_rows; ++y)
+      std::copy(x.data(c, y, 0), x.data(c, y, 0) + x.shape(2),
+                in_buf.begin() + (static_cast<std::size_t>(c) * in_rows + y) * in_stride);
+  std::vector<float> out_buf(static_cast<std::size_t>(layer.cout) * out_stride, 0.0f);
+  py::array_t<float> result({layer.cout, rows, cols});
+  std::vector<const float*> window(layer.k);
+  for (int y = 0; y < rows; ++y) {
+    for (int ky = 0; ky < layer.k; ++ky) window[ky] = in_buf.data() + static_cast<std::size_t>(y + ky) * in_stride;
+    const fsrcnn::kernels::ConvRow row{window.data(), static_cast<std::ptrdiff_t>(in_rows) * in_stride,
+                                       out_buf.data(), out_stride, cols};
+    (table ? *table : fsrcnn::default_table()).conv_row(prepared.view(), row);
+    for (int c = 0; c < layer.cout; ++c)
+      std::copy(out_buf.begin() + static_cast<std::size_t>(c) * out_stride,
+                out_buf.begin() + static_cast<std::size_t>(c) * out_stride + cols, result.mutable_data(c, y, 0));
   }
   return result;
 }
@@ -126,7 +186,28 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init(&make_network), py::arg("layers"), py::arg("tail_kind"), py::arg("tail_weight"),
            py::arg("tail_bias"), py::arg("scale"), py::arg("offset"), py::arg("tail_border"))
       .def_property_readonly("scale", &Network::scale)
-      .def("run", &run, py::arg("image"), py::arg("threads"));
+      .def("run", &run, py::arg("image"), py::arg("threads"), py::arg("tile_rows") = 0, py::arg("tile_cols") = 0,
+           py::arg("isa") = py::none());
+  fsrcnn::init_default_isa();
+  m.def("isa", []() { return std::string(fsrcnn::isa_name(fsrcnn::default_table().isa)); },
+        "The ISA chosen at import");
+  m.def("isa_note", &fsrcnn::default_isa_note);
+  m.def("supported_isas", []() {
+    std::vector<std::string> out;
+    for (auto isa : fsrcnn::supported_isas()) out.emplace_back(fsrcnn::isa_name(isa));
+    return out;
+  });
+  m.def("kernel_names", []() {
+    std::vector<std::string> out;
+#define FSRCNN_KERNEL(name, args) out.emplace_back(#name);
+#define FSRCNN_IMPL(name, isa)
+#include "../kernels/kernels.inc"
+#undef FSRCNN_KERNEL
+#undef FSRCNN_IMPL
+    return out;
+  });
+  m.def("_conv_valid", &conv_valid, py::arg("isa"), py::arg("input"), py::arg("weight"), py::arg("bias"),
+        py::arg("slope"), py::arg("activation"));
   m.def("openmp_enabled", []() {
 #ifdef _OPENMP
     return true;

@@ -2,12 +2,8 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <limits>
 #include <stdexcept>
 #include <string>
-
-#include "padding.h"
-#include "parallel.h"
 
 namespace fsrcnn {
 namespace {
@@ -17,8 +13,8 @@ void require(bool ok, const std::string& message) {
 }
 
 void check_conv(const ConvLayer& l, const std::string& name) {
-  require(l.k >= 1 && l.k % 2 == 1, name + ": kernel size must be odd, got " + std::to_string(l.k));
-  require(l.cin >= 1 && l.cout >= 1, name + ": channel counts must be positive");
+  require(l.k >= 1 && l.k % 2 == 1 && l.k <= 31, name + ": kernel size must be odd and <= 31, got " + std::to_string(l.k));
+  require(l.cin >= 1 && l.cout >= 1 && l.cin <= 4096 && l.cout <= 4096, name + ": channel counts must be in [1, 4096]");
   require(l.weight.size() == static_cast<std::size_t>(l.cout) * l.cin * l.k * l.k,
           name + ": weight has the wrong number of elements");
   require(l.bias.size() == static_cast<std::size_t>(l.cout), name + ": bias must have cout elements");
@@ -26,87 +22,104 @@ void check_conv(const ConvLayer& l, const std::string& name) {
     require(l.slope.size() == static_cast<std::size_t>(l.cout), name + ": PReLU slope must have cout elements");
 }
 
-// Pads by k/2 on every side and runs the reference conv over row bands.
-std::vector<float> run_conv(const ConvLayer& l, const float* in, int rows, int cols, int threads) {
-  const int r = l.k / 2;
-  const std::vector<float> padded = pad_planes(in, l.cin, rows, cols, r, r, r, r, l.border);
-  std::vector<float> out(static_cast<std::size_t>(l.cout) * rows * cols);
-  const kernels::Epilogue epi{l.bias.data(), l.act, l.slope.data()};
-  parallel_bands(rows, threads, [&](int begin, int end) {
-    const kernels::ConvShape shape{l.cin, l.cout, l.k, rows, cols, begin, end};
-    kernels::conv2d_ref(shape, padded.data(), l.weight.data(), epi, out.data());
-  });
-  return out;
-}
-
 int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+int ceil_div(int a, int b) { return -floor_div(-a, b); }
 
 }  // namespace
 
-Network::Network(std::vector<ConvLayer> layers, Tail tail) : layers_(std::move(layers)), tail_(std::move(tail)) {
-  require(!layers_.empty() || tail_.kind != TailKind::None, "network has no layers");
-  int channels = 1;
-  for (std::size_t i = 0; i < layers_.size(); ++i) {
-    const std::string name = "layer " + std::to_string(i);
-    check_conv(layers_[i], name);
-    require(layers_[i].cin == channels, name + ": expects " + std::to_string(layers_[i].cin) +
-                                            " input channels but the previous layer gives " +
-                                            std::to_string(channels));
-    channels = layers_[i].cout;
-  }
-  if (tail_.kind == TailKind::None) {
-    require(channels == 1, "a network without an upscaling tail must end with one channel");
-    return;
-  }
-  require(tail_.scale >= 1 && tail_.scale <= 16, "tail: scale must be in [1, 16]");
-  require(tail_.cin == channels, "tail: expects " + std::to_string(tail_.cin) +
-                                     " input channels but the last layer gives " + std::to_string(channels));
-  require(tail_.k >= 1, "tail: kernel size must be positive");
-  if (tail_.kind == TailKind::Deconv) {
-    require(tail_.weight.size() == static_cast<std::size_t>(tail_.cin) * tail_.k * tail_.k,
-            "tail: deconv weight has the wrong number of elements");
-    require(tail_.bias.size() == 1, "tail: deconv has exactly one bias");
-    require(tail_.offset >= -64 && tail_.offset <= 64, "tail: deconv offset out of range");
-  } else {
-    const int phases = tail_.scale * tail_.scale;
-    subpixel_conv_ = ConvLayer{tail_.k, tail_.cin, phases, tail_.border, kernels::Activation::None,
-                               tail_.weight, tail_.bias, {}};
-    check_conv(subpixel_conv_, "tail (sub-pixel conv)");
-  }
+kernels::ConvWeights PreparedConv::view() const {
+  return {cin, cout, k, oihw.data(), packed.data(), bias.data(), slope.data(), act};
 }
 
-void Network::run(const float* input, int rows, int cols, float* output, int threads) const {
-  require(rows >= 1 && cols >= 1, "image must not be empty");
-  const int s = scale();
-  constexpr int kMaxSide = 1 << 20;
-  require(rows <= kMaxSide / s && cols <= kMaxSide / s, "image is too large");
-  threads = std::max(1, threads);
+PreparedConv prepare_conv(const ConvLayer& l) {
+  constexpr int B = kernels::kConvBlock;
+  const int blocks = (l.cout + B - 1) / B;
+  const int taps = l.k * l.k;
+  PreparedConv p;
+  p.k = l.k;
+  p.cin = l.cin;
+  p.cout = l.cout;
+  p.border = l.border;
+  p.act = l.act;
+  p.oihw = l.weight;
+  // src = OIHW [cout][cin][k][k] / dst = [cout/4][cin][k][k][4], missing output channels zero
+  p.packed.assign(static_cast<std::size_t>(blocks) * l.cin * taps * B, 0.0f);
+  for (int co = 0; co < l.cout; ++co)
+    for (int ci = 0; ci < l.cin; ++ci)
+      for (int t = 0; t < taps; ++t)
+        p.packed[((static_cast<std::size_t>(co / B) * l.cin + ci) * taps + t) * B + co % B] =
+            l.weight[(static_cast<std::size_t>(co) * l.cin + ci) * taps + t];
+  p.bias.assign(static_cast<std::size_t>(blocks) * B, 0.0f);
+  p.slope.assign(static_cast<std::size_t>(blocks) * B, 0.0f);
+  std::copy(l.bias.begin(), l.bias.end(), p.bias.begin());
+  if (l.act == kernels::Activation::PReLU) std::copy(l.slope.begin(), l.slope.end(), p.slope.begin());
+  return p;
+}
 
-  std::vector<float> x(input, input + static_cast<std::size_t>(rows) * cols);
-  for (const ConvLayer& l : layers_) x = run_conv(l, x.data(), rows, cols, threads);
+ConvLayer deconv_as_phase_conv(const Tail& t) {
+  const int s = t.scale, k = t.k, off = t.offset;
+  // Output phase r reads LR taps j with 0 <= s*j + r + off < k, i.e. x[q - j] * w[s*j + r + off].
+  int radius = 0;
+  for (int r = 0; r < s; ++r) {
+    radius = std::max(radius, std::abs(ceil_div(-r - off, s)));
+    radius = std::max(radius, std::abs(floor_div(k - 1 - r - off, s)));
+  }
+  ConvLayer c;
+  c.k = 2 * radius + 1;
+  c.cin = t.cin;
+  c.cout = s * s;
+  c.border = t.border;
+  c.act = kernels::Activation::None;
+  c.bias.assign(c.cout, t.bias[0]);
+  // src = ConvTranspose2d [cin][k][k] / dst = OIHW [s*s phases (ry*s + rx)][cin][K][K], tap (R-jy, R-jx)
+  c.weight.assign(static_cast<std::size_t>(c.cout) * c.cin * c.k * c.k, 0.0f);
+  for (int ry = 0; ry < s; ++ry)
+    for (int rx = 0; rx < s; ++rx)
+      for (int ci = 0; ci < t.cin; ++ci)
+        for (int jy = -radius; jy <= radius; ++jy)
+          for (int jx = -radius; jx <= radius; ++jx) {
+            const int ty = s * jy + ry + off, tx = s * jx + rx + off;
+            if (ty < 0 || ty >= k || tx < 0 || tx >= k) continue;
+            const std::size_t dst =
+                ((static_cast<std::size_t>(ry * s + rx) * c.cin + ci) * c.k + (radius - jy)) * c.k + (radius - jx);
+            c.weight[dst] = t.weight[(static_cast<std::size_t>(ci) * k + ty) * k + tx];
+          }
+  return c;
+}
 
-  if (tail_.kind == TailKind::None) {
-    std::copy(x.begin(), x.end(), output);
-    return;
+Network::Network(std::vector<ConvLayer> layers, Tail tail) {
+  require(!layers.empty() || tail.kind != TailKind::None, "network has no layers");
+  int channels = 1;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const std::string name = "layer " + std::to_string(i);
+    check_conv(layers[i], name);
+    require(layers[i].cin == channels, name + ": expects " + std::to_string(layers[i].cin) +
+                                           " input channels but the previous layer gives " + std::to_string(channels));
+    channels = layers[i].cout;
   }
-  const int out_rows = rows * s;
-  if (tail_.kind == TailKind::Subpixel) {
-    const std::vector<float> phases = run_conv(subpixel_conv_, x.data(), rows, cols, threads);
-    parallel_bands(out_rows, threads, [&](int begin, int end) {
-      kernels::depth_to_space_ref(phases.data(), s, rows, cols, begin, end, output);
-    });
-    return;
+  if (tail.kind == TailKind::None) {
+    require(channels == 1, "a network without an upscaling tail must end with one channel");
+  } else {
+    require(tail.scale >= 1 && tail.scale <= 16, "tail: scale must be in [1, 16]");
+    require(tail.cin == channels, "tail: expects " + std::to_string(tail.cin) +
+                                      " input channels but the last layer gives " + std::to_string(channels));
+    require(tail.k >= 1 && tail.k <= 31, "tail: kernel size must be in [1, 31]");
+    ConvLayer tail_conv;
+    if (tail.kind == TailKind::Deconv) {
+      require(tail.weight.size() == static_cast<std::size_t>(tail.cin) * tail.k * tail.k,
+              "tail: deconv weight has the wrong number of elements");
+      require(tail.bias.size() == 1, "tail: deconv has exactly one bias");
+      require(tail.offset >= -32 && tail.offset <= 32, "tail: deconv offset must be in [-32, 32]");
+      tail_conv = deconv_as_phase_conv(tail);
+    } else {
+      tail_conv = ConvLayer{tail.k, tail.cin, tail.scale * tail.scale, tail.border, kernels::Activation::None,
+                            tail.weight, tail.bias, {}};
+      check_conv(tail_conv, "tail (sub-pixel conv)");
+    }
+    layers.push_back(std::move(tail_conv));
+    scale_ = tail.scale;
   }
-  // LR indices the deconv formula reaches beyond the image, on each side (same for rows and cols).
-  const int lowest = floor_div(tail_.offset - (tail_.k - 1) + s - 1, s);
-  const int pad_lo = std::max(0, -lowest);
-  const int pad_hi = std::max(0, floor_div(tail_.offset - 1, s) + 1);
-  const std::vector<float> padded =
-      pad_planes(x.data(), tail_.cin, rows, cols, pad_lo, pad_hi, pad_lo, pad_hi, tail_.border);
-  parallel_bands(out_rows, threads, [&](int begin, int end) {
-    const kernels::DeconvShape shape{tail_.cin, tail_.k, s, tail_.offset, rows, cols, pad_lo, pad_hi, begin, end};
-    kernels::deconv_ref(shape, padded.data(), tail_.weight.data(), tail_.bias[0], output);
-  });
+  for (const ConvLayer& l : layers) convs_.push_back(prepare_conv(l));
 }
 
 }  // namespace fsrcnn

@@ -1,15 +1,17 @@
-// The network as the engine runs it: validated once at construction, then
+// The network as the engine runs it: validated and repacked once at construction, then
 // immutable, so one Network may be run from several threads at once.
 #pragma once
 
 #include <vector>
 
+#include "../dispatch/dispatch.h"
 #include "../kernels/kernels.h"
 
 namespace fsrcnn {
 
 enum class Border { Zero, Replicate };
 
+// A layer as described by the caller (weights in PyTorch layouts).
 struct ConvLayer {
   int k = 0, cin = 0, cout = 0;
   Border border = Border::Zero;
@@ -21,9 +23,9 @@ struct ConvLayer {
 
 enum class TailKind { None, Deconv, Subpixel };
 
-// The upscaling layer. Deconv: weight [cin][k][k] (ConvTranspose2d with one output channel),
-// one bias, integer offset. Subpixel: a k x k conv to scale^2 channels (weight OIHW, bias per
-// channel) followed by depth-to-space.
+// The upscaling layer. Deconv: weight [cin][k][k] (ConvTranspose2d with one output channel), one
+// bias, integer offset. Subpixel: a k x k conv to scale^2 channels (weight OIHW, bias per channel)
+// followed by depth-to-space.
 struct Tail {
   TailKind kind = TailKind::None;
   int k = 0, cin = 0, scale = 1, offset = 0;
@@ -32,20 +34,42 @@ struct Tail {
   std::vector<float> bias;
 };
 
+// A conv layer in the form the kernels read (see kernels.h for both layouts).
+struct PreparedConv {
+  int k = 0, cin = 0, cout = 0;
+  Border border = Border::Zero;
+  kernels::Activation act = kernels::Activation::None;
+  std::vector<float> oihw, packed, bias, slope;  // bias/slope zero-padded to a multiple of 4
+  kernels::ConvWeights view() const;
+};
+
+struct RunOptions {
+  int threads = 1;
+  int tile_rows = 0, tile_cols = 0;  // 0: chosen by the planner
+  const KernelTable* table = nullptr;  // nullptr: the default (import-time) table
+};
+
 class Network {
  public:
   Network(std::vector<ConvLayer> layers, Tail tail);
 
   // Runs the whole network on one single-channel float image [rows][cols], writing
   // [rows * scale()][cols * scale()] floats to output.
-  void run(const float* input, int rows, int cols, float* output, int threads) const;
+  void run(const float* input, int rows, int cols, float* output, const RunOptions& options) const;
 
-  int scale() const { return tail_.kind == TailKind::None ? 1 : tail_.scale; }
+  int scale() const { return scale_; }
+  const std::vector<PreparedConv>& convs() const { return convs_; }
 
  private:
-  std::vector<ConvLayer> layers_;
-  Tail tail_;
-  ConvLayer subpixel_conv_;  // the conv half of a sub-pixel tail
+  std::vector<PreparedConv> convs_;  // every conv, the tail's (deconv as phase conv) last
+  int scale_ = 1;                    // > 1: the last conv has scale^2 phase channels to shuffle
 };
+
+// Repacks one layer: OIHW as is, plus the kernels' blocked layout and padded bias/slope.
+PreparedConv prepare_conv(const ConvLayer& layer);
+
+// The strided transposed conv rewritten as a "same" conv on the LR grid with one output channel
+// per output phase (DCR order), so the pixel shuffle of its output is the deconv's output.
+ConvLayer deconv_as_phase_conv(const Tail& deconv);
 
 }  // namespace fsrcnn

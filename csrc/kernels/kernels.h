@@ -1,6 +1,6 @@
-// Kernel signatures shared by every ISA. Kernels are pure functions: sizes,
-// pointers, packed weights and a params struct; they never allocate, spawn
-// threads or throw. The engine owns memory, padding and threads.
+// Kernel signatures shared by every ISA. Kernels are pure functions over one output row:
+// pointers, sizes, packed weights and a params struct; they never allocate, spawn threads
+// or throw. The pipeline (engine/pipeline.cpp) owns memory, borders, tiles and threads.
 #pragma once
 
 #include <cstddef>
@@ -9,40 +9,43 @@ namespace fsrcnn::kernels {
 
 enum class Activation { None, ReLU, PReLU };
 
-// Bias + activation applied to each output channel as it is written.
-struct Epilogue {
-  const float* bias;   // [cout]
-  Activation act;
-  const float* slope;  // [cout] (a shared slope is broadcast by the engine)
-};
+// Output channels are computed in blocks of kConvBlock (a register tile of the SIMD kernels).
+constexpr int kConvBlock = 4;
 
-// "Valid" k x k correlation over a pre-padded input.
-//   in:  [cin][in_rows][in_cols], in_rows >= rows + k - 1, in_cols = cols + k - 1
-//   weight: src = PyTorch OIHW [cout][cin][k][k] / dst = same (the reference reads it as is)
-//   out: [cout][rows][cols]; only output rows [row_begin, row_end) are written.
-struct ConvShape {
+// The weights of one k x k convolution in the two layouts the kernels read.
+//   oihw:   src = PyTorch Conv2d [cout][cin][k][k] / dst = same (the reference kernel reads it as is)
+//   packed: src = oihw / dst = [ceil(cout/4)][cin][k][k][4], output channels zero-padded to a multiple of 4,
+//           so one broadcast per (ci, ky, kx) feeds four output channels.
+struct ConvWeights {
   int cin, cout, k;
-  int rows, cols;        // output plane size
-  int row_begin, row_end;
+  const float* oihw;
+  const float* packed;
+  const float* bias;   // [cout]
+  const float* slope;  // [cout] (PReLU; a shared slope arrives broadcast)
+  Activation act;
 };
-void conv2d_ref(const ConvShape& shape, const float* in, const float* weight, const Epilogue& epi, float* out);
 
-// Strided transposed convolution to one channel, read from a pre-padded input:
-//   out[o] = bias + sum_c sum_p x_c[p] * w_c[o + offset - scale * p], over taps inside the kernel,
-// in both axes. p indexes the unpadded LR grid; the input buffer holds LR rows/cols
-// [-pad_lo, lr + pad_hi) so that every p the formula touches is present.
-//   in: [cin][lr_rows + pad_lo + pad_hi][lr_cols + pad_lo + pad_hi]
-//   weight: src = PyTorch ConvTranspose2d (in, out=1, kH, kW) / dst = same, [cin][k][k]
-//   out: [lr_rows * scale][lr_cols * scale]; rows [row_begin, row_end) are written.
-struct DeconvShape {
-  int cin, k, scale, offset;
-  int lr_rows, lr_cols, pad_lo, pad_hi;
-  int row_begin, row_end;
+// One output row of a "valid" k x k correlation with bias and activation fused:
+//   out[co][x] = act(bias[co] + sum_ci sum_ky sum_kx w[co][ci][ky][kx] * in_rows[ky][ci * in_cstride + x + kx])
+// for x in [0, cols). in_rows holds k row pointers (row ky of the window, channel 0). Kernels may
+// compute (and store) whole SIMD vectors past cols, up to round_up(cols, 8): callers give every row
+// room for round_up(cols, 8) + k - 1 readable floats per input channel and round_up(cols, 8) writable
+// floats per output channel.
+struct ConvRow {
+  const float* const* in_rows;
+  std::ptrdiff_t in_cstride;
+  float* out;
+  std::ptrdiff_t out_cstride;
+  int cols;
 };
-void deconv_ref(const DeconvShape& shape, const float* in, const float* weight, float bias, float* out);
 
-// Depth-to-space (DCR order, TF DepthToSpace / PyTorch PixelShuffle with one output channel):
-//   out[scale*i + a][scale*j + b] = in[a*scale + b][i][j], rows [row_begin, row_end) of out.
-void depth_to_space_ref(const float* in, int scale, int rows, int cols, int row_begin, int row_end, float* out);
+// Depth-to-space of one LR row (DCR order): s*s phase channels -> s output rows.
+//   out_rows[a][s*j + b] = in[(a*s + b) * in_cstride + j] for j in [0, cols).
+struct ShuffleRow {
+  const float* in;
+  std::ptrdiff_t in_cstride;
+  float* const* out_rows;  // s pointers
+  int scale, cols;
+};
 
 }  // namespace fsrcnn::kernels

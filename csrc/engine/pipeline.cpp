@@ -1,0 +1,232 @@
+// The fused, tiled pipeline. The image is cut into tiles of LR output (a band of rows x a strip of
+// columns); each tile streams through the whole layer chain row by row, every layer keeping only
+// the k rows its consumer's k x k window needs in a small ring. So no full-size feature map is ever
+// allocated: extra memory is O(threads x tile width x channels). Border modes are applied where a
+// row or column falls outside the real image, never at a tile edge, and every output pixel is
+// computed by the same arithmetic whatever the tiling: results are bitwise identical for any tile
+// size and thread count.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "network.h"
+
+namespace fsrcnn {
+namespace {
+
+constexpr int kVec = 8;  // widest SIMD vector (floats): kernels may overrun a row up to this
+int round_up(int v, int m) { return (v + m - 1) / m * m; }
+
+struct Geometry {
+  int rows, cols;                // image (network input) size
+  int tile_rows, tile_cols;      // LR output tile
+  std::vector<int> halo;         // halo[L + 1]: columns/rows layer L's output reaches beyond a tile (L = -1: input)
+  std::vector<int> channels;     // channels[L + 1]
+  std::vector<int> ring;         // ring[L + 1]: rows kept of layer L's output (its consumer's k; 1 for the last)
+};
+
+Geometry make_geometry(const std::vector<PreparedConv>& convs, int rows, int cols) {
+  const int n = static_cast<int>(convs.size());
+  Geometry g{rows, cols, 0, 0, std::vector<int>(n + 1, 0), std::vector<int>(n + 1, 1), std::vector<int>(n + 1, 1)};
+  for (int L = n - 2; L >= -1; --L) g.halo[L + 1] = g.halo[L + 2] + convs[L + 1].k / 2;
+  for (int L = 0; L < n; ++L) g.channels[L + 1] = convs[L].cout;
+  for (int L = -1; L < n - 1; ++L) g.ring[L + 1] = convs[L + 1].k;
+  return g;
+}
+
+// Tile shape: strips wide enough that halos cost little, narrow enough that the rings of all
+// layers stay in L2; bands so that every thread gets several tiles (balance under contention).
+void plan_tiles(Geometry& g, int threads, int tile_rows, int tile_cols) {
+  constexpr std::size_t kL2Budget = 320 * 1024;
+  std::size_t floats_per_col = 0;
+  for (std::size_t i = 0; i < g.channels.size(); ++i) floats_per_col += static_cast<std::size_t>(g.channels[i]) * g.ring[i];
+  if (tile_cols <= 0) {
+    const int fit = static_cast<int>(kL2Budget / (floats_per_col * sizeof(float))) - 2 * g.halo[0];
+    tile_cols = std::max(64, fit);
+    const int strips = (g.cols + tile_cols - 1) / tile_cols;
+    tile_cols = round_up((g.cols + strips - 1) / strips, kVec);  // equal strips
+  }
+  g.tile_cols = std::min(tile_cols, g.cols);
+  if (tile_rows <= 0) {
+    const int strips = (g.cols + g.tile_cols - 1) / g.tile_cols;
+    const int want_tiles = threads > 1 ? 4 * threads : 1;
+    const int bands = std::max(1, (want_tiles + strips - 1) / strips);
+    tile_rows = std::max(16, (g.rows + bands - 1) / bands);
+  }
+  g.tile_rows = std::min(tile_rows, g.rows);
+}
+
+// Per-thread scratch: one ring of row slots per layer output (and the input), plus a zero slot.
+struct Scratch {
+  std::vector<std::vector<float>> slots;  // [L + 1]: ring[L + 1] slots of channels x cstride
+  std::vector<std::vector<float>> zeros;  // [L + 1]: one zero slot (zero border beyond the image)
+  std::vector<std::ptrdiff_t> cstride;    // [L + 1]
+  std::vector<int> next;                  // [L + 1]: next row to produce in this tile
+  std::vector<const float*> window;       // k row pointers for a kernel call
+  std::vector<float*> out_rows;           // scale row pointers for the shuffle
+
+  Scratch(const Geometry& g, int scale) {
+    const std::size_t n = g.channels.size();
+    slots.resize(n);
+    zeros.resize(n);
+    cstride.resize(n);
+    next.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const int width = g.tile_cols + 2 * g.halo[i];
+      cstride[i] = round_up(width + kVec, kVec);
+      const std::size_t slot = static_cast<std::size_t>(g.channels[i]) * cstride[i];
+      slots[i].assign(slot * g.ring[i], 0.0f);
+      zeros[i].assign(slot, 0.0f);
+    }
+    window.resize(32);
+    out_rows.resize(scale);
+  }
+};
+
+class TileRunner {
+ public:
+  TileRunner(const std::vector<PreparedConv>& convs, const Geometry& g, const KernelTable& kt, int scale,
+             const float* input, float* output, Scratch& s)
+      : convs_(convs), g_(g), kt_(kt), scale_(scale), input_(input), output_(output), s_(s) {}
+
+  void run(int row0, int row1, int col0) {
+    col0_ = col0;
+    width_ = std::min(g_.tile_cols, g_.cols - col0);
+    const int n = static_cast<int>(convs_.size());
+    for (int L = -1; L < n; ++L) s_.next[L + 1] = std::max(0, row0 - g_.halo[L + 1]);
+    for (int y = row0; y < row1; ++y) {
+      ensure(n - 1, y);
+      emit(y);
+    }
+  }
+
+ private:
+  float* slot(int L, int y) {
+    const std::size_t size = static_cast<std::size_t>(g_.channels[L + 1]) * s_.cstride[L + 1];
+    return s_.slots[L + 1].data() + static_cast<std::size_t>(y % g_.ring[L + 1]) * size;
+  }
+
+  // Row y of layer L's output as its consumer sees it: the border mode decides rows outside the image.
+  const float* row_of(int L, int y, Border border) {
+    if (y >= 0 && y < g_.rows) return slot(L, y);
+    if (border == Border::Zero) return s_.zeros[L + 1].data();
+    return slot(L, std::clamp(y, 0, g_.rows - 1));
+  }
+
+  // Border of the consumer of layer L (the input's consumer is layer 0).
+  Border consumer_border(int L) const { return convs_[L + 1].border; }
+
+  void ensure(int L, int target) {
+    target = std::min(target, g_.rows - 1);
+    while (s_.next[L + 1] <= target) {
+      const int y = s_.next[L + 1];
+      if (L < 0) {
+        load_input_row(y);
+      } else {
+        ensure(L - 1, y + convs_[L].k / 2);
+        compute_row(L, y);
+      }
+      ++s_.next[L + 1];
+    }
+  }
+
+  // Columns of layer L's output row that lie outside the image get the consumer's border mode.
+  void fill_columns(int L, float* row) {
+    const int halo = g_.halo[L + 1];
+    const int first = col0_ - halo;  // global column of row[0]
+    const int width = width_ + 2 * halo;
+    const int lo = std::max(0, -first);                     // columns [0, lo) are left of the image
+    const int hi = std::min(width, g_.cols - first);        // columns [hi, width) are right of it
+    if (lo == 0 && hi == width) return;
+    const bool zero = consumer_border(L) == Border::Zero;
+    for (int c = 0; c < g_.channels[L + 1]; ++c) {
+      float* r = row + c * s_.cstride[L + 1];
+      std::fill(r, r + lo, zero ? 0.0f : r[lo]);
+      std::fill(r + hi, r + width, zero ? 0.0f : r[hi - 1]);
+    }
+  }
+
+  void load_input_row(int y) {
+    float* dst = slot(-1, y);
+    const int halo = g_.halo[0];
+    const int first = col0_ - halo;
+    const int lo = std::max(0, -first), hi = std::min(width_ + 2 * halo, g_.cols - first);
+    const float* src = input_ + static_cast<std::size_t>(y) * g_.cols;
+    std::copy(src + first + lo, src + first + hi, dst + lo);
+    fill_columns(-1, dst);
+  }
+
+  void compute_row(int L, int y) {
+    const PreparedConv& conv = convs_[L];
+    const int r = conv.k / 2;
+    for (int ky = 0; ky < conv.k; ++ky) s_.window[ky] = row_of(L - 1, y - r + ky, conv.border);
+    float* out = slot(L, y);
+    const kernels::ConvRow row{s_.window.data(), s_.cstride[L], out, s_.cstride[L + 1],
+                               width_ + 2 * g_.halo[L + 1]};
+    kt_.conv_row(conv.view(), row);
+    if (L + 1 < static_cast<int>(convs_.size())) fill_columns(L, out);
+  }
+
+  void emit(int y) {
+    const int last = static_cast<int>(convs_.size()) - 1;
+    const std::size_t out_cols = static_cast<std::size_t>(g_.cols) * scale_;
+    for (int a = 0; a < scale_; ++a)
+      s_.out_rows[a] = output_ + (static_cast<std::size_t>(y) * scale_ + a) * out_cols + static_cast<std::size_t>(col0_) * scale_;
+    kt_.shuffle_row({slot(last, y), s_.cstride[last + 1], s_.out_rows.data(), scale_, width_});
+  }
+
+  const std::vector<PreparedConv>& convs_;
+  const Geometry& g_;
+  const KernelTable& kt_;
+  const int scale_;
+  const float* input_;
+  float* output_;
+  Scratch& s_;
+  int col0_ = 0, width_ = 0;
+};
+
+}  // namespace
+
+void Network::run(const float* input, int rows, int cols, float* output, const RunOptions& options) const {
+  if (rows < 1 || cols < 1) throw std::invalid_argument("image must not be empty");
+  constexpr int kMaxSide = 1 << 20;
+  if (rows > kMaxSide / scale_ || cols > kMaxSide / scale_) throw std::invalid_argument("image is too large");
+  const KernelTable& kt = options.table ? *options.table : default_table();
+  const int threads = std::max(1, options.threads);
+
+  Geometry g = make_geometry(convs_, rows, cols);
+  plan_tiles(g, threads, options.tile_rows, options.tile_cols);
+  const int strips = (cols + g.tile_cols - 1) / g.tile_cols;
+  const int bands = (rows + g.tile_rows - 1) / g.tile_rows;
+  const int tiles = strips * bands;
+  const int team = std::min(threads, tiles);
+
+  // Scratch is allocated before the parallel region so that an allocation failure surfaces
+  // as MemoryError here, not inside OpenMP.
+  std::vector<Scratch> scratch;
+  scratch.reserve(team);
+  for (int t = 0; t < team; ++t) scratch.emplace_back(g, scale_);
+
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(team) schedule(dynamic, 1) if (team > 1)
+#endif
+  for (int t = 0; t < tiles; ++t) {
+#ifdef _OPENMP
+    Scratch& s = scratch[omp_get_thread_num()];
+#else
+    Scratch& s = scratch[0];
+#endif
+    const int band = t / strips, strip = t % strips;
+    TileRunner runner(convs_, g, kt, scale_, input, output, s);
+    runner.run(band * g.tile_rows, std::min(rows, (band + 1) * g.tile_rows), strip * g.tile_cols);
+  }
+}
+
+}  // namespace fsrcnn
