@@ -134,7 +134,7 @@ py::array_t<float> run(const Network& net, const py::object& image, int threads,
 // One conv layer through one ISA's conv_row kernel over a whole [cin][rows + k - 1][cols + k - 1]
 // input: the kernel tests compare every ISA against ref with this.
 py::array_t<float> conv_valid(const std::string& isa, const py::object& input, const py::object& weight,
-                              const py::object& bias, const py::object& slope, const std::string& act) {
+                              const py::object& bias, const py::object& slope, const std::string& act, bool reorder) {
   const fsrcnn::KernelTable* table = table_for(py::str(isa));
   const FloatArray x = as_float32(input, "input", 3);
   const FloatArray w = as_float32(weight, "weight", 4);
@@ -153,7 +153,7 @@ py::array_t<float> conv_valid(const std::string& isa, const py::object& input, c
   if (layer.bias.size() != static_cast<std::size_t>(layer.cout)) throw py::value_error("bias must have cout elements");
   if (layer.act == Activation::PReLU && layer.slope.size() != static_cast<std::size_t>(layer.cout))
     throw py::value_error("slope must have cout elements");
-  const fsrcnn::PreparedConv prepared = fsrcnn::prepare_conv(layer);
+  const fsrcnn::PreparedConv prepared = fsrcnn::prepare_conv(layer, reorder);
   // Rows padded as the kernel contract asks: room for whole 8-float vectors past cols.
   const int in_stride = (cols + 7) / 8 * 8 + layer.k - 1 + 8;
   const int out_stride = (cols + 7) / 8 * 8 + 8;
@@ -171,9 +171,10 @@ py::array_t<float> conv_valid(const std::string& isa, const py::object& input, c
     const fsrcnn::kernels::ConvRow row{window.data(), static_cast<std::ptrdiff_t>(in_rows) * in_stride,
                                        out_buf.data(), out_stride, cols};
     (table ? *table : fsrcnn::default_table()).conv_row(prepared.view(), row);
-    for (int c = 0; c < layer.cout; ++c)
-      std::copy(out_buf.begin() + static_cast<std::size_t>(c) * out_stride,
-                out_buf.begin() + static_cast<std::size_t>(c) * out_stride + cols, result.mutable_data(c, y, 0));
+    for (int c = 0; c < layer.cout; ++c) {
+      const auto src = out_buf.begin() + static_cast<std::size_t>(prepared.position[c]) * out_stride;
+      std::copy(src, src + cols, result.mutable_data(c, y, 0));
+    }
   }
   return result;
 }
@@ -207,7 +208,7 @@ PYBIND11_MODULE(_core, m) {
     return out;
   });
   m.def("_conv_valid", &conv_valid, py::arg("isa"), py::arg("input"), py::arg("weight"), py::arg("bias"),
-        py::arg("slope"), py::arg("activation"));
+        py::arg("slope"), py::arg("activation"), py::arg("reorder") = false);
   m.def("openmp_enabled", []() {
 #ifdef _OPENMP
     return true;

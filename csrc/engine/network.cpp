@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 
 namespace fsrcnn {
 namespace {
@@ -27,32 +28,131 @@ int ceil_div(int a, int b) { return -floor_div(-a, b); }
 
 }  // namespace
 
-kernels::ConvWeights PreparedConv::view() const {
-  return {cin, cout, k, oihw.data(), packed.data(), bias.data(), slope.data(), act};
+namespace {
+
+struct Window {
+  int ky0 = 0, ky1 = 0, kx0 = 0, kx1 = 0;  // half-open; empty when ky0 == ky1
+  bool operator<(const Window& o) const {
+    return std::tie(ky0, ky1, kx0, kx1) < std::tie(o.ky0, o.ky1, o.kx0, o.kx1);
+  }
+  bool operator==(const Window& o) const { return !(*this < o) && !(o < *this); }
+  Window merged(const Window& o) const {
+    if (ky0 == ky1) return o;
+    if (o.ky0 == o.ky1) return *this;
+    return {std::min(ky0, o.ky0), std::max(ky1, o.ky1), std::min(kx0, o.kx0), std::max(kx1, o.kx1)};
+  }
+};
+
+// Bounding box of the taps with a non-zero weight for output channel co (over every input channel).
+Window used_window(const ConvLayer& l, int co) {
+  Window w{l.k, 0, l.k, 0};
+  for (int ci = 0; ci < l.cin; ++ci)
+    for (int ky = 0; ky < l.k; ++ky)
+      for (int kx = 0; kx < l.k; ++kx)
+        if (l.weight[((static_cast<std::size_t>(co) * l.cin + ci) * l.k + ky) * l.k + kx] != 0.0f) {
+          w.ky0 = std::min(w.ky0, ky);
+          w.ky1 = std::max(w.ky1, ky + 1);
+          w.kx0 = std::min(w.kx0, kx);
+          w.kx1 = std::max(w.kx1, kx + 1);
+        }
+  if (w.ky1 == 0) return Window{};  // all zero: the channel is its bias
+  return w;
 }
 
-PreparedConv prepare_conv(const ConvLayer& l) {
-  constexpr int B = kernels::kConvBlock;
-  const int blocks = (l.cout + B - 1) / B;
+// Register-tile cost of one block of c channels, per tap and vector (AVX2 model: two FMA and two
+// load pipes; c * XV accumulators with XV = 12 / c vectors).
+double block_cost(int c) {
+  static const double cost[] = {0.0, 0.75, 1.0, 1.5, 2.0};  // 1 channel: load-bound
+  return cost[c];
+}
+
+// Splits n channels into blocks of one size plus a smaller remainder, the cheapest way.
+int block_size_for(int n) {
+  int best = kernels::kMaxConvBlock;
+  double best_cost = 1e30;
+  for (int b = kernels::kMaxConvBlock; b >= 1; --b) {
+    const double c = (n / b) * block_cost(b) + (n % b ? block_cost(n % b) : 0.0);
+    if (c < best_cost - 1e-9) best = b, best_cost = c;
+  }
+  return best;
+}
+
+}  // namespace
+
+kernels::ConvWeights PreparedConv::view() const {
+  return {cin, cout, k, static_cast<int>(blocks.size()), blocks.data(), oihw.data(), packed.data(), bias.data(),
+          slope.data(), act};
+}
+
+// Cuts positions [0, cout) into blocks: runs that share a window (grouped) or the whole layer,
+// each run into blocks of one size. Returns the model cost; fills blocks (packed offsets unset).
+double plan_blocks(const std::vector<Window>& window, const std::vector<int>& order, bool grouped,
+                   std::vector<kernels::ConvBlock>& blocks) {
+  const int cout = static_cast<int>(order.size());
+  double cost = 0.0;
+  blocks.clear();
+  for (int run = 0; run < cout;) {
+    int end = run + 1;
+    while (end < cout && (!grouped || window[order[end]] == window[order[run]])) ++end;
+    const int size = block_size_for(end - run);
+    for (int first = run; first < end; first += size) {
+      kernels::ConvBlock b{first, std::min(size, end - first), 0, 0, 0, 0, 0};
+      Window w;
+      for (int i = first; i < first + b.channels; ++i) w = w.merged(window[order[i]]);
+      b.ky0 = w.ky0, b.kh = w.ky1 - w.ky0, b.kx0 = w.kx0, b.kw = w.kx1 - w.kx0;
+      cost += block_cost(b.channels) * b.kh * b.kw;
+      blocks.push_back(b);
+    }
+    run = end;
+  }
+  return cost;
+}
+
+PreparedConv prepare_conv(const ConvLayer& l, bool reorder) {
   const int taps = l.k * l.k;
+  std::vector<Window> window(l.cout);
+  for (int co = 0; co < l.cout; ++co) window[co] = used_window(l, co);
+  std::vector<int> order(l.cout);  // order[i]: original channel computed at position i
+  for (int co = 0; co < l.cout; ++co) order[co] = co;
+
   PreparedConv p;
+  plan_blocks(window, order, false, p.blocks);
+  if (reorder) {  // gather channels by window when that is cheaper than one shared window
+    std::vector<int> sorted = order;
+    std::stable_sort(sorted.begin(), sorted.end(), [&](int a, int b) { return window[a] < window[b]; });
+    std::vector<kernels::ConvBlock> grouped;
+    if (plan_blocks(window, sorted, true, grouped) < plan_blocks(window, order, false, p.blocks)) {
+      order = sorted;
+      p.blocks = grouped;
+    }
+  }
   p.k = l.k;
   p.cin = l.cin;
   p.cout = l.cout;
   p.border = l.border;
   p.act = l.act;
-  p.oihw = l.weight;
-  // src = OIHW [cout][cin][k][k] / dst = [cout/4][cin][k][k][4], missing output channels zero
-  p.packed.assign(static_cast<std::size_t>(blocks) * l.cin * taps * B, 0.0f);
-  for (int co = 0; co < l.cout; ++co)
+  p.position.assign(l.cout, 0);
+  for (int i = 0; i < l.cout; ++i) p.position[order[i]] = i;
+  for (kernels::ConvBlock& b : p.blocks) {
+    b.packed = static_cast<std::ptrdiff_t>(p.packed.size());
+    // src = OIHW [cout][cin][k][k] / dst = [cin][kh][kw][channels] of this block's sub-window
     for (int ci = 0; ci < l.cin; ++ci)
-      for (int t = 0; t < taps; ++t)
-        p.packed[((static_cast<std::size_t>(co / B) * l.cin + ci) * taps + t) * B + co % B] =
-            l.weight[(static_cast<std::size_t>(co) * l.cin + ci) * taps + t];
-  p.bias.assign(static_cast<std::size_t>(blocks) * B, 0.0f);
-  p.slope.assign(static_cast<std::size_t>(blocks) * B, 0.0f);
-  std::copy(l.bias.begin(), l.bias.end(), p.bias.begin());
-  if (l.act == kernels::Activation::PReLU) std::copy(l.slope.begin(), l.slope.end(), p.slope.begin());
+      for (int ky = b.ky0; ky < b.ky0 + b.kh; ++ky)
+        for (int kx = b.kx0; kx < b.kx0 + b.kw; ++kx)
+          for (int j = 0; j < b.channels; ++j)
+            p.packed.push_back(
+                l.weight[((static_cast<std::size_t>(order[b.co_first + j]) * l.cin + ci) * l.k + ky) * l.k + kx]);
+  }
+  // src = OIHW / dst = OIHW with output channels in position order (the reference kernel's view)
+  p.oihw.resize(l.weight.size());
+  p.bias.resize(l.cout);
+  p.slope.assign(l.cout, 0.0f);
+  const std::size_t per_channel = static_cast<std::size_t>(l.cin) * taps;
+  for (int i = 0; i < l.cout; ++i) {
+    std::copy_n(l.weight.begin() + order[i] * per_channel, per_channel, p.oihw.begin() + i * per_channel);
+    p.bias[i] = l.bias[order[i]];
+    if (l.act == kernels::Activation::PReLU) p.slope[i] = l.slope[order[i]];
+  }
   return p;
 }
 
@@ -119,7 +219,8 @@ Network::Network(std::vector<ConvLayer> layers, Tail tail) {
     layers.push_back(std::move(tail_conv));
     scale_ = tail.scale;
   }
-  for (const ConvLayer& l : layers) convs_.push_back(prepare_conv(l));
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    convs_.push_back(prepare_conv(layers[i], /*reorder=*/i + 1 == layers.size()));
 }
 
 }  // namespace fsrcnn

@@ -39,7 +39,9 @@ struct PreparedConv {
   int k = 0, cin = 0, cout = 0;
   Border border = Border::Zero;
   kernels::Activation act = kernels::Activation::None;
-  std::vector<float> oihw, packed, bias, slope;  // bias/slope zero-padded to a multiple of 4
+  std::vector<kernels::ConvBlock> blocks;
+  std::vector<float> oihw, packed, bias, slope;  // channels in `position` order
+  std::vector<int> position;  // position[c]: where original output channel c is computed
   kernels::ConvWeights view() const;
 };
 
@@ -65,8 +67,11 @@ class Network {
   int scale_ = 1;                    // > 1: the last conv has scale^2 phase channels to shuffle
 };
 
-// Repacks one layer: OIHW as is, plus the kernels' blocked layout and padded bias/slope.
-PreparedConv prepare_conv(const ConvLayer& layer);
+// Repacks one layer for the kernels. Output channels are cut into blocks, each with the sub-window
+// of taps its channels really use. With reorder, channels that use the same sub-window are first
+// gathered next to each other (for a tail, whose consumer is the pixel shuffle, which can read the
+// phases in any order); without it, channel order is kept.
+PreparedConv prepare_conv(const ConvLayer& layer, bool reorder = false);
 
 // The strided transposed conv rewritten as a "same" conv on the LR grid with one output channel
 // per output phase (DCR order), so the pixel shuffle of its output is the deconv's output.

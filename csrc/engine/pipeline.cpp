@@ -71,6 +71,7 @@ struct Scratch {
   std::vector<int> next;                  // [L + 1]: next row to produce in this tile
   std::vector<const float*> window;       // k row pointers for a kernel call
   std::vector<float*> out_rows;           // scale row pointers for the shuffle
+  std::vector<const float*> phases;       // scale^2 phase row pointers for the shuffle
 
   Scratch(const Geometry& g, int scale) {
     const std::size_t n = g.channels.size();
@@ -87,6 +88,7 @@ struct Scratch {
     }
     window.resize(32);
     out_rows.resize(scale);
+    phases.resize(static_cast<std::size_t>(scale) * scale);
   }
 };
 
@@ -179,7 +181,9 @@ class TileRunner {
     const std::size_t out_cols = static_cast<std::size_t>(g_.cols) * scale_;
     for (int a = 0; a < scale_; ++a)
       s_.out_rows[a] = output_ + (static_cast<std::size_t>(y) * scale_ + a) * out_cols + static_cast<std::size_t>(col0_) * scale_;
-    kt_.shuffle_row({slot(last, y), s_.cstride[last + 1], s_.out_rows.data(), scale_, width_});
+    const float* row = slot(last, y);
+    for (int p = 0; p < scale_ * scale_; ++p) s_.phases[p] = row + convs_[last].position[p] * s_.cstride[last + 1];
+    kt_.shuffle_row({s_.phases.data(), s_.out_rows.data(), scale_, width_});
   }
 
   const std::vector<PreparedConv>& convs_;

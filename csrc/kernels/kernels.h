@@ -9,15 +9,27 @@ namespace fsrcnn::kernels {
 
 enum class Activation { None, ReLU, PReLU };
 
-// Output channels are computed in blocks of kConvBlock (a register tile of the SIMD kernels).
-constexpr int kConvBlock = 4;
+// Output channels are computed in blocks of 1 to kMaxConvBlock channels (the register tile of the
+// SIMD kernels). Each block also names the taps of the k x k window it uses: taps outside that
+// sub-window have zero weight for all of the block's channels and are skipped. That is how the
+// deconvolution's output phases (a 3x3 footprint each, at different places of the 5x5 union
+// window at x3) cost no more than their real taps.
+constexpr int kMaxConvBlock = 4;
+
+struct ConvBlock {
+  int co_first, channels;  // output channels [co_first, co_first + channels), channels <= 4
+  int ky0, kh, kx0, kw;    // sub-window: rows [ky0, ky0 + kh), columns [kx0, kx0 + kw) of the k x k window
+  std::ptrdiff_t packed;   // offset of the block's weights in ConvWeights::packed
+};
 
 // The weights of one k x k convolution in the two layouts the kernels read.
 //   oihw:   src = PyTorch Conv2d [cout][cin][k][k] / dst = same (the reference kernel reads it as is)
-//   packed: src = oihw / dst = [ceil(cout/4)][cin][k][k][4], output channels zero-padded to a multiple of 4,
-//           so one broadcast per (ci, ky, kx) feeds four output channels.
+//   packed: src = oihw / dst = per block, [cin][kh][kw][channels] of its sub-window, so one broadcast
+//           per (ci, ky, kx) feeds every channel of the block.
 struct ConvWeights {
   int cin, cout, k;
+  int nblocks;
+  const ConvBlock* blocks;
   const float* oihw;
   const float* packed;
   const float* bias;   // [cout]
@@ -39,12 +51,11 @@ struct ConvRow {
   int cols;
 };
 
-// Depth-to-space of one LR row (DCR order): s*s phase channels -> s output rows.
-//   out_rows[a][s*j + b] = in[(a*s + b) * in_cstride + j] for j in [0, cols).
+// Depth-to-space of one LR row (DCR order): s*s phase rows -> s output rows.
+//   out_rows[a][s*j + b] = phases[a*s + b][j] for j in [0, cols).
 struct ShuffleRow {
-  const float* in;
-  std::ptrdiff_t in_cstride;
-  float* const* out_rows;  // s pointers
+  const float* const* phases;  // s*s pointers
+  float* const* out_rows;      // s pointers
   int scale, cols;
 };
 

@@ -8,7 +8,7 @@ void shuffle_row_ref(const ShuffleRow& row) {
   for (int a = 0; a < s; ++a) {
     float* dst = row.out_rows[a];
     for (int b = 0; b < s; ++b) {
-      const float* src = row.in + (a * s + b) * row.in_cstride;
+      const float* src = row.phases[a * s + b];
       for (int j = 0; j < row.cols; ++j) dst[s * j + b] = src[j];
     }
   }

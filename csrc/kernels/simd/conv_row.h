@@ -2,40 +2,39 @@
 // (avx2/conv_row.cpp, sse/conv_row.cpp). Include it only inside an ISA-specific namespace: the
 // same inline code compiled with different -m flags must never be merged by the linker.
 //
-// Register tile: kConvBlock (4) output channels x XV vectors of V::N pixels. Per (ci, ky, kx) it
-// loads XV input vectors once and broadcasts 4 weights, for 4 * XV multiply-adds. Per pixel the
-// accumulation order is bias, then ci, ky, kx, whatever the tile: results never depend on tiling.
+// Register tile: CB output channels (one ConvBlock) x XV vectors of V::N pixels. Per (ci, ky, kx)
+// of the block's sub-window it loads XV input vectors once and broadcasts CB weights, for CB * XV
+// multiply-adds. Per pixel the accumulation order is bias, then ci, ky, kx, whatever the tile:
+// results never depend on tiling.
 //
-// Reads w.packed: src = OIHW / dst = [ceil(cout/4)][cin][k][k][4]; bias and slope zero-padded to a
-// multiple of 4 (see kernels.h).
+// Reads w.packed: src = OIHW / dst = per block [cin][kh][kw][CB] (see kernels.h).
 
-template <class V, int K, int XV>
-inline void conv_tile(const ConvWeights& w, const ConvRow& row, int cb, int x) {
-  const int k = K > 0 ? K : w.k;
-  typename V::T acc[kConvBlock][XV];
-  for (int j = 0; j < kConvBlock; ++j) {
-    const typename V::T b = V::set1(w.bias[cb * kConvBlock + j]);
-    for (int v = 0; v < XV; ++v) acc[j][v] = b;
+template <class V, int KW, int CB, int XV>
+inline void conv_tile(const ConvWeights& w, const ConvBlock& b, const ConvRow& row, int x) {
+  const int kw = KW > 0 ? KW : b.kw;
+  typename V::T acc[CB][XV];
+  for (int j = 0; j < CB; ++j) {
+    const typename V::T bias = V::set1(w.bias[b.co_first + j]);
+    for (int v = 0; v < XV; ++v) acc[j][v] = bias;
   }
-  const float* wp = w.packed + static_cast<std::ptrdiff_t>(cb) * w.cin * k * k * kConvBlock;
+  const float* wp = w.packed + b.packed;
   for (int ci = 0; ci < w.cin; ++ci) {
-    for (int ky = 0; ky < k; ++ky) {
-      const float* src = row.in_rows[ky] + ci * row.in_cstride + x;
-      for (int kx = 0; kx < k; ++kx, wp += kConvBlock) {
+    for (int ky = 0; ky < b.kh; ++ky) {
+      const float* src = row.in_rows[b.ky0 + ky] + ci * row.in_cstride + x + b.kx0;
+      for (int kx = 0; kx < kw; ++kx, wp += CB) {
         typename V::T in[XV];
         for (int v = 0; v < XV; ++v) in[v] = V::loadu(src + kx + v * V::N);
-        for (int j = 0; j < kConvBlock; ++j) {
+        for (int j = 0; j < CB; ++j) {
           const typename V::T wv = V::set1(wp[j]);
           for (int v = 0; v < XV; ++v) acc[j][v] = V::fmadd(wv, in[v], acc[j][v]);
         }
       }
     }
   }
-  const int channels = w.cout - cb * kConvBlock;
-  for (int j = 0; j < kConvBlock && j < channels; ++j) {
-    float* dst = row.out + (cb * kConvBlock + j) * row.out_cstride + x;
-    const typename V::T zero = V::zero();
-    const typename V::T slope = V::set1(w.act == Activation::PReLU ? w.slope[cb * kConvBlock + j] : 0.0f);
+  const typename V::T zero = V::zero();
+  for (int j = 0; j < CB; ++j) {
+    float* dst = row.out + (b.co_first + j) * row.out_cstride + x;
+    const typename V::T slope = V::set1(w.act == Activation::PReLU ? w.slope[b.co_first + j] : 0.0f);
     for (int v = 0; v < XV; ++v) {
       typename V::T r = acc[j][v];
       if (w.act != Activation::None) r = V::fmadd(slope, V::min(r, zero), V::max(r, zero));
@@ -44,25 +43,48 @@ inline void conv_tile(const ConvWeights& w, const ConvRow& row, int cb, int x) {
   }
 }
 
-template <class V, int K>
-inline void conv_row_k(const ConvWeights& w, const ConvRow& row) {
-  constexpr int kWide = 3;
-  const int blocks = (w.cout + kConvBlock - 1) / kConvBlock;
-  for (int cb = 0; cb < blocks; ++cb) {
-    int x = 0;
-    for (; x + kWide * V::N <= row.cols; x += kWide * V::N) conv_tile<V, K, kWide>(w, row, cb, x);
-    for (; x < row.cols; x += V::N) conv_tile<V, K, 1>(w, row, cb, x);
+template <class V, int KW, int CB>
+inline void conv_block_row(const ConvWeights& w, const ConvBlock& b, const ConvRow& row) {
+  // CB * XV accumulators: 12 keeps the two FMA pipes busy without spilling 16 registers.
+  constexpr int kWide = CB == 4 ? 3 : CB == 3 ? 4 : CB == 2 ? 6 : 8;
+  int x = 0;
+  for (; x + kWide * V::N <= row.cols; x += kWide * V::N) conv_tile<V, KW, CB, kWide>(w, b, row, x);
+  // The remainder in one narrower tile: one accumulator per channel would stall on FMA latency.
+  switch ((row.cols - x + V::N - 1) / V::N) {
+    case 0: break;
+    case 1: conv_tile<V, KW, CB, 1>(w, b, row, x); break;
+    case 2: conv_tile<V, KW, CB, 2>(w, b, row, x); break;
+    case 3: conv_tile<V, KW, CB, (kWide >= 3 ? 3 : 1)>(w, b, row, x); break;
+    case 4: conv_tile<V, KW, CB, (kWide >= 4 ? 4 : 1)>(w, b, row, x); break;
+    case 5: conv_tile<V, KW, CB, (kWide >= 5 ? 5 : 1)>(w, b, row, x); break;
+    case 6: conv_tile<V, KW, CB, (kWide >= 6 ? 6 : 1)>(w, b, row, x); break;
+    case 7: conv_tile<V, KW, CB, (kWide >= 7 ? 7 : 1)>(w, b, row, x); break;
+    default: conv_tile<V, KW, CB, (kWide >= 8 ? 8 : 1)>(w, b, row, x); break;
   }
 }
 
+template <class V, int KW>
+inline void conv_block_kw(const ConvWeights& w, const ConvBlock& b, const ConvRow& row) {
+  switch (b.channels) {
+    case 1: conv_block_row<V, KW, 1>(w, b, row); break;
+    case 2: conv_block_row<V, KW, 2>(w, b, row); break;
+    case 3: conv_block_row<V, KW, 3>(w, b, row); break;
+    default: conv_block_row<V, KW, 4>(w, b, row); break;
+  }
+}
 
 template <class V>
 inline void conv_row_simd(const ConvWeights& w, const ConvRow& row) {
-  switch (w.k) {
-    case 1: conv_row_k<V, 1>(w, row); break;
-    case 3: conv_row_k<V, 3>(w, row); break;
-    case 5: conv_row_k<V, 5>(w, row); break;
-    case 9: conv_row_k<V, 9>(w, row); break;
-    default: conv_row_k<V, 0>(w, row); break;
+  for (int i = 0; i < w.nblocks; ++i) {
+    const ConvBlock& b = w.blocks[i];
+    switch (b.kw) {
+      case 1: conv_block_kw<V, 1>(w, b, row); break;
+      case 2: conv_block_kw<V, 2>(w, b, row); break;
+      case 3: conv_block_kw<V, 3>(w, b, row); break;
+      case 4: conv_block_kw<V, 4>(w, b, row); break;
+      case 5: conv_block_kw<V, 5>(w, b, row); break;
+      case 9: conv_block_kw<V, 9>(w, b, row); break;
+      default: conv_block_kw<V, 0>(w, b, row); break;
+    }
   }
 }
