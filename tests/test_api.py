@@ -211,3 +211,17 @@ def test_shipped_models_upscale(scale):
     assert rgb.shape == (30 * scale, 31 * scale, 3)
     # a flat grey stays flat grey (edges included: the models pad by replication)
     assert np.abs(rgb.astype(int) - 128).max() <= 2
+
+
+def test_cpu_info_and_threads():
+    info = fsrcnn_fast.cpu_info()
+    assert info["isa"] in info["supported_isas"]
+    assert info["threads"] >= 1 and isinstance(info["openmp"], bool)
+    try:
+        fsrcnn_fast.set_num_threads(1)
+        assert fsrcnn_fast.cpu_info()["threads"] == 1
+        with pytest.raises(ValueError):
+            fsrcnn_fast.set_num_threads(0)
+    finally:
+        fsrcnn_fast.set_num_threads(None)
+    assert fsrcnn_fast.cpu_info()["threads"] == info["available_cores"]

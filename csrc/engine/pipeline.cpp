@@ -17,6 +17,7 @@
 #endif
 
 #include "network.h"
+#include "thread_budget.h"
 
 namespace fsrcnn {
 namespace {
@@ -203,6 +204,7 @@ void Network::run(const float* input, int rows, int cols, float* output, const R
   constexpr int kMaxSide = 1 << 20;
   if (rows > kMaxSide / scale_ || cols > kMaxSide / scale_) throw std::invalid_argument("image is too large");
   const KernelTable& kt = options.table ? *options.table : default_table();
+  // Tiles are planned for the threads asked for, so the result never depends on the lease.
   const int threads = std::max(1, options.threads);
 
   Geometry g = make_geometry(convs_, rows, cols);
@@ -210,7 +212,8 @@ void Network::run(const float* input, int rows, int cols, float* output, const R
   const int strips = (cols + g.tile_cols - 1) / g.tile_cols;
   const int bands = (rows + g.tile_rows - 1) / g.tile_rows;
   const int tiles = strips * bands;
-  const int team = std::min(threads, tiles);
+  const ThreadLease lease(std::min(threads, tiles));
+  const int team = lease.threads();
 
   // Scratch is allocated before the parallel region so that an allocation failure surfaces
   // as MemoryError here, not inside OpenMP.

@@ -5,8 +5,8 @@
     (720, 720)
 """
 
-from .api import Model, available_models, upscale
+from .api import Model, available_models, cpu_info, set_num_threads, upscale
 from .weights.safetensors_io import WeightsError
 
-__all__ = ["Model", "upscale", "available_models", "WeightsError", "__version__"]
+__all__ = ["Model", "upscale", "available_models", "set_num_threads", "cpu_info", "WeightsError", "__version__"]
 __version__ = "0.1.0"

@@ -16,7 +16,7 @@ from .resize import imresize
 from .weights import safetensors_io
 from .weights.schema import Deconv, NetworkSpec, Subpixel
 
-__all__ = ["Model", "upscale", "available_models", "default_threads"]
+__all__ = ["Model", "upscale", "available_models", "default_threads", "set_num_threads", "cpu_info"]
 
 SHIPPED_MODELS = ("fsrcnn",)
 _SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32), np.dtype(np.float64))
@@ -28,12 +28,41 @@ def available_models() -> tuple[str, ...]:
     return SHIPPED_MODELS
 
 
-def default_threads() -> int:
-    """The cores this process may run on."""
+def _available_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+_num_threads: int | None = None
+
+
+def default_threads() -> int:
+    """Threads a call uses when it passes ``threads=None``: :func:`set_num_threads`'s value, or
+    the cores this process may run on."""
+    return _num_threads if _num_threads is not None else _available_cores()
+
+
+def set_num_threads(threads: int | None) -> None:
+    """Sets the default thread count of every later call (``None``: all available cores)."""
+    global _num_threads
+    _num_threads = None if threads is None else _check_threads(threads)
+
+
+def cpu_info() -> dict[str, object]:
+    """What the engine runs on: the SIMD path chosen at import (and why), the paths this CPU
+    supports, the default thread count and whether OpenMP is compiled in."""
+    from . import _core
+
+    return {
+        "isa": _core.isa(),
+        "isa_reason": _core.isa_note(),
+        "supported_isas": list(_core.supported_isas()),
+        "threads": default_threads(),
+        "available_cores": _available_cores(),
+        "openmp": bool(_core.openmp_enabled()),
+    }
 
 
 def _shipped_path(name: str, scale: int) -> Path:
