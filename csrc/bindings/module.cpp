@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "../bench/fma_probe.h"
 #include "../dispatch/dispatch.h"
 #include "../engine/network.h"
 
@@ -209,6 +210,13 @@ PYBIND11_MODULE(_core, m) {
   });
   m.def("_conv_valid", &conv_valid, py::arg("isa"), py::arg("input"), py::arg("weight"), py::arg("bias"),
         py::arg("slope"), py::arg("activation"), py::arg("reorder") = false);
+  m.def(
+      "fma_peak_gflops",
+      [](double seconds) {
+        py::gil_scoped_release release;
+        return fsrcnn::bench::fma_peak_gflops(seconds);
+      },
+      py::arg("seconds") = 0.2, "Single-core AVX2 FMA peak in GFLOP/s (0 without AVX2)");
   m.def("openmp_enabled", []() {
 #ifdef _OPENMP
     return true;
