@@ -51,6 +51,7 @@ def main() -> None:
         "training": f"{command} ; checkpoint iter {ckpt['iter']}, validation PSNR {ckpt['val_psnr']:.3f} dB",
     }
     safetensors_io.save(args.output, meta, tensors)
+    Path(args.output).chmod(0o644)
     print(f"wrote {args.output}: {meta['training']}")
 
 

@@ -9,6 +9,7 @@
 #include "../bench/fma_probe.h"
 #include "../dispatch/dispatch.h"
 #include "../engine/network.h"
+#include "../engine/resize.h"
 
 namespace py = pybind11;
 using fsrcnn::Border;
@@ -180,6 +181,43 @@ py::array_t<float> conv_valid(const std::string& isa, const py::object& input, c
   return result;
 }
 
+using IndexArray = py::array_t<std::int32_t, py::array::c_style>;
+
+fsrcnn::Contributions contributions(const py::object& index, const py::object& weight, int in_len,
+                                    const char* axis) {
+  if (!py::isinstance<py::array>(index)) throw py::type_error(std::string(axis) + " index must be a numpy array");
+  const auto arr = py::reinterpret_borrow<py::array>(index);
+  if (!arr.dtype().is(py::dtype::of<std::int32_t>()) || arr.ndim() != 2)
+    throw py::type_error(std::string(axis) + " index must be a 2-D int32 array");
+  if (!(arr.flags() & py::array::c_style)) throw py::value_error(std::string(axis) + " index must be C-contiguous");
+  const auto idx = py::reinterpret_borrow<IndexArray>(arr);
+  const FloatArray w = as_float32(weight, (std::string(axis) + " weight").c_str(), 2);
+  if (idx.shape(0) != w.shape(0) || idx.shape(1) != w.shape(1) || idx.shape(0) < 1 || idx.shape(1) < 1)
+    throw py::value_error(std::string(axis) + " index and weight must have the same non-empty shape");
+  for (py::ssize_t i = 0; i < idx.size(); ++i)
+    if (idx.data()[i] < 0 || idx.data()[i] >= in_len)
+      throw py::value_error(std::string(axis) + " index out of range");
+  return {static_cast<int>(idx.shape(0)), static_cast<int>(idx.shape(1)), idx.data(), w.data()};
+}
+
+py::array_t<float> resize(const py::object& planes, const py::object& row_index, const py::object& row_weight,
+                          const py::object& col_index, const py::object& col_weight, int threads) {
+  const FloatArray in = as_float32(planes, "planes", 3);
+  if (in.shape(0) < 1 || in.shape(1) < 1 || in.shape(2) < 1) throw py::value_error("planes must not be empty");
+  if (threads < 1) throw py::value_error("threads must be >= 1");
+  const int channels = static_cast<int>(in.shape(0)), rows = static_cast<int>(in.shape(1)),
+            cols = static_cast<int>(in.shape(2));
+  const fsrcnn::Contributions rc = contributions(row_index, row_weight, rows, "row");
+  const fsrcnn::Contributions cc = contributions(col_index, col_weight, cols, "column");
+  py::array_t<float> out({channels, rc.out_len, cc.out_len});
+  float* dst = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    fsrcnn::resize_planes(in.data(), channels, rows, cols, rc, cc, dst, threads);
+  }
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -210,6 +248,9 @@ PYBIND11_MODULE(_core, m) {
   });
   m.def("_conv_valid", &conv_valid, py::arg("isa"), py::arg("input"), py::arg("weight"), py::arg("bias"),
         py::arg("slope"), py::arg("activation"), py::arg("reorder") = false);
+  m.def("resize", &resize, py::arg("planes"), py::arg("row_index"), py::arg("row_weight"), py::arg("col_index"),
+        py::arg("col_weight"), py::arg("threads"),
+        "Separable resampling of [C][H][W] float32 planes with precomputed taps (indices and weights)");
   m.def(
       "fma_peak_gflops",
       [](double seconds) {

@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 
 from . import color
-from .resize import imresize
+from .resize import resize_planes
 from .weights import safetensors_io
 from .weights.schema import Deconv, NetworkSpec, Subpixel
 
@@ -158,9 +158,10 @@ class Model:
         plane = np.ascontiguousarray(y, dtype=np.float32)
         if plane.ndim != 2:
             raise ValueError(f"run_y expects a 2-D plane, got shape {plane.shape}")
+        n_threads = _check_threads(threads)
         if self._spec.pre_upsample:
-            plane = np.ascontiguousarray(imresize(plane, float(self.scale)), dtype=np.float32)
-        return self._engine.run(plane, _check_threads(threads))
+            plane = resize_planes(plane[None], self.scale, n_threads)[0]
+        return self._engine.run(plane, n_threads)
 
     def upscale(
         self,
@@ -182,22 +183,24 @@ class Model:
         if channel_order not in ("RGB", "BGR"):
             raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
         n_threads = _check_threads(threads)
-        x = color.to_unit_float(arr)
+        # float64 input is computed in float64 up to the network, float32 elsewhere (enough for
+        # 16-bit samples; the network itself is float32).
+        x = color.to_unit_float(arr, np.float64 if arr.dtype == np.float64 else np.float32)
         if x.ndim == 2 or x.shape[2] == 1:
             y = self.run_y(x if x.ndim == 2 else x[..., 0], n_threads)
-            out = y.astype(np.float64) if x.ndim == 2 else y.astype(np.float64)[..., None]
-            return color.from_unit_float(out, arr.dtype)
+            return color.from_unit_float(y if x.ndim == 2 else y[..., None], arr.dtype)
         rgb = x[..., :3] if channel_order == "RGB" else x[..., 2::-1]
         ycc = color.rgb_to_ycbcr(rgb)
-        y = self.run_y(ycc[..., 0], n_threads).astype(np.float64)
-        chroma = imresize(ycc[..., 1:], float(self.scale))
-        rgb_out = color.ycbcr_to_rgb(np.concatenate([y[..., None], chroma], axis=2))
-        if channel_order == "BGR":
-            rgb_out = rgb_out[..., ::-1]
+        y = self.run_y(ycc[..., 0], n_threads)
+        # Cb, Cr (and alpha) in one bicubic pass.
+        rest = [ycc[..., 1], ycc[..., 2]] + ([x[..., 3]] if x.shape[2] == 4 else [])
+        planes = resize_planes(np.stack(rest).astype(np.float32), self.scale, n_threads)
+        out = np.empty(y.shape + (x.shape[2],), np.float32)
+        rgb_out = color.planes_to_rgb(y, planes[:2])
+        out[..., :3] = rgb_out if channel_order == "RGB" else rgb_out[..., ::-1]
         if x.shape[2] == 4:
-            alpha = imresize(x[..., 3], float(self.scale))
-            rgb_out = np.concatenate([rgb_out, alpha[..., None]], axis=2)
-        return color.from_unit_float(rgb_out, arr.dtype)
+            out[..., 3] = planes[2]
+        return color.from_unit_float(out, arr.dtype)
 
     __call__ = upscale
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y_uint8", "to_unit_float", "from_unit_float"]
+__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "planes_to_rgb", "rgb_to_y_uint8", "to_unit_float", "from_unit_float"]
 
 # rows: Y, Cb, Cr; columns: R, G, B, applied to values in [0, 255] / 255 scaled.
 _RGB_TO_YCBCR = np.array(
@@ -25,13 +25,24 @@ _YCBCR_TO_RGB = np.linalg.inv(_RGB_TO_YCBCR)
 
 
 def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
-    """float RGB in [0, 1] (..., 3) -> float YCbCr in [0, 1] (..., 3)."""
-    return rgb @ _RGB_TO_YCBCR.T + _YCBCR_OFFSET
+    """float RGB in [0, 1] (..., 3) -> float YCbCr in [0, 1] (..., 3), in rgb's float type."""
+    return rgb @ _RGB_TO_YCBCR.T.astype(rgb.dtype) + _YCBCR_OFFSET.astype(rgb.dtype)
 
 
 def ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`rgb_to_ycbcr` (no clipping)."""
-    return (ycbcr - _YCBCR_OFFSET) @ _YCBCR_TO_RGB.T
+    """Inverse of :func:`rgb_to_ycbcr` (no clipping), in ycbcr's float type."""
+    return (ycbcr - _YCBCR_OFFSET.astype(ycbcr.dtype)) @ _YCBCR_TO_RGB.T.astype(ycbcr.dtype)
+
+
+def planes_to_rgb(y: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    """Y [H, W] and Cb, Cr planes [2, H, W] (float32) -> RGB [H, W, 3] (float32, unclipped)."""
+    inv = _YCBCR_TO_RGB.astype(np.float32)
+    off = _YCBCR_OFFSET.astype(np.float32)
+    y0, cb, cr = y - off[0], chroma[0] - off[1], chroma[1] - off[2]
+    out = np.empty(y.shape + (3,), np.float32)
+    for c in range(3):
+        out[..., c] = inv[c, 0] * y0 + inv[c, 1] * cb + inv[c, 2] * cr
+    return out
 
 
 def rgb_to_y_uint8(rgb: np.ndarray) -> np.ndarray:
@@ -44,18 +55,19 @@ def rgb_to_y_uint8(rgb: np.ndarray) -> np.ndarray:
 _INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
-def to_unit_float(x: np.ndarray) -> np.ndarray:
-    """uint8/uint16 -> [0, 1] float64; float types are converted as they are."""
+def to_unit_float(x: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """uint8/uint16 -> [0, 1] floats of ``dtype``; float types are converted as they are."""
     scale = _INT_MAX.get(x.dtype)
     if scale is None:
-        return x.astype(np.float64)
-    return x.astype(np.float64) / scale
+        return x.astype(dtype)
+    return x.astype(dtype) * dtype(1.0 / scale)
 
 
 def from_unit_float(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """[0, 1] float -> ``dtype``: clipped, and rounded for integer types."""
-    x = np.clip(x, 0.0, 1.0)
     scale = _INT_MAX.get(np.dtype(dtype))
     if scale is None:
-        return x.astype(dtype)
-    return np.round(x * scale).astype(dtype)
+        return np.clip(x, 0.0, 1.0).astype(dtype)
+    x = x * x.dtype.type(scale)
+    np.clip(x, 0.0, scale, out=x)
+    return np.rint(x, out=x).astype(dtype)

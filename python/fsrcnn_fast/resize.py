@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["imresize"]
+__all__ = ["imresize", "resize_planes"]
 
 _KERNEL_WIDTH = 4.0
 
@@ -99,3 +99,20 @@ def imresize(image: np.ndarray, scale: float | None = None, *, output_shape: tup
         return _resize_axis(x, 0, out_rows, scale_r)
     x = _resize_axis(x, 0, out_rows, scale_r)
     return _resize_axis(x, 1, out_cols, scale_c)
+
+
+def resize_planes(planes: np.ndarray, scale: int, threads: int) -> np.ndarray:
+    """Float32 [C, H, W] planes upscaled by ``scale`` with the same taps as :func:`imresize`,
+    applied by the engine (multi-threaded, in float32): the fast path of ``upscale()``'s chroma
+    and alpha and of SRCNN's pre-upsampling."""
+    from . import _core
+
+    _, rows, cols = planes.shape
+    r_idx, r_w = _contributions(rows, rows * scale, float(scale))
+    c_idx, c_w = _contributions(cols, cols * scale, float(scale))
+    return _core.resize(
+        np.ascontiguousarray(planes, dtype=np.float32),
+        np.ascontiguousarray(r_idx, np.int32), np.ascontiguousarray(r_w, np.float32),
+        np.ascontiguousarray(c_idx, np.int32), np.ascontiguousarray(c_w, np.float32),
+        threads,
+    )
