@@ -9,6 +9,7 @@
 #include "../bench/fma_probe.h"
 #include "../dispatch/dispatch.h"
 #include "../engine/network.h"
+#include "../engine/pack.h"
 #include "../engine/resize.h"
 
 namespace py = pybind11;
@@ -218,6 +219,45 @@ py::array_t<float> resize(const py::object& planes, const py::object& row_index,
   return out;
 }
 
+// planes [C][H][W] float32 -> out [H][W][C] (uint8/uint16/float32/float64), see engine/pack.h.
+void pack(const py::object& planes, const py::object& matrix, const py::object& offset, const std::vector<int>& order,
+          py::array out, int threads) {
+  const FloatArray p = as_float32(planes, "planes", 3);
+  const FloatArray m = as_float32(matrix, "matrix", 2);
+  const FloatArray o = as_float32(offset, "offset", 1);
+  const int channels = static_cast<int>(p.shape(0));
+  if (channels != 3 && channels != 4) throw py::value_error("planes must have 3 or 4 channels");
+  if (m.shape(0) != 3 || m.shape(1) != 3 || o.shape(0) != 3) throw py::value_error("matrix must be 3x3, offset 3");
+  if (order.size() != static_cast<std::size_t>(channels)) throw py::value_error("order must name every channel");
+  std::vector<bool> seen(channels, false);
+  for (int c : order) {
+    if (c < 0 || c >= channels || seen[c]) throw py::value_error("order must be a permutation of the channels");
+    seen[c] = true;
+  }
+  if (out.ndim() != 3 || out.shape(0) != p.shape(1) || out.shape(1) != p.shape(2) || out.shape(2) != channels)
+    throw py::value_error("out must be [rows][cols][channels] matching planes");
+  if (!(out.flags() & py::array::c_style) || !out.writeable()) throw py::value_error("out must be C-contiguous and writeable");
+  fsrcnn::PackArgs a{};
+  a.planes = p.data();
+  a.channels = channels;
+  a.rows = static_cast<int>(p.shape(1));
+  a.cols = static_cast<int>(p.shape(2));
+  for (int c = 0; c < 3; ++c) {
+    a.offset[c] = o.data()[c];
+    for (int k = 0; k < 3; ++k) a.matrix[c][k] = m.data()[c * 3 + k];
+  }
+  for (int c = 0; c < channels; ++c) a.order[c] = order[c];
+  const py::dtype dt = out.dtype();
+  if (dt.is(py::dtype::of<std::uint8_t>())) a.type = fsrcnn::SampleType::U8;
+  else if (dt.is(py::dtype::of<std::uint16_t>())) a.type = fsrcnn::SampleType::U16;
+  else if (dt.is(py::dtype::of<float>())) a.type = fsrcnn::SampleType::F32;
+  else if (dt.is(py::dtype::of<double>())) a.type = fsrcnn::SampleType::F64;
+  else throw py::type_error("out must be uint8, uint16, float32 or float64");
+  a.out = out.mutable_data();
+  py::gil_scoped_release release;
+  fsrcnn::pack_planes(a, threads < 1 ? 1 : threads);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -251,6 +291,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("resize", &resize, py::arg("planes"), py::arg("row_index"), py::arg("row_weight"), py::arg("col_index"),
         py::arg("col_weight"), py::arg("threads"),
         "Separable resampling of [C][H][W] float32 planes with precomputed taps (indices and weights)");
+  m.def("pack", &pack, py::arg("planes"), py::arg("matrix"), py::arg("offset"), py::arg("order"), py::arg("out"),
+        py::arg("threads"), "Colour matrix, clip, round and interleave planes into the caller's sample type");
   m.def(
       "fma_peak_gflops",
       [](double seconds) {

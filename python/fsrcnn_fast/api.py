@@ -191,16 +191,13 @@ class Model:
             return color.from_unit_float(y if x.ndim == 2 else y[..., None], arr.dtype)
         rgb = x[..., :3] if channel_order == "RGB" else x[..., 2::-1]
         ycc = color.rgb_to_ycbcr(rgb)
-        y = self.run_y(ycc[..., 0], n_threads)
-        # Cb, Cr (and alpha) in one bicubic pass.
+        # Cb, Cr (and alpha) in one bicubic pass, then Y joins them for one packing pass.
         rest = [ycc[..., 1], ycc[..., 2]] + ([x[..., 3]] if x.shape[2] == 4 else [])
-        planes = resize_planes(np.stack(rest).astype(np.float32), self.scale, n_threads)
-        out = np.empty(y.shape + (x.shape[2],), np.float32)
-        rgb_out = color.planes_to_rgb(y, planes[:2])
-        out[..., :3] = rgb_out if channel_order == "RGB" else rgb_out[..., ::-1]
-        if x.shape[2] == 4:
-            out[..., 3] = planes[2]
-        return color.from_unit_float(out, arr.dtype)
+        chroma = resize_planes(np.stack(rest).astype(np.float32), self.scale, n_threads)
+        planes = np.empty((x.shape[2],) + chroma.shape[1:], np.float32)
+        planes[0] = self.run_y(ycc[..., 0], n_threads)
+        planes[1:] = chroma
+        return color.ycbcr_planes_to_image(planes, arr.dtype, channel_order == "BGR", n_threads)
 
     __call__ = upscale
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "planes_to_rgb", "rgb_to_y_uint8", "to_unit_float", "from_unit_float"]
+__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "ycbcr_planes_to_image", "rgb_to_y_uint8", "to_unit_float", "from_unit_float"]
 
 # rows: Y, Cb, Cr; columns: R, G, B, applied to values in [0, 255] / 255 scaled.
 _RGB_TO_YCBCR = np.array(
@@ -34,14 +34,15 @@ def ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
     return (ycbcr - _YCBCR_OFFSET.astype(ycbcr.dtype)) @ _YCBCR_TO_RGB.T.astype(ycbcr.dtype)
 
 
-def planes_to_rgb(y: np.ndarray, chroma: np.ndarray) -> np.ndarray:
-    """Y [H, W] and Cb, Cr planes [2, H, W] (float32) -> RGB [H, W, 3] (float32, unclipped)."""
-    inv = _YCBCR_TO_RGB.astype(np.float32)
-    off = _YCBCR_OFFSET.astype(np.float32)
-    y0, cb, cr = y - off[0], chroma[0] - off[1], chroma[1] - off[2]
-    out = np.empty(y.shape + (3,), np.float32)
-    for c in range(3):
-        out[..., c] = inv[c, 0] * y0 + inv[c, 1] * cb + inv[c, 2] * cr
+def ycbcr_planes_to_image(planes: np.ndarray, dtype: np.dtype, bgr: bool, threads: int) -> np.ndarray:
+    """Y, Cb, Cr [, alpha] float32 planes [C, H, W] -> the caller's H x W x C image of ``dtype``
+    (RGB or BGR order, alpha last), clipped and rounded by the engine in one pass."""
+    from . import _core
+
+    channels, rows, cols = planes.shape
+    out = np.empty((rows, cols, channels), dtype)
+    order = [2, 1, 0, 3][:channels] if bgr else list(range(channels))
+    _core.pack(planes, _YCBCR_TO_RGB.astype(np.float32), _YCBCR_OFFSET.astype(np.float32), order, out, threads)
     return out
 
 
