@@ -256,3 +256,16 @@ def test_pack_matches_numpy(dtype, channels, bgr):
     tol = {np.uint8: 1, np.uint16: 1, np.float32: 1e-5, np.float64: 1e-5}[dtype]
     assert got.dtype == np.dtype(dtype)
     np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), atol=tol, rtol=0)
+
+
+def test_engine_out_buffer(model):
+    y = np.random.default_rng(0).uniform(0, 1, (5, 6)).astype(np.float32)
+    out = np.full((15, 18), np.nan, np.float32)
+    assert model._engine.run(y, 1, out=out) is not None
+    np.testing.assert_array_equal(out, model._engine.run(y, 1))
+    with pytest.raises(ValueError, match="wrong shape"):
+        model._engine.run(y, 1, out=np.zeros((15, 17), np.float32))
+    with pytest.raises(TypeError, match="float32"):
+        model._engine.run(y, 1, out=np.zeros((15, 18)))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        model._engine.run(y, 1, out=np.zeros((18, 15), np.float32).T)

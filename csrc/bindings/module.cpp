@@ -115,8 +115,24 @@ const fsrcnn::KernelTable* table_for(const py::object& isa) {
   }
 }
 
+// A caller-provided output must be float32, C-contiguous, writeable and exactly the right shape.
+float* output_buffer(const py::object& out, py::array_t<float>& fresh, py::ssize_t d0, py::ssize_t d1, py::ssize_t d2 = -1) {
+  std::vector<py::ssize_t> shape = {d0, d1};
+  if (d2 >= 0) shape.insert(shape.begin(), d2);
+  if (out.is_none()) {
+    fresh = py::array_t<float>(shape);
+    return fresh.mutable_data();
+  }
+  const FloatArray o = as_float32(out, "out", static_cast<int>(shape.size()));
+  for (std::size_t i = 0; i < shape.size(); ++i)
+    if (o.shape(static_cast<py::ssize_t>(i)) != shape[i]) throw py::value_error("out has the wrong shape");
+  if (!o.writeable()) throw py::value_error("out must be writeable");
+  fresh = o;
+  return fresh.mutable_data();
+}
+
 py::array_t<float> run(const Network& net, const py::object& image, int threads, int tile_rows, int tile_cols,
-                       const py::object& isa) {
+                       const py::object& isa, const py::object& out_arg) {
   const FloatArray in = as_float32(image, "image", 2);
   if (in.shape(0) < 1 || in.shape(1) < 1) throw py::value_error("image must not be empty");
   if (in.shape(0) > (1 << 20) || in.shape(1) > (1 << 20)) throw py::value_error("image is too large");
@@ -125,8 +141,8 @@ py::array_t<float> run(const Network& net, const py::object& image, int threads,
   const fsrcnn::RunOptions options{threads, tile_rows, tile_cols, table_for(isa)};
   const int rows = static_cast<int>(in.shape(0)), cols = static_cast<int>(in.shape(1));
   const py::ssize_t s = net.scale();
-  py::array_t<float> result({rows * s, cols * s});
-  float* out = result.mutable_data();
+  py::array_t<float> result;
+  float* out = output_buffer(out_arg, result, rows * s, cols * s);
   {
     py::gil_scoped_release release;
     net.run(in.data(), rows, cols, out, options);
@@ -202,7 +218,8 @@ fsrcnn::Contributions contributions(const py::object& index, const py::object& w
 }
 
 py::array_t<float> resize(const py::object& planes, const py::object& row_index, const py::object& row_weight,
-                          const py::object& col_index, const py::object& col_weight, int threads) {
+                          const py::object& col_index, const py::object& col_weight, int threads,
+                          const py::object& out_arg) {
   const FloatArray in = as_float32(planes, "planes", 3);
   if (in.shape(0) < 1 || in.shape(1) < 1 || in.shape(2) < 1) throw py::value_error("planes must not be empty");
   if (threads < 1) throw py::value_error("threads must be >= 1");
@@ -210,8 +227,8 @@ py::array_t<float> resize(const py::object& planes, const py::object& row_index,
             cols = static_cast<int>(in.shape(2));
   const fsrcnn::Contributions rc = contributions(row_index, row_weight, rows, "row");
   const fsrcnn::Contributions cc = contributions(col_index, col_weight, cols, "column");
-  py::array_t<float> out({channels, rc.out_len, cc.out_len});
-  float* dst = out.mutable_data();
+  py::array_t<float> out;
+  float* dst = output_buffer(out_arg, out, rc.out_len, cc.out_len, channels);
   {
     py::gil_scoped_release release;
     fsrcnn::resize_planes(in.data(), channels, rows, cols, rc, cc, dst, threads);
@@ -267,7 +284,7 @@ PYBIND11_MODULE(_core, m) {
            py::arg("tail_bias"), py::arg("scale"), py::arg("offset"), py::arg("tail_border"))
       .def_property_readonly("scale", &Network::scale)
       .def("run", &run, py::arg("image"), py::arg("threads"), py::arg("tile_rows") = 0, py::arg("tile_cols") = 0,
-           py::arg("isa") = py::none());
+           py::arg("isa") = py::none(), py::arg("out") = py::none());
   fsrcnn::init_default_isa();
   m.def("isa", []() { return std::string(fsrcnn::isa_name(fsrcnn::default_table().isa)); },
         "The ISA chosen at import");
@@ -289,7 +306,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("_conv_valid", &conv_valid, py::arg("isa"), py::arg("input"), py::arg("weight"), py::arg("bias"),
         py::arg("slope"), py::arg("activation"), py::arg("reorder") = false);
   m.def("resize", &resize, py::arg("planes"), py::arg("row_index"), py::arg("row_weight"), py::arg("col_index"),
-        py::arg("col_weight"), py::arg("threads"),
+        py::arg("col_weight"), py::arg("threads"), py::arg("out") = py::none(),
         "Separable resampling of [C][H][W] float32 planes with precomputed taps (indices and weights)");
   m.def("pack", &pack, py::arg("planes"), py::arg("matrix"), py::arg("offset"), py::arg("order"), py::arg("out"),
         py::arg("threads"), "Colour matrix, clip, round and interleave planes into the caller's sample type");

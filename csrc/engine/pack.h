@@ -9,7 +9,7 @@ enum class SampleType { U8, U16, F32, F64 };
 
 // out[y][x][order[c]] = store(sum_k matrix[c][k] * (planes[k][y][x] - offset[k])) for the first 3
 // channels, and store(planes[3][y][x]) for a 4th (alpha). store() clips to [0, 1] and, for integer
-// types, scales to the type's range and rounds to nearest even.
+// types, scales to the type's range and rounds half up.
 struct PackArgs {
   const float* planes;  // [channels][rows][cols]
   int channels, rows, cols;

@@ -153,15 +153,16 @@ class Model:
     def __repr__(self) -> str:
         return f"Model({self.arch}, scale={self.scale}, border={self.border!r}, source={self._source!r})"
 
-    def run_y(self, y: np.ndarray, threads: int | None = None) -> np.ndarray:
-        """The network alone on a float Y plane in [0, 1]; returns float32, ``scale`` x larger."""
+    def run_y(self, y: np.ndarray, threads: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """The network alone on a float Y plane in [0, 1]; returns float32, ``scale`` x larger
+        (written into ``out`` when given: float32, C-contiguous, the output's shape)."""
         plane = np.ascontiguousarray(y, dtype=np.float32)
         if plane.ndim != 2:
             raise ValueError(f"run_y expects a 2-D plane, got shape {plane.shape}")
         n_threads = _check_threads(threads)
         if self._spec.pre_upsample:
             plane = resize_planes(plane[None], self.scale, n_threads)[0]
-        return self._engine.run(plane, n_threads)
+        return self._engine.run(plane, n_threads, out=out)
 
     def upscale(
         self,
@@ -193,10 +194,9 @@ class Model:
         ycc = color.rgb_to_ycbcr(rgb)
         # Cb, Cr (and alpha) in one bicubic pass, then Y joins them for one packing pass.
         rest = [ycc[..., 1], ycc[..., 2]] + ([x[..., 3]] if x.shape[2] == 4 else [])
-        chroma = resize_planes(np.stack(rest).astype(np.float32), self.scale, n_threads)
-        planes = np.empty((x.shape[2],) + chroma.shape[1:], np.float32)
-        planes[0] = self.run_y(ycc[..., 0], n_threads)
-        planes[1:] = chroma
+        planes = np.empty((x.shape[2], x.shape[0] * self.scale, x.shape[1] * self.scale), np.float32)
+        resize_planes(np.stack(rest).astype(np.float32), self.scale, n_threads, out=planes[1:])
+        self.run_y(ycc[..., 0], n_threads, out=planes[0])
         return color.ycbcr_planes_to_image(planes, arr.dtype, channel_order == "BGR", n_threads)
 
     __call__ = upscale

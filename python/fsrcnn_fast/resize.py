@@ -101,7 +101,7 @@ def imresize(image: np.ndarray, scale: float | None = None, *, output_shape: tup
     return _resize_axis(x, 1, out_cols, scale_c)
 
 
-def resize_planes(planes: np.ndarray, scale: int, threads: int) -> np.ndarray:
+def resize_planes(planes: np.ndarray, scale: int, threads: int, out: np.ndarray | None = None) -> np.ndarray:
     """Float32 [C, H, W] planes upscaled by ``scale`` with the same taps as :func:`imresize`,
     applied by the engine (multi-threaded, in float32): the fast path of ``upscale()``'s chroma
     and alpha and of SRCNN's pre-upsampling."""
@@ -115,4 +115,5 @@ def resize_planes(planes: np.ndarray, scale: int, threads: int) -> np.ndarray:
         np.ascontiguousarray(r_idx, np.int32), np.ascontiguousarray(r_w, np.float32),
         np.ascontiguousarray(c_idx, np.int32), np.ascontiguousarray(c_w, np.float32),
         threads,
+        out,
     )
