@@ -80,8 +80,8 @@ int block_size_for(int n) {
 }  // namespace
 
 kernels::ConvWeights PreparedConv::view() const {
-  return {cin, cout, k, static_cast<int>(blocks.size()), blocks.data(), oihw.data(), packed.data(), bias.data(),
-          slope.data(), act};
+  return {cin, cout, k, static_cast<int>(blocks.size()), blocks.data(), packed.data(), bias.data(), slope.data(),
+          act};
 }
 
 // Cuts positions [0, cout) into blocks: runs that share a window (grouped) or the whole layer,
@@ -109,7 +109,6 @@ double plan_blocks(const std::vector<Window>& window, const std::vector<int>& or
 }
 
 PreparedConv prepare_conv(const ConvLayer& l, bool reorder) {
-  const int taps = l.k * l.k;
   std::vector<Window> window(l.cout);
   for (int co = 0; co < l.cout; ++co) window[co] = used_window(l, co);
   std::vector<int> order(l.cout);  // order[i]: original channel computed at position i
@@ -143,13 +142,9 @@ PreparedConv prepare_conv(const ConvLayer& l, bool reorder) {
             p.packed.push_back(
                 l.weight[((static_cast<std::size_t>(order[b.co_first + j]) * l.cin + ci) * l.k + ky) * l.k + kx]);
   }
-  // src = OIHW / dst = OIHW with output channels in position order (the reference kernel's view)
-  p.oihw.resize(l.weight.size());
   p.bias.resize(l.cout);
   p.slope.assign(l.cout, 0.0f);
-  const std::size_t per_channel = static_cast<std::size_t>(l.cin) * taps;
   for (int i = 0; i < l.cout; ++i) {
-    std::copy_n(l.weight.begin() + order[i] * per_channel, per_channel, p.oihw.begin() + i * per_channel);
     p.bias[i] = l.bias[order[i]];
     if (l.act == kernels::Activation::PReLU) p.slope[i] = l.slope[order[i]];
   }

@@ -40,7 +40,7 @@ struct PreparedConv {
   Border border = Border::Zero;
   kernels::Activation act = kernels::Activation::None;
   std::vector<kernels::ConvBlock> blocks;
-  std::vector<float> oihw, packed, bias, slope;  // channels in `position` order
+  std::vector<float> packed, bias, slope;  // channels in `position` order
   std::vector<int> position;  // position[c]: where original output channel c is computed
   kernels::ConvWeights view() const;
 };

@@ -22,15 +22,13 @@ struct ConvBlock {
   std::ptrdiff_t packed;   // offset of the block's weights in ConvWeights::packed
 };
 
-// The weights of one k x k convolution in the two layouts the kernels read.
-//   oihw:   src = PyTorch Conv2d [cout][cin][k][k] / dst = same (the reference kernel reads it as is)
-//   packed: src = oihw / dst = per block, [cin][kh][kw][channels] of its sub-window, so one broadcast
-//           per (ci, ky, kx) feeds every channel of the block.
+// The weights of one k x k convolution as the kernels read them:
+//   packed: src = PyTorch Conv2d OIHW [cout][cin][k][k] / dst = per block, [cin][kh][kw][channels]
+//           of its sub-window, so one broadcast per (ci, ky, kx) feeds every channel of the block.
 struct ConvWeights {
   int cin, cout, k;
   int nblocks;
   const ConvBlock* blocks;
-  const float* oihw;
   const float* packed;
   const float* bias;   // [cout]
   const float* slope;  // [cout] (PReLU; a shared slope arrives broadcast)
