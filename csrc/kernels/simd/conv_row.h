@@ -9,12 +9,24 @@
 //
 // Reads w.packed: src = OIHW / dst = per block [cin][kh][kw][CB] (see kernels.h).
 
+#if defined(__clang__)
+#define FSRCNN_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define FSRCNN_UNROLL _Pragma("GCC unroll 16")
+#else
+#define FSRCNN_UNROLL
+#endif
+
 template <class V, int KW, int CB, int XV>
 inline void conv_tile(const ConvWeights& w, const ConvBlock& b, const ConvRow& row, int x) {
   const int kw = KW > 0 ? KW : b.kw;
+  // The accumulators must live in registers: the constant-trip loops below are unrolled
+  // explicitly (GCC does not fully unroll nests this size by itself and spills acc to the stack).
   typename V::T acc[CB][XV];
+  FSRCNN_UNROLL
   for (int j = 0; j < CB; ++j) {
     const typename V::T bias = V::set1(w.bias[b.co_first + j]);
+    FSRCNN_UNROLL
     for (int v = 0; v < XV; ++v) acc[j][v] = bias;
   }
   const float* wp = w.packed + b.packed;
@@ -23,18 +35,23 @@ inline void conv_tile(const ConvWeights& w, const ConvBlock& b, const ConvRow& r
       const float* src = row.in_rows[b.ky0 + ky] + ci * row.in_cstride + x + b.kx0;
       for (int kx = 0; kx < kw; ++kx, wp += CB) {
         typename V::T in[XV];
+        FSRCNN_UNROLL
         for (int v = 0; v < XV; ++v) in[v] = V::loadu(src + kx + v * V::N);
+        FSRCNN_UNROLL
         for (int j = 0; j < CB; ++j) {
           const typename V::T wv = V::set1(wp[j]);
+          FSRCNN_UNROLL
           for (int v = 0; v < XV; ++v) acc[j][v] = V::fmadd(wv, in[v], acc[j][v]);
         }
       }
     }
   }
   const typename V::T zero = V::zero();
+  FSRCNN_UNROLL
   for (int j = 0; j < CB; ++j) {
     float* dst = row.out + (b.co_first + j) * row.out_cstride + x;
     const typename V::T slope = V::set1(w.act == Activation::PReLU ? w.slope[b.co_first + j] : 0.0f);
+    FSRCNN_UNROLL
     for (int v = 0; v < XV; ++v) {
       typename V::T r = acc[j][v];
       if (w.act != Activation::None) r = V::fmadd(slope, V::min(r, zero), V::max(r, zero));
