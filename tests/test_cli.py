@@ -64,3 +64,12 @@ def test_eval_table(shared_data, capsys):
     assert main(["eval", "--set", str(shared_data / "Set5"), "--scale", "3", "--bicubic-only"]) == 0
     out = capsys.readouterr().out
     assert "30.39 / 0.8682" in out.splitlines()[-1]
+
+
+def test_eval_markdown_summary(shared_data, capsys):
+    args = ["eval", "--set", str(shared_data / "Set5"), "--set", str(shared_data / "Set14"), "--scale", "2,4",
+            "--bicubic-only", "--markdown"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| Set5 | x2 | bicubic | 33.66 |" in out
+    assert "| Set14 | x4 | bicubic | 26.00 |" in out

@@ -10,7 +10,7 @@ RUNS=training/runs
 python training/train_fsrcnn.py --scale 3 --iters 40000 --batch 32 --lr-patch 32 --seed 1 --threads 1 \
     --val-every 1000 --out $RUNS/fsrcnn_x3
 for s in 2 4; do
-  python training/train_fsrcnn.py --scale $s --iters 12000 --batch 32 --lr-patch 32 --lr 5e-4 --seed 1 --threads 1 \
+  python training/train_fsrcnn.py --scale $s --iters 8000 --batch 32 --lr-patch 32 --lr 5e-4 --seed 1 --threads 1 \
       --val-every 1000 --init $RUNS/fsrcnn_x3/best.pt --out $RUNS/fsrcnn_x$s &
 done
 wait

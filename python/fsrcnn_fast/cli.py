@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Sequence
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -13,7 +14,11 @@ import numpy as np
 def _model(args: argparse.Namespace):
     from .api import Model
 
-    return Model.load(args.weights if args.weights else args.model, scale=args.scale)
+    try:
+        scale = int(args.scale)
+    except ValueError as exc:
+        raise ValueError(f"--scale must be an integer, got {args.scale!r}") from exc
+    return Model.load(args.weights if args.weights else args.model, scale=scale)
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
@@ -34,24 +39,37 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from . import metrics
+    from .api import Model
 
-    images = metrics.read_image_set(args.set)
-    methods: list[tuple[str, object]] = [("bicubic", lambda lr: metrics.bicubic_sr(lr, args.scale))]
-    if not args.bicubic_only:
-        model = _model(args)
-        methods.append((f"{model.arch}", lambda lr: model.run_y(lr, threads=args.threads)))
-    header = f"{'image':<14}" + "".join(f"{name:>28}" for name, _ in methods)
-    print(f"{args.set}  x{args.scale}  (Y PSNR dB / SSIM, MATLAB protocol)")
-    print(header)
-    results = [metrics.evaluate_set(images, args.scale, fn) for _, fn in methods]  # type: ignore[arg-type]
-    for i, (name, _) in enumerate(images):
-        print(f"{name:<14}" + "".join(f"{r[i].psnr:>20.2f} / {r[i].ssim:.4f}" for r in results))
-    print(
-        f"{'average':<14}"
-        + "".join(
-            f"{np.mean([x.psnr for x in r]):>20.2f} / {np.mean([x.ssim for x in r]):.4f}" for r in results
-        )
-    )
+    scales = [int(v) for v in str(args.scale).split(",")]
+    summary: list[tuple[str, int, str, float, float]] = []
+    for directory in args.set:
+        images = metrics.read_image_set(directory)
+        name = Path(directory).name
+        for scale in scales:
+            methods: list[tuple[str, Callable[[np.ndarray], np.ndarray]]] = [
+                ("bicubic", lambda lr, s=scale: metrics.bicubic_sr(lr, s))
+            ]
+            if not args.bicubic_only:
+                model = Model.load(args.weights if args.weights else args.model, scale=scale)
+                methods.append((model.arch, lambda lr, m=model: m.run_y(lr, threads=args.threads)))
+            results = [metrics.evaluate_set(images, scale, fn) for _, fn in methods]
+            for (label, _), r in zip(methods, results):
+                summary.append((name, scale, label, float(np.mean([x.psnr for x in r])),
+                                float(np.mean([x.ssim for x in r]))))
+            if args.markdown:
+                continue
+            print(f"{directory}  x{scale}  (Y PSNR dB / SSIM, MATLAB protocol)")
+            print(f"{'image':<14}" + "".join(f"{label:>28}" for label, _ in methods))
+            for i, (image_name, _) in enumerate(images):
+                print(f"{image_name:<14}" + "".join(f"{r[i].psnr:>20.2f} / {r[i].ssim:.4f}" for r in results))
+            print(f"{'average':<14}" + "".join(
+                f"{np.mean([x.psnr for x in r]):>20.2f} / {np.mean([x.ssim for x in r]):.4f}" for r in results))
+    if args.markdown:
+        print("| set | scale | method | PSNR (dB) | SSIM |")
+        print("| --- | --- | --- | --- | --- |")
+        for name, scale, label, p, ss in summary:
+            print(f"| {name} | x{scale} | {label} | {p:.2f} | {ss:.4f} |")
     return 0
 
 
@@ -60,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def model_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--scale", type=int, default=3, help="upscaling factor (default 3)")
+        p.add_argument("--scale", default=3, help="upscaling factor (default 3; eval takes a list, e.g. 2,3,4)")
         p.add_argument("--model", default="fsrcnn", help="shipped model name (default fsrcnn)")
         p.add_argument("--weights", default=None, help="a .safetensors weights file instead of a shipped model")
         p.add_argument("--threads", type=int, default=None, help="threads (default: all available cores)")
@@ -71,10 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(up)
     up.set_defaults(func=_cmd_upscale)
 
-    ev = sub.add_parser("eval", help="PSNR/SSIM table on a test set under the MATLAB protocol")
-    ev.add_argument("--set", required=True, help="directory of ground-truth images")
+    ev = sub.add_parser("eval", help="PSNR/SSIM table on test sets under the MATLAB protocol")
+    ev.add_argument("--set", required=True, action="append", help="directory of ground-truth images (repeatable)")
     ev.add_argument("--bicubic-only", action="store_true", help="score bicubic alone")
+    ev.add_argument("--markdown", action="store_true", help="print only the averages, as a Markdown table")
     model_args(ev)
+    ev.set_defaults(scale="3")
     ev.set_defaults(func=_cmd_eval)
     return parser
 
