@@ -124,6 +124,12 @@ class Model:
         path = Path(name)
         if not path.suffix and not path.exists():
             raise ValueError(f"unknown model {name!r}; shipped models: {', '.join(SHIPPED_MODELS)}")
+        if path.suffix.lower() == ".mat":
+            from .weights.matlab import load_matlab
+
+            if not path.is_file():
+                raise FileNotFoundError(f"weights file not found: {path}")
+            return cls(load_matlab(path, None if scale is None else _check_scale(scale)), str(path))
         weights = safetensors_io.load(path)
         s = weights.scales[0] if scale is None else _check_scale(scale)
         return cls(weights.spec(s), str(path))
