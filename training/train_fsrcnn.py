@@ -45,16 +45,19 @@ def data_root() -> Path:
     return Path(os.environ.get("FSRCNN_DATA", ROOT.parent / "shared" / "data"))
 
 
-def load_y_images() -> tuple[list[np.ndarray], list[np.ndarray]]:
+def load_y_images(sets=TRAIN_SETS, val_nth: int = 20) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Y planes of the training sets. Every val_nth image of the validation sets is held out: of
+    BSD200-train when it is used, else of every set used."""
     from PIL import Image
 
+    val_sets = {"BSD200-train"} if "BSD200-train" in sets else set(sets)
     train, val = [], []
-    for name in TRAIN_SETS:
+    for name in sets:
         paths = sorted((data_root() / name).glob("*"))
         for i, p in enumerate(paths):
             rgb = np.asarray(Image.open(p).convert("RGB"))
             y = rgb_to_y_uint8(rgb).astype(np.float64) / 255.0
-            (val if name == "BSD200-train" and i % 20 == 0 else train).append(y)
+            (val if name in val_sets and i % val_nth == 0 else train).append(y)
     return train, val
 
 
@@ -154,10 +157,18 @@ def main() -> None:
     ap.add_argument("--s", type=int, default=12)
     ap.add_argument("--m", type=int, default=4)
     ap.add_argument("--iters", type=int, default=60000)
+    ap.add_argument("--stop-at", type=int, default=0,
+                    help="end after this many iterations (the schedule still spans --iters)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr-patch", type=int, default=0, help="LR patch side (default 96 // scale)")
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--loss-margin", type=int, default=0,
+                    help="LR pixels at each patch edge left out of the loss: their receptive field runs off the "
+                         "patch into padding that the real image does not have")
     ap.add_argument("--init", type=str, default="", help="checkpoint to fine-tune from (deconv reinitialised if scale differs)")
+    ap.add_argument("--sets", type=str, default=",".join(TRAIN_SETS),
+                    help="training sets under $FSRCNN_DATA (T91 and General-100 are the paper's)")
+    ap.add_argument("--val-nth", type=int, default=20, help="every n-th image of the validation sets is held out")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--val-every", type=int, default=2000)
@@ -173,7 +184,7 @@ def main() -> None:
     lr_patch = args.lr_patch or 96 // args.scale
 
     t0 = time.time()
-    train_imgs, val_imgs = load_y_images()
+    train_imgs, val_imgs = load_y_images(tuple(args.sets.split(",")), args.val_nth)
     pairs = build_pairs(train_imgs, args.scale)
     val_pairs = build_pairs(val_imgs, args.scale, aug_scales=(1.0,))
     print(f"{len(pairs)} training pairs, {len(val_pairs)} validation images, prepared in {time.time() - t0:.0f}s", flush=True)
@@ -194,15 +205,20 @@ def main() -> None:
     (out / "config.json").write_text(json.dumps(vars(args) | {"lr_patch": lr_patch}, indent=1))
     best, log = -1.0, []
     t0 = time.time()
-    for it in range(1, args.iters + 1):
+    last = args.stop_at or args.iters
+    for it in range(1, last + 1):
         lr_b, hr_b = sampler.batch(args.batch)
         pred = model(torch.from_numpy(lr_b))
-        loss = torch.nn.functional.mse_loss(pred, torch.from_numpy(hr_b))
+        target = torch.from_numpy(hr_b)
+        if args.loss_margin:
+            cut = args.loss_margin * args.scale
+            pred, target = pred[..., cut:-cut, cut:-cut], target[..., cut:-cut, cut:-cut]
+        loss = torch.nn.functional.mse_loss(pred, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        if it % args.val_every == 0 or it == args.iters:
+        if it % args.val_every == 0 or it == last:
             v = validate(torch, model, val_pairs, args.scale)
             log.append({"iter": it, "loss": float(loss), "val_psnr": v, "seconds": time.time() - t0})
             print(json.dumps(log[-1]), flush=True)
