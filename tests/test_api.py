@@ -210,7 +210,7 @@ def test_model_properties():
     m = Model.load("fsrcnn", scale=3)
     assert m.scale == 3
     assert m.arch == "FSRCNN(56,12,4)"
-    assert m.border == "zero"
+    assert m.border == "replicate"
     with pytest.raises(AttributeError):
         m.scale = 2
 

@@ -45,7 +45,7 @@ def main() -> None:
     )
     meta = {
         "network": "fsrcnn", "scales": str(config["scale"]), "border": "replicate", "tail": "deconv",
-        "deconv_offset": "4", "d": str(config["d"]), "s": str(config["s"]), "m": str(config["m"]),
+        "deconv_offset": str(config.get("deconv_offset", 4)), "d": str(config["d"]), "s": str(config["s"]), "m": str(config["m"]),
         "name": f"fsrcnn_x{config['scale']}",
         "source": "fsrcnn_fast training/train_fsrcnn.py on T91 + General-100 + BSD200-train",
         "training": f"{command} ; checkpoint iter {ckpt['iter']}, validation PSNR {ckpt['val_psnr']:.3f} dB",
