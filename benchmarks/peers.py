@@ -37,8 +37,9 @@ def torch_eager(spec: NetworkSpec, threads: int) -> Runner:
     if isinstance(spec.tail, Deconv):
         t = spec.tail
         s = t.scale
-        deconv = torch.nn.ConvTranspose2d(t.cin, 1, t.weight.shape[-1], stride=s, padding=t.offset,
-                                          output_padding=s - 1)
+        k = t.weight.shape[-1]
+        deconv = torch.nn.ConvTranspose2d(t.cin, 1, k, stride=s, padding=t.offset,
+                                          output_padding=s + 2 * t.offset - k)
         deconv.weight.data = torch.from_numpy(t.weight.copy())
         deconv.bias.data = torch.from_numpy(t.bias.copy())
         mods.append(deconv)
@@ -109,8 +110,9 @@ def onnx_model(spec: NetworkSpec):
     if isinstance(t, Deconv):
         s = t.scale
         inits += [numpy_helper.from_array(t.weight, "wt"), numpy_helper.from_array(t.bias, "bt")]
+        extra = s + 2 * t.offset - t.weight.shape[-1]  # output size (H-1)s + k - 2 offset + extra = H s
         nodes.append(helper.make_node("ConvTranspose", [x, "wt", "bt"], ["output"], strides=[s, s],
-                                      pads=[t.offset] * 4, output_padding=[s - 1, s - 1]))
+                                      pads=[t.offset] * 4, output_padding=[extra, extra]))
     else:
         nodes.append(helper.make_node("Identity", [x], ["output"]))
     graph = helper.make_graph(

@@ -197,7 +197,10 @@ def main() -> None:
     model = make_model(torch, args.scale, args.d, args.s, args.m, args.deconv_offset)
     if args.init:
         state = torch.load(args.init, map_location="cpu", weights_only=True)["model"]
-        init_config = json.loads(Path(args.init).with_name("config.json").read_text())
+        config_path = Path(args.init).with_suffix(".json")  # training/checkpoints/x3.pt + x3.json
+        if not config_path.exists():
+            config_path = Path(args.init).with_name("config.json")  # a run directory
+        init_config = json.loads(config_path.read_text())
         init_offset = init_config.get("deconv_offset", 4)
         if init_config["scale"] != args.scale:  # a deconv learnt for another stride is a poor start: re-learn it
             state = {k: v for k, v in state.items() if not k.startswith("deconv.")}
