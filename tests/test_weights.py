@@ -100,33 +100,6 @@ def test_not_our_format(tmp_path):
         Model.load(path)
 
 
-def test_shapes_that_do_not_chain(tmp_path):
-    t = fsrcnn_tensors(np.random.default_rng(0))
-    t["map.1.weight"] = np.zeros((4, 5, 3, 3), np.float32)
-    path = tmp_path / "c.safetensors"
-    write_raw(path, t, META)
-    with pytest.raises(WeightsError, match="map.1: takes 5 input channels"):
-        Model.load(path)
-
-
-def test_wrong_dtype(tmp_path):
-    t = fsrcnn_tensors(np.random.default_rng(0))
-    t["shrink.bias"] = np.zeros(4, np.int32)
-    path = tmp_path / "d.safetensors"
-    write_raw(path, t, META)
-    with pytest.raises(WeightsError, match="shrink.bias: expected a floating-point tensor"):
-        Model.load(path)
-
-
-def test_missing_tensor(tmp_path):
-    t = fsrcnn_tensors(np.random.default_rng(0))
-    del t["deconv.bias"]
-    path = tmp_path / "m.safetensors"
-    write_raw(path, t, META)
-    with pytest.raises(WeightsError, match="missing tensor 'deconv.bias'"):
-        Model.load(path)
-
-
 def test_bad_metadata(tmp_path):
     t = fsrcnn_tensors(np.random.default_rng(0))
     for key, value, words in [("scales", "three", "scales"), ("border", "mirror", "border"),
@@ -137,19 +110,33 @@ def test_bad_metadata(tmp_path):
             Model.load(path)
 
 
-def test_nan_weights_rejected(tmp_path):
-    t = fsrcnn_tensors(np.random.default_rng(0))
-    t["feature.weight"][0, 0, 0, 0] = np.nan
-    path = tmp_path / "n.safetensors"
-    write_raw(path, t, META)
-    with pytest.raises(WeightsError, match="NaN"):
-        Model.load(path)
+def _set(name, value):
+    def corrupt(t):
+        t[name] = value
+    return corrupt
 
 
-def test_wrong_prelu_size(tmp_path):
+def _nan_in(name):
+    def corrupt(t):
+        t[name][0, 0, 0, 0] = np.nan
+    return corrupt
+
+
+# Each corruption of a valid file, and the words its error must contain.
+CORRUPTIONS = [
+    (_set("map.1.weight", np.zeros((4, 5, 3, 3), np.float32)), "map.1: takes 5 input channels"),
+    (_set("shrink.bias", np.zeros(4, np.int32)), "shrink.bias: expected a floating-point tensor"),
+    (lambda t: t.pop("deconv.bias"), "missing tensor 'deconv.bias'"),
+    (_nan_in("feature.weight"), "NaN"),
+    (_set("expand.prelu", np.zeros(3, np.float32)), "expand.prelu: expected 1 or 8 slopes"),
+]
+
+
+@pytest.mark.parametrize("corrupt, words", CORRUPTIONS, ids=["chain", "dtype", "missing", "nan", "prelu"])
+def test_inconsistent_tensors_rejected(tmp_path, corrupt, words):
     t = fsrcnn_tensors(np.random.default_rng(0))
-    t["expand.prelu"] = np.zeros(3, np.float32)
-    path = tmp_path / "p.safetensors"
+    corrupt(t)
+    path = tmp_path / "bad.safetensors"
     write_raw(path, t, META)
-    with pytest.raises(WeightsError, match="expand.prelu: expected 1 or 8 slopes"):
+    with pytest.raises(WeightsError, match=words):
         Model.load(path)
