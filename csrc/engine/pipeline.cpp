@@ -7,8 +7,6 @@
 // size and thread count.
 #include <algorithm>
 #include <cstddef>
-#include <cstdint>
-#include <limits>
 #include <stdexcept>
 #include <vector>
 
