@@ -7,12 +7,13 @@ import pytest
 import netgen
 import oracle
 from fsrcnn_fast import Model, _core
+from fsrcnn_fast.api import _to_engine
 
 ISAS = _core.supported_isas()
 
 
 def test_kernel_list_and_dispatch():
-    assert _core.kernel_names() == ["conv_row", "shuffle_row"]
+    assert _core.kernel_names() == ["conv_row", "shuffle_row", "conv3x3_winograd"]
     assert "ref" in ISAS
     assert _core.isa() in ISAS
 
@@ -50,6 +51,59 @@ def test_conv_row_matches_ref_and_oracle(isa, case, act):
     np.testing.assert_allclose(got, valid_conv64(x, w, b, slope, act), atol=1e-4, rtol=0)
 
 
+WINOGRAD_CASES = [  # cin, cout, rows, cols: odd sizes, one pixel, several 48-column chunks, odd blocks
+    (12, 12, 4, 29), (12, 12, 1, 1), (12, 12, 3, 97), (56, 9, 2, 50), (56, 9, 5, 23), (5, 7, 1, 2),
+    (4, 13, 3, 48), (56, 16, 1, 9), (64, 32, 2, 17), (1, 1, 3, 3), (2, 6, 6, 145),
+]
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("case", WINOGRAD_CASES)
+@pytest.mark.parametrize("act", ["none", "relu", "prelu"])
+@pytest.mark.parametrize("reorder", [False, True])
+def test_conv3x3_winograd_matches_ref_and_oracle(isa, case, act, reorder):
+    cin, cout, rows, cols = case
+    rng = np.random.default_rng(hash((case, act, reorder)) % 2**32)
+    x = rng.uniform(-1, 1, (cin, rows + 2, cols + 2)).astype(np.float32)
+    w = rng.normal(0, 1 / np.sqrt(cin * 9), (cout, cin, 3, 3)).astype(np.float32)
+    if reorder:  # deconv-like phases: some channels use only part of the window
+        w[::3, :, 0, :] = 0
+        w[1::3, :, :, 2] = 0
+    b = rng.normal(0, 0.1, cout).astype(np.float32)
+    slope = rng.uniform(0, 0.5, cout).astype(np.float32)
+    got = _core._conv_valid(isa, x, w, b, slope, act, reorder=reorder, winograd=True)
+    ref = _core._conv_valid("ref", x, w, b, slope, act, reorder=reorder, winograd=True)
+    np.testing.assert_allclose(got, ref, atol=2e-5, rtol=0)
+    np.testing.assert_allclose(got, valid_conv64(x, w, b, slope, act), atol=1e-4, rtol=0)
+
+
+def test_winograd_rejects_other_kernel_sizes():
+    x = np.zeros((2, 7, 7), np.float32)
+    with pytest.raises(ValueError, match="3 x 3"):
+        _core._conv_valid("ref", x, np.zeros((2, 2, 5, 5), np.float32), np.zeros(2, np.float32),
+                          np.zeros(2, np.float32), "none", winograd=True)
+
+
+def test_winograd_chosen_for_mapping_and_x3_deconv():
+    rng = np.random.default_rng(2)
+    # offset 3 at x3: every phase is a full 3 x 3 conv; offset 4 spreads them over a 5 x 5 window.
+    assert Model(netgen.fsrcnn(rng, scale=3, offset=3))._engine.winograd_layers == [False, False] + [True] * 4 + [False, True]
+    assert Model(netgen.fsrcnn(rng, scale=3, offset=4))._engine.winograd_layers == [False, False] + [True] * 4 + [False, False]
+    assert not any(Model(netgen.srcnn(rng, 9, 5, 5, scale=3))._engine.winograd_layers)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("scale,offset", [(3, 3), (4, 5), (2, 4)])
+def test_engine_winograd_equals_direct(isa, scale, offset):
+    rng = np.random.default_rng(scale)
+    spec = netgen.fsrcnn(rng, scale=scale, offset=offset, border="replicate")
+    y = rng.uniform(0, 1, (37, 53)).astype(np.float32)
+    model = Model(spec)
+    direct = _to_engine(spec, winograd=False).run(y, 2, isa=isa)
+    np.testing.assert_allclose(model._engine.run(y, 2, isa=isa), direct, atol=3e-5, rtol=0)
+    np.testing.assert_allclose(direct, oracle.run(spec, y), atol=1e-4, rtol=0)
+
+
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("scale", [2, 3, 4])
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (7, 13), (64, 64), (97, 131)])
@@ -74,7 +128,8 @@ def test_srcnn_every_isa(isa):
 @pytest.mark.parametrize("isa", ISAS)
 def test_bitwise_identical_across_tiles_and_threads(isa):
     rng = np.random.default_rng(9)
-    for spec in (netgen.fsrcnn(rng, scale=3, border="replicate"), netgen.fsrcnn(rng, scale=2, tail="subpixel")):
+    for spec in (netgen.fsrcnn(rng, scale=3, border="replicate"), netgen.fsrcnn(rng, scale=2, tail="subpixel"),
+                 netgen.fsrcnn(rng, scale=3, offset=3)):
         engine = Model(spec)._engine
         y = rng.uniform(0, 1, (83, 117)).astype(np.float32)
         want = engine.run(y, 1, isa=isa)

@@ -100,10 +100,12 @@ Tail make_tail(const std::string& kind, const py::object& weight, const py::obje
 }
 
 Network make_network(const py::list& layers, const std::string& tail_kind, const py::object& tail_weight,
-                     const py::object& tail_bias, int scale, int offset, const std::string& tail_border) {
+                     const py::object& tail_bias, int scale, int offset, const std::string& tail_border,
+                     bool winograd) {
   std::vector<ConvLayer> convs;
   for (std::size_t i = 0; i < layers.size(); ++i) convs.push_back(make_conv(layers[i].cast<py::tuple>(), i));
-  return Network(std::move(convs), make_tail(tail_kind, tail_weight, tail_bias, scale, offset, tail_border));
+  return Network(std::move(convs), make_tail(tail_kind, tail_weight, tail_bias, scale, offset, tail_border),
+                 winograd);
 }
 
 const fsrcnn::KernelTable* table_for(const py::object& isa) {
@@ -150,11 +152,13 @@ py::array_t<float> run(const Network& net, const py::object& image, int threads,
   return result;
 }
 
-// One conv layer through one ISA's conv_row kernel over a whole [cin][rows + k - 1][cols + k - 1]
-// input: the kernel tests compare every ISA against ref with this.
+// One conv layer through one ISA's conv_row kernel (or, with winograd, its conv3x3_winograd kernel in
+// row pairs) over a whole [cin][rows + k - 1][cols + k - 1] input: the kernel tests compare every ISA
+// against ref and the oracle with this.
 py::array_t<float> conv_valid(const std::string& isa, const py::object& input, const py::object& weight,
-                              const py::object& bias, const py::object& slope, const std::string& act, bool reorder) {
-  const fsrcnn::KernelTable* table = table_for(py::str(isa));
+                              const py::object& bias, const py::object& slope, const std::string& act, bool reorder,
+                              bool winograd) {
+  const fsrcnn::KernelTable& table = *table_for(py::str(isa));
   const FloatArray x = as_float32(input, "input", 3);
   const FloatArray w = as_float32(weight, "weight", 4);
   ConvLayer layer;
@@ -162,6 +166,7 @@ py::array_t<float> conv_valid(const std::string& isa, const py::object& input, c
   layer.cin = static_cast<int>(w.shape(1));
   layer.k = static_cast<int>(w.shape(2));
   if (w.shape(3) != layer.k || layer.k % 2 == 0) throw py::value_error("weight must be [cout][cin][k][k], k odd");
+  if (winograd && layer.k != 3) throw py::value_error("winograd needs a 3 x 3 kernel");
   if (x.shape(0) != layer.cin) throw py::value_error("input channels != weight cin");
   const int rows = static_cast<int>(x.shape(1)) - layer.k + 1, cols = static_cast<int>(x.shape(2)) - layer.k + 1;
   if (rows < 1 || cols < 1) throw py::value_error("input smaller than the kernel");
@@ -172,28 +177,39 @@ py::array_t<float> conv_valid(const std::string& isa, const py::object& input, c
   if (layer.bias.size() != static_cast<std::size_t>(layer.cout)) throw py::value_error("bias must have cout elements");
   if (layer.act == Activation::PReLU && layer.slope.size() != static_cast<std::size_t>(layer.cout))
     throw py::value_error("slope must have cout elements");
-  const fsrcnn::PreparedConv prepared = fsrcnn::prepare_conv(layer, reorder);
-  // Rows padded as the kernel contract asks: room for whole 8-float vectors past cols.
-  const int in_stride = (cols + 7) / 8 * 8 + layer.k - 1 + 8;
-  const int out_stride = (cols + 7) / 8 * 8 + 8;
-  const int in_rows = rows + layer.k - 1;
+  fsrcnn::PreparedConv prepared = fsrcnn::prepare_conv(layer, reorder);
+  if (winograd) fsrcnn::add_winograd(prepared, layer);
+  // Rows padded as the kernel contracts ask: room past cols for whole vectors (and Winograd blocks),
+  // and one more input row for the last row pair.
+  const int in_stride = (cols + 7) / 8 * 8 + layer.k - 1 + 32;
+  const int out_stride = (cols + 7) / 8 * 8 + 32;
+  const int in_rows = rows + layer.k;
   std::vector<float> in_buf(static_cast<std::size_t>(layer.cin) * in_rows * in_stride, 0.0f);
   for (int c = 0; c < layer.cin; ++c)
-    for (int y = 0; y < in_rows; ++y)
+    for (int y = 0; y < in_rows - 1; ++y)
       std::copy(x.data(c, y, 0), x.data(c, y, 0) + x.shape(2),
                 in_buf.begin() + (static_cast<std::size_t>(c) * in_rows + y) * in_stride);
-  std::vector<float> out_buf(static_cast<std::size_t>(layer.cout) * out_stride, 0.0f);
+  const std::size_t out_slot = static_cast<std::size_t>(layer.cout) * out_stride;
+  std::vector<float> out_buf(2 * out_slot, 0.0f);
+  std::vector<float> scratch(fsrcnn::kernels::winograd_scratch_floats(layer.cin, layer.cout) + 16 * layer.cin);
   py::array_t<float> result({layer.cout, rows, cols});
-  std::vector<const float*> window(layer.k);
-  for (int y = 0; y < rows; ++y) {
-    for (int ky = 0; ky < layer.k; ++ky) window[ky] = in_buf.data() + static_cast<std::size_t>(y + ky) * in_stride;
-    const fsrcnn::kernels::ConvRow row{window.data(), static_cast<std::ptrdiff_t>(in_rows) * in_stride,
-                                       out_buf.data(), out_stride, cols};
-    (table ? *table : fsrcnn::default_table()).conv_row(prepared.view(), row);
-    for (int c = 0; c < layer.cout; ++c) {
-      const auto src = out_buf.begin() + static_cast<std::size_t>(prepared.position[c]) * out_stride;
-      std::copy(src, src + cols, result.mutable_data(c, y, 0));
+  std::vector<const float*> window(layer.k + 1);
+  const std::ptrdiff_t in_cstride = static_cast<std::ptrdiff_t>(in_rows) * in_stride;
+  for (int y = 0; y < rows; y += winograd ? 2 : 1) {
+    for (int ky = 0; ky < layer.k + 1; ++ky) window[ky] = in_buf.data() + static_cast<std::size_t>(y + ky) * in_stride;
+    if (winograd) {
+      const fsrcnn::kernels::ConvRowPair pair{window.data(), in_cstride, {out_buf.data(), out_buf.data() + out_slot},
+                                              out_stride, cols, scratch.data()};
+      table.conv3x3_winograd(prepared.winograd_view(), pair);
+    } else {
+      const fsrcnn::kernels::ConvRow row{window.data(), in_cstride, out_buf.data(), out_stride, cols};
+      table.conv_row(prepared.view(), row);
     }
+    for (int r = 0; r < (winograd ? 2 : 1) && y + r < rows; ++r)
+      for (int c = 0; c < layer.cout; ++c) {
+        const auto src = out_buf.begin() + r * out_slot + static_cast<std::size_t>(prepared.position[c]) * out_stride;
+        std::copy(src, src + cols, result.mutable_data(c, y + r, 0));
+      }
   }
   return result;
 }
@@ -281,8 +297,14 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "fsrcnn_fast engine (internal; use the fsrcnn_fast package)";
   py::class_<Network>(m, "Network")
       .def(py::init(&make_network), py::arg("layers"), py::arg("tail_kind"), py::arg("tail_weight"),
-           py::arg("tail_bias"), py::arg("scale"), py::arg("offset"), py::arg("tail_border"))
+           py::arg("tail_bias"), py::arg("scale"), py::arg("offset"), py::arg("tail_border"),
+           py::arg("winograd") = true)
       .def_property_readonly("scale", &Network::scale)
+      .def_property_readonly("winograd_layers", [](const Network& net) {
+        std::vector<bool> out;
+        for (const auto& c : net.convs()) out.push_back(c.winograd);
+        return out;
+      })
       .def("run", &run, py::arg("image"), py::arg("threads"), py::arg("tile_rows") = 0, py::arg("tile_cols") = 0,
            py::arg("isa") = py::none(), py::arg("out") = py::none());
   fsrcnn::init_default_isa();
@@ -304,7 +326,7 @@ PYBIND11_MODULE(_core, m) {
     return out;
   });
   m.def("_conv_valid", &conv_valid, py::arg("isa"), py::arg("input"), py::arg("weight"), py::arg("bias"),
-        py::arg("slope"), py::arg("activation"), py::arg("reorder") = false);
+        py::arg("slope"), py::arg("activation"), py::arg("reorder") = false, py::arg("winograd") = false);
   m.def("resize", &resize, py::arg("planes"), py::arg("row_index"), py::arg("row_weight"), py::arg("col_index"),
         py::arg("col_weight"), py::arg("threads"), py::arg("out") = py::none(),
         "Separable resampling of [C][H][W] float32 planes with precomputed taps (indices and weights)");

@@ -151,6 +151,46 @@ PreparedConv prepare_conv(const ConvLayer& l, bool reorder) {
   return p;
 }
 
+kernels::ConvWeights PreparedConv::winograd_view() const {
+  return {cin, cout, k, static_cast<int>(blocks.size()), blocks.data(), winograd_packed.data(), bias.data(),
+          slope.data(), act};
+}
+
+void add_winograd(PreparedConv& p, const ConvLayer& l) {
+  require(l.k == 3, "Winograd F(2x2, 3x3) needs a 3 x 3 kernel");
+  std::vector<int> order(l.cout);
+  for (int c = 0; c < l.cout; ++c) order[p.position[c]] = c;
+  // U = G g G^T in double, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
+  static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  // src = OIHW [cout][cin][3][3] / dst = [16 (4i + j)][cout (position order)][cin], block slices [cin][channels]
+  p.winograd_packed.assign(static_cast<std::size_t>(16) * l.cout * l.cin, 0.0f);
+  for (const kernels::ConvBlock& b : p.blocks)
+    for (int jb = 0; jb < b.channels; ++jb)
+      for (int ci = 0; ci < l.cin; ++ci) {
+        const float* g = &l.weight[(static_cast<std::size_t>(order[b.co_first + jb]) * l.cin + ci) * 9];
+        double gg[4][3];  // G g
+        for (int i = 0; i < 4; ++i)
+          for (int c = 0; c < 3; ++c) gg[i][c] = G[i][0] * g[c] + G[i][1] * g[3 + c] + G[i][2] * g[6 + c];
+        for (int i = 0; i < 4; ++i)
+          for (int j = 0; j < 4; ++j) {
+            const double u = gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2];
+            const std::size_t dst = (static_cast<std::size_t>(4 * i + j) * l.cout + b.co_first) * l.cin +
+                                    static_cast<std::size_t>(ci) * b.channels + jb;
+            p.winograd_packed[dst] = static_cast<float>(u);
+          }
+      }
+  p.winograd = true;
+}
+
+bool winograd_pays(const PreparedConv& p) {
+  if (p.k != 3) return false;
+  // Direct: used taps per output pixel. Winograd: 16 multiplies per 4 pixels, plus transforms that cost
+  // about as much again when channels are few.
+  double taps = 0.0;
+  for (const kernels::ConvBlock& b : p.blocks) taps += static_cast<double>(b.kh) * b.kw * b.channels;
+  return taps / p.cout >= 6.0 && p.cin * p.cout >= 64;
+}
+
 ConvLayer deconv_as_phase_conv(const Tail& t) {
   const int s = t.scale, k = t.k, off = t.offset;
   // Output phase r reads LR taps j with 0 <= s*j + r + off < k, i.e. x[q - j] * w[s*j + r + off].
@@ -182,7 +222,7 @@ ConvLayer deconv_as_phase_conv(const Tail& t) {
   return c;
 }
 
-Network::Network(std::vector<ConvLayer> layers, Tail tail) {
+Network::Network(std::vector<ConvLayer> layers, Tail tail, bool winograd) {
   require(!layers.empty() || tail.kind != TailKind::None, "network has no layers");
   int channels = 1;
   for (std::size_t i = 0; i < layers.size(); ++i) {
@@ -214,8 +254,10 @@ Network::Network(std::vector<ConvLayer> layers, Tail tail) {
     layers.push_back(std::move(tail_conv));
     scale_ = tail.scale;
   }
-  for (std::size_t i = 0; i < layers.size(); ++i)
+  for (std::size_t i = 0; i < layers.size(); ++i) {
     convs_.push_back(prepare_conv(layers[i], /*reorder=*/i + 1 == layers.size()));
+    if (winograd && winograd_pays(convs_.back())) add_winograd(convs_.back(), layers[i]);
+  }
 }
 
 }  // namespace fsrcnn

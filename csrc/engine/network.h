@@ -42,7 +42,10 @@ struct PreparedConv {
   std::vector<kernels::ConvBlock> blocks;
   std::vector<float> packed, bias, slope;  // channels in `position` order
   std::vector<int> position;  // position[c]: where original output channel c is computed
+  bool winograd = false;      // run as Winograd F(2x2, 3x3) row pairs (k == 3)
+  std::vector<float> winograd_packed;
   kernels::ConvWeights view() const;
+  kernels::ConvWeights winograd_view() const;
 };
 
 struct RunOptions {
@@ -53,7 +56,9 @@ struct RunOptions {
 
 class Network {
  public:
-  Network(std::vector<ConvLayer> layers, Tail tail);
+  // winograd: run 3 x 3 layers as Winograd F(2x2, 3x3) where that is cheaper (false: direct only,
+  // for comparisons and tests).
+  Network(std::vector<ConvLayer> layers, Tail tail, bool winograd = true);
 
   // Runs the whole network on one single-channel float image [rows][cols], writing
   // [rows * scale()][cols * scale()] floats to output.
@@ -72,6 +77,12 @@ class Network {
 // gathered next to each other (for a tail, whose consumer is the pixel shuffle, which can read the
 // phases in any order); without it, channel order is kept.
 PreparedConv prepare_conv(const ConvLayer& layer, bool reorder = false);
+
+// Adds the Winograd F(2x2, 3x3) weights to a prepared 3 x 3 layer (same blocks and channel order).
+void add_winograd(PreparedConv& p, const ConvLayer& layer);
+
+// Whether a prepared 3 x 3 layer is cheaper as Winograd than as the direct conv of its used taps.
+bool winograd_pays(const PreparedConv& p);
 
 // The strided transposed conv rewritten as a "same" conv on the LR grid with one output channel
 // per output phase (DCR order), so the pixel shuffle of its output is the deconv's output.

@@ -4,7 +4,9 @@
 // allocated: extra memory is O(threads x tile width x channels). Border modes are applied where a
 // row or column falls outside the real image, never at a tile edge, and every output pixel is
 // computed by the same arithmetic whatever the tiling: results are bitwise identical for any tile
-// size and thread count.
+// size and thread count. Winograd layers compute their rows in pairs at even image rows and their
+// columns in pairs at even image columns (tiles start at even rows and columns, and their halos are
+// even), so their blocks too are the same whatever the tiling.
 #include <algorithm>
 #include <cstddef>
 #include <stdexcept>
@@ -20,7 +22,8 @@
 namespace fsrcnn {
 namespace {
 
-constexpr int kVec = 8;  // widest SIMD vector (floats): kernels may overrun a row up to this
+constexpr int kVec = 8;    // widest SIMD vector (floats)
+constexpr int kSlack = 24;  // floats past a row's width that kernels may read or write (kernels.h)
 int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
 struct Geometry {
@@ -28,15 +31,26 @@ struct Geometry {
   int tile_rows, tile_cols;      // LR output tile
   std::vector<int> halo;         // halo[L + 1]: columns/rows layer L's output reaches beyond a tile (L = -1: input)
   std::vector<int> channels;     // channels[L + 1]
-  std::vector<int> ring;         // ring[L + 1]: rows kept of layer L's output (its consumer's k; 1 for the last)
+  std::vector<int> ring;         // ring[L + 1]: rows kept of layer L's output
+  std::vector<int> skip;         // skip[L]: columns of layer L's input rows left of what its output needs
 };
 
 Geometry make_geometry(const std::vector<PreparedConv>& convs, int rows, int cols) {
   const int n = static_cast<int>(convs.size());
-  Geometry g{rows, cols, 0, 0, std::vector<int>(n + 1, 0), std::vector<int>(n + 1, 1), std::vector<int>(n + 1, 1)};
-  for (int L = n - 2; L >= -1; --L) g.halo[L + 1] = g.halo[L + 2] + convs[L + 1].k / 2;
+  Geometry g{rows, cols, 0, 0, std::vector<int>(n + 1, 0), std::vector<int>(n + 1, 1), std::vector<int>(n + 1, 1),
+             std::vector<int>(n, 0)};
+  for (int L = n - 2; L >= -1; --L) {
+    const int need = g.halo[L + 2] + convs[L + 1].k / 2;
+    g.halo[L + 1] = L >= 0 && convs[L].winograd ? round_up(need, 2) : need;  // Winograd blocks at even columns
+    g.skip[L + 1] = g.halo[L + 1] - need;
+  }
   for (int L = 0; L < n; ++L) g.channels[L + 1] = convs[L].cout;
-  for (int L = -1; L < n - 1; ++L) g.ring[L + 1] = convs[L + 1].k;
+  // A consumer's window is k rows (4 for a Winograd row pair, 1 for the output shuffle); a Winograd
+  // producer may run one row ahead of it.
+  for (int L = -1; L < n; ++L) {
+    const int window = L + 1 == n ? 1 : convs[L + 1].winograd ? 4 : convs[L + 1].k;
+    g.ring[L + 1] = window + (L >= 0 && convs[L].winograd ? 1 : 0);
+  }
   return g;
 }
 
@@ -52,27 +66,30 @@ void plan_tiles(Geometry& g, int threads, int tile_rows, int tile_cols) {
     const int strips = (g.cols + tile_cols - 1) / tile_cols;
     tile_cols = round_up((g.cols + strips - 1) / strips, kVec);  // equal strips
   }
-  g.tile_cols = std::min(tile_cols, g.cols);
+  g.tile_cols = std::min(round_up(tile_cols, 2), g.cols);  // tiles start at even columns
   if (tile_rows <= 0) {
     const int strips = (g.cols + g.tile_cols - 1) / g.tile_cols;
     const int want_tiles = threads > 1 ? 4 * threads : 1;
     const int bands = std::max(1, (want_tiles + strips - 1) / strips);
     tile_rows = std::max(16, (g.rows + bands - 1) / bands);
   }
-  g.tile_rows = std::min(tile_rows, g.rows);
+  g.tile_rows = std::min(round_up(tile_rows, 2), g.rows);  // and at even rows
 }
 
-// Per-thread scratch: one ring of row slots per layer output (and the input), plus a zero slot.
+// Per-thread scratch: one ring of row slots per layer output (and the input), a zero slot, a slot
+// for Winograd rows past the image's last row, and the Winograd transform buffers.
 struct Scratch {
   std::vector<std::vector<float>> slots;  // [L + 1]: ring[L + 1] slots of channels x cstride
   std::vector<std::vector<float>> zeros;  // [L + 1]: one zero slot (zero border beyond the image)
   std::vector<std::ptrdiff_t> cstride;    // [L + 1]
+  std::vector<float> discard;             // a Winograd pair's second row when it is past the image
+  std::vector<float> winograd;            // transform buffers (kernels.h)
   std::vector<int> next;                  // [L + 1]: next row to produce in this tile
   std::vector<const float*> window;       // k row pointers for a kernel call
   std::vector<float*> out_rows;           // scale row pointers for the shuffle
   std::vector<const float*> phases;       // scale^2 phase row pointers for the shuffle
 
-  Scratch(const Geometry& g, int scale) {
+  Scratch(const Geometry& g, const std::vector<PreparedConv>& convs, int scale) {
     const std::size_t n = g.channels.size();
     slots.resize(n);
     zeros.resize(n);
@@ -80,10 +97,14 @@ struct Scratch {
     next.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
       const int width = g.tile_cols + 2 * g.halo[i];
-      cstride[i] = round_up(width + kVec, kVec);
+      cstride[i] = round_up(width + kSlack, kVec);
       const std::size_t slot = static_cast<std::size_t>(g.channels[i]) * cstride[i];
       slots[i].assign(slot * g.ring[i], 0.0f);
       zeros[i].assign(slot, 0.0f);
+      if (i > 0 && convs[i - 1].winograd) {
+        discard.resize(std::max(discard.size(), slot));
+        winograd.resize(std::max(winograd.size(), kernels::winograd_scratch_floats(convs[i - 1].cin, convs[i - 1].cout)));
+      }
     }
     window.resize(32);
     out_rows.resize(scale);
@@ -130,6 +151,10 @@ class TileRunner {
       const int y = s_.next[L + 1];
       if (L < 0) {
         load_input_row(y);
+      } else if (convs_[L].winograd) {  // rows y, y + 1 (y is even: tiles and halos are)
+        ensure(L - 1, y + 2);
+        compute_pair(L, y);
+        ++s_.next[L + 1];
       } else {
         ensure(L - 1, y + convs_[L].k / 2);
         compute_row(L, y);
@@ -167,12 +192,27 @@ class TileRunner {
   void compute_row(int L, int y) {
     const PreparedConv& conv = convs_[L];
     const int r = conv.k / 2;
-    for (int ky = 0; ky < conv.k; ++ky) s_.window[ky] = row_of(L - 1, y - r + ky, conv.border);
+    for (int ky = 0; ky < conv.k; ++ky) s_.window[ky] = row_of(L - 1, y - r + ky, conv.border) + g_.skip[L];
     float* out = slot(L, y);
     const kernels::ConvRow row{s_.window.data(), s_.cstride[L], out, s_.cstride[L + 1],
                                width_ + 2 * g_.halo[L + 1]};
     kt_.conv_row(conv.view(), row);
     if (L + 1 < static_cast<int>(convs_.size())) fill_columns(L, out);
+  }
+
+  void compute_pair(int L, int y) {
+    const PreparedConv& conv = convs_[L];
+    for (int i = 0; i < 4; ++i) s_.window[i] = row_of(L - 1, y - 1 + i, conv.border) + g_.skip[L];
+    const bool second = y + 1 < g_.rows;
+    float* out0 = slot(L, y);
+    float* out1 = second ? slot(L, y + 1) : s_.discard.data();
+    const kernels::ConvRowPair pair{s_.window.data(), s_.cstride[L], {out0, out1}, s_.cstride[L + 1],
+                                    width_ + 2 * g_.halo[L + 1], s_.winograd.data()};
+    kt_.conv3x3_winograd(conv.winograd_view(), pair);
+    if (L + 1 < static_cast<int>(convs_.size())) {
+      fill_columns(L, out0);
+      if (second) fill_columns(L, out1);
+    }
   }
 
   void emit(int y) {
@@ -217,7 +257,7 @@ void Network::run(const float* input, int rows, int cols, float* output, const R
   // as MemoryError here, not inside OpenMP.
   std::vector<Scratch> scratch;
   scratch.reserve(team);
-  for (int t = 0; t < team; ++t) scratch.emplace_back(g, scale_);
+  for (int t = 0; t < team; ++t) scratch.emplace_back(g, convs_, scale_);
 
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(team) schedule(dynamic, 1) if (team > 1)

@@ -69,7 +69,8 @@ def _shipped_path(name: str, scale: int) -> Path:
     return Path(str(resources.files("fsrcnn_fast") / "data" / f"{name}_x{scale}.safetensors"))
 
 
-def _to_engine(spec: NetworkSpec):  # -> _core.Network
+def _to_engine(spec: NetworkSpec, winograd: bool = True):  # -> _core.Network
+    """The engine for spec; winograd=False keeps every layer a direct conv (tests, benchmarks)."""
     from . import _core
 
     layers = [
@@ -87,10 +88,10 @@ def _to_engine(spec: NetworkSpec):  # -> _core.Network
     tail = spec.tail
     if isinstance(tail, Deconv):
         return _core.Network(layers, "deconv", np.ascontiguousarray(tail.weight[:, 0]), tail.bias,
-                             tail.scale, tail.offset, tail.border)
+                             tail.scale, tail.offset, tail.border, winograd)
     if isinstance(tail, Subpixel):
-        return _core.Network(layers, "subpixel", tail.weight, tail.bias, tail.scale, 0, tail.border)
-    return _core.Network(layers, "none", None, np.zeros(1, np.float32), 1, 0, "zero")
+        return _core.Network(layers, "subpixel", tail.weight, tail.bias, tail.scale, 0, tail.border, winograd)
+    return _core.Network(layers, "none", None, np.zeros(1, np.float32), 1, 0, "zero", winograd)
 
 
 class Model:

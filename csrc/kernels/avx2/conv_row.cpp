@@ -7,17 +7,7 @@
 namespace fsrcnn::kernels {
 namespace avx2_impl {
 
-struct V {
-  using T = __m256;
-  static constexpr int N = 8;
-  static T loadu(const float* p) { return _mm256_loadu_ps(p); }
-  static void storeu(float* p, T v) { _mm256_storeu_ps(p, v); }
-  static T set1(float f) { return _mm256_set1_ps(f); }
-  static T zero() { return _mm256_setzero_ps(); }
-  static T fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
-  static T min(T a, T b) { return _mm256_min_ps(a, b); }
-  static T max(T a, T b) { return _mm256_max_ps(a, b); }
-};
+#include "../simd/vec_avx2.h"
 
 #include "../simd/conv_row.h"
 

@@ -9,13 +9,7 @@
 //
 // Reads w.packed: src = OIHW / dst = per block [cin][kh][kw][CB] (see kernels.h).
 
-#if defined(__clang__)
-#define FSRCNN_UNROLL _Pragma("unroll")
-#elif defined(__GNUC__)
-#define FSRCNN_UNROLL _Pragma("GCC unroll 16")
-#else
-#define FSRCNN_UNROLL
-#endif
+#include "unroll.h"
 
 template <class V, int KW, int CB, int XV>
 inline void conv_tile(const ConvWeights& w, const ConvBlock& b, const ConvRow& row, int x) {

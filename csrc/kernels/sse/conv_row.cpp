@@ -7,17 +7,7 @@
 namespace fsrcnn::kernels {
 namespace sse2_impl {
 
-struct V {
-  using T = __m128;
-  static constexpr int N = 4;
-  static T loadu(const float* p) { return _mm_loadu_ps(p); }
-  static void storeu(float* p, T v) { _mm_storeu_ps(p, v); }
-  static T set1(float f) { return _mm_set1_ps(f); }
-  static T zero() { return _mm_setzero_ps(); }
-  static T fmadd(T a, T b, T c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
-  static T min(T a, T b) { return _mm_min_ps(a, b); }
-  static T max(T a, T b) { return _mm_max_ps(a, b); }
-};
+#include "../simd/vec_sse2.h"
 
 #include "../simd/conv_row.h"
 

@@ -1,0 +1,20 @@
+// The SSE2 vector type the SIMD templates are written over (no FMA: multiply, then add). Include it
+// only inside an ISA-specific namespace (see simd/conv_row.h).
+struct V {
+  using T = __m128;
+  static constexpr int N = 4;
+  static T loadu(const float* p) { return _mm_loadu_ps(p); }
+  static void storeu(float* p, T v) { _mm_storeu_ps(p, v); }
+  static T set1(float f) { return _mm_set1_ps(f); }
+  static T zero() { return _mm_setzero_ps(); }
+  static T add(T a, T b) { return _mm_add_ps(a, b); }
+  static T sub(T a, T b) { return _mm_sub_ps(a, b); }
+  static T fmadd(T a, T b, T c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
+  static T min(T a, T b) { return _mm_min_ps(a, b); }
+  static T max(T a, T b) { return _mm_max_ps(a, b); }
+  // Even / odd elements of the 8 floats a:b, in order; interleave_lo/hi are their inverse.
+  static T even(T a, T b) { return _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)); }
+  static T odd(T a, T b) { return _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)); }
+  static T interleave_lo(T e, T o) { return _mm_unpacklo_ps(e, o); }
+  static T interleave_hi(T e, T o) { return _mm_unpackhi_ps(e, o); }
+};
