@@ -26,12 +26,13 @@ def fsrcnn_shipped(border: str = "zero") -> NetworkSpec:
     return NetworkSpec("fsrcnn", layers, Deconv(t.name, t.weight, t.bias, t.scale, t.offset, border), SCALE)
 
 
-def fsrcnn_random(d: int, s: int, m: int, border: str = "zero", seed: int = 0) -> NetworkSpec:
+def fsrcnn_random(d: int, s: int, m: int, border: str = "zero", seed: int = 0, offset: int = 3) -> NetworkSpec:
+    """Random weights of the shape; deconv offset 3, the x3 alignment of the shipped and the authors' models."""
     rng = np.random.default_rng(seed)
     layers = [_conv(rng, "feature", 1, d, 5, "prelu", border), _conv(rng, "shrink", d, s, 1, "prelu", border)]
     layers += [_conv(rng, f"map.{i}", s, s, 3, "prelu", border) for i in range(m)]
     layers.append(_conv(rng, "expand", s, d, 1, "prelu", border))
-    tail = Deconv("deconv", rng.normal(0, 0.01, (d, 1, 9, 9)), np.zeros(1), SCALE, 4, border)
+    tail = Deconv("deconv", rng.normal(0, 0.01, (d, 1, 9, 9)), np.zeros(1), SCALE, offset, border)
     return NetworkSpec("fsrcnn", tuple(layers), tail, SCALE)
 
 

@@ -28,7 +28,8 @@ int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
 struct Geometry {
   int rows, cols;                // image (network input) size
-  int tile_rows, tile_cols;      // LR output tile
+  int tile_cols;                 // LR output tile width
+  std::vector<int> band_start;   // LR output rows of the tiles' bands: [band_start[i], band_start[i + 1])
   std::vector<int> halo;         // halo[L + 1]: columns/rows layer L's output reaches beyond a tile (L = -1: input)
   std::vector<int> channels;     // channels[L + 1]
   std::vector<int> ring;         // ring[L + 1]: rows kept of layer L's output
@@ -37,7 +38,7 @@ struct Geometry {
 
 Geometry make_geometry(const std::vector<PreparedConv>& convs, int rows, int cols) {
   const int n = static_cast<int>(convs.size());
-  Geometry g{rows, cols, 0, 0, std::vector<int>(n + 1, 0), std::vector<int>(n + 1, 1), std::vector<int>(n + 1, 1),
+  Geometry g{rows, cols, 0, {}, std::vector<int>(n + 1, 0), std::vector<int>(n + 1, 1), std::vector<int>(n + 1, 1),
              std::vector<int>(n, 0)};
   for (int L = n - 2; L >= -1; --L) {
     const int need = g.halo[L + 2] + convs[L + 1].k / 2;
@@ -55,9 +56,9 @@ Geometry make_geometry(const std::vector<PreparedConv>& convs, int rows, int col
 }
 
 // Tile shape: strips wide enough that halos cost little, narrow enough that the rings of all
-// layers stay in L2; bands so that every thread gets several tiles (balance under contention).
+// layers stay in cache; bands so that every thread gets at least two tiles (balance under contention).
 void plan_tiles(Geometry& g, int threads, int tile_rows, int tile_cols) {
-  constexpr std::size_t kL2Budget = 320 * 1024;
+  constexpr std::size_t kL2Budget = 2048 * 1024;
   std::size_t floats_per_col = 0;
   for (std::size_t i = 0; i < g.channels.size(); ++i) floats_per_col += static_cast<std::size_t>(g.channels[i]) * g.ring[i];
   if (tile_cols <= 0) {
@@ -67,13 +68,21 @@ void plan_tiles(Geometry& g, int threads, int tile_rows, int tile_cols) {
     tile_cols = round_up((g.cols + strips - 1) / strips, kVec);  // equal strips
   }
   g.tile_cols = std::min(round_up(tile_cols, 2), g.cols);  // tiles start at even columns
-  if (tile_rows <= 0) {
-    const int strips = (g.cols + g.tile_cols - 1) / g.tile_cols;
-    const int want_tiles = threads > 1 ? 4 * threads : 1;
-    const int bands = std::max(1, (want_tiles + strips - 1) / strips);
-    tile_rows = std::max(16, (g.rows + bands - 1) / bands);
+  g.band_start.clear();
+  if (tile_rows > 0 || threads == 1) {  // equal bands (one, for one thread)
+    const int step = tile_rows > 0 ? std::min(round_up(tile_rows, 2), g.rows) : g.rows;  // bands start at even rows
+    for (int r = 0; r < g.rows; r += step) g.band_start.push_back(r);
+  } else {
+    // Guided bands: one band of 2u rows per thread, then bands of u. Idle threads each take one big and
+    // one small band; when another process holds a core, the free thread takes the small bands of the
+    // slow one. Fewer, taller bands would recompute fewer halo rows (every band recomputes its halo in
+    // every layer) but leave a contended thread's work to itself.
+    const int u = std::max(16, round_up(g.rows / (3 * threads), 2));
+    int r = 0;
+    for (int t = 0; t < threads && r < g.rows; ++t, r += 2 * u) g.band_start.push_back(r);
+    for (; r < g.rows; r += u) g.band_start.push_back(r);
   }
-  g.tile_rows = std::min(round_up(tile_rows, 2), g.rows);  // and at even rows
+  g.band_start.push_back(g.rows);
 }
 
 // Per-thread scratch: one ring of row slots per layer output (and the input), a zero slot, a slot
@@ -248,7 +257,7 @@ void Network::run(const float* input, int rows, int cols, float* output, const R
   Geometry g = make_geometry(convs_, rows, cols);
   plan_tiles(g, threads, options.tile_rows, options.tile_cols);
   const int strips = (cols + g.tile_cols - 1) / g.tile_cols;
-  const int bands = (rows + g.tile_rows - 1) / g.tile_rows;
+  const int bands = static_cast<int>(g.band_start.size()) - 1;
   const int tiles = strips * bands;
   const ThreadLease lease(std::min(threads, tiles));
   const int team = lease.threads();
@@ -270,7 +279,7 @@ void Network::run(const float* input, int rows, int cols, float* output, const R
 #endif
     const int band = t / strips, strip = t % strips;
     TileRunner runner(convs_, g, kt, scale_, input, output, s);
-    runner.run(band * g.tile_rows, std::min(rows, (band + 1) * g.tile_rows), strip * g.tile_cols);
+    runner.run(g.band_start[band], g.band_start[band + 1], strip * g.tile_cols);
   }
 }
 
