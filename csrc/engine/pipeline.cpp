@@ -172,13 +172,20 @@ class TileRunner {
     }
   }
 
-  // Columns of layer L's output row that lie outside the image get the consumer's border mode.
-  void fill_columns(int L, float* row) {
+  // Columns [lo, hi) of layer L's output row lie inside the image: only those are computed.
+  struct Span {
+    int lo, hi, width;
+  };
+  Span inside(int L) const {
     const int halo = g_.halo[L + 1];
     const int first = col0_ - halo;  // global column of row[0]
     const int width = width_ + 2 * halo;
-    const int lo = std::max(0, -first);                     // columns [0, lo) are left of the image
-    const int hi = std::min(width, g_.cols - first);        // columns [hi, width) are right of it
+    return {std::max(0, -first), std::min(width, g_.cols - first), width};
+  }
+
+  // Columns outside the image get the consumer's border mode.
+  void fill_columns(int L, float* row) {
+    const auto [lo, hi, width] = inside(L);
     if (lo == 0 && hi == width) return;
     const bool zero = consumer_border(L) == Border::Zero;
     for (int c = 0; c < g_.channels[L + 1]; ++c) {
@@ -201,22 +208,24 @@ class TileRunner {
   void compute_row(int L, int y) {
     const PreparedConv& conv = convs_[L];
     const int r = conv.k / 2;
-    for (int ky = 0; ky < conv.k; ++ky) s_.window[ky] = row_of(L - 1, y - r + ky, conv.border) + g_.skip[L];
+    const Span span = inside(L);
+    for (int ky = 0; ky < conv.k; ++ky)
+      s_.window[ky] = row_of(L - 1, y - r + ky, conv.border) + g_.skip[L] + span.lo;
     float* out = slot(L, y);
-    const kernels::ConvRow row{s_.window.data(), s_.cstride[L], out, s_.cstride[L + 1],
-                               width_ + 2 * g_.halo[L + 1]};
+    const kernels::ConvRow row{s_.window.data(), s_.cstride[L], out + span.lo, s_.cstride[L + 1], span.hi - span.lo};
     kt_.conv_row(conv.view(), row);
     if (L + 1 < static_cast<int>(convs_.size())) fill_columns(L, out);
   }
 
   void compute_pair(int L, int y) {
     const PreparedConv& conv = convs_[L];
-    for (int i = 0; i < 4; ++i) s_.window[i] = row_of(L - 1, y - 1 + i, conv.border) + g_.skip[L];
+    const Span span = inside(L);  // span.lo is even: so are tile columns and Winograd halos
+    for (int i = 0; i < 4; ++i) s_.window[i] = row_of(L - 1, y - 1 + i, conv.border) + g_.skip[L] + span.lo;
     const bool second = y + 1 < g_.rows;
     float* out0 = slot(L, y);
     float* out1 = second ? slot(L, y + 1) : s_.discard.data();
-    const kernels::ConvRowPair pair{s_.window.data(), s_.cstride[L], {out0, out1}, s_.cstride[L + 1],
-                                    width_ + 2 * g_.halo[L + 1], s_.winograd.data()};
+    const kernels::ConvRowPair pair{s_.window.data(), s_.cstride[L], {out0 + span.lo, out1 + span.lo},
+                                    s_.cstride[L + 1], span.hi - span.lo, s_.winograd.data()};
     kt_.conv3x3_winograd(conv.winograd_view(), pair);
     if (L + 1 < static_cast<int>(convs_.size())) {
       fill_columns(L, out0);
