@@ -13,7 +13,7 @@ ISAS = _core.supported_isas()
 
 
 def test_kernel_list_and_dispatch():
-    assert _core.kernel_names() == ["conv_row", "shuffle_row", "conv3x3_winograd"]
+    assert _core.kernel_names() == ["conv_row", "shuffle_row", "conv3x3_wino2x2", "conv3x3_wino4x4"]
     assert "ref" in ISAS
     assert _core.isa() in ISAS
 
@@ -58,12 +58,14 @@ WINOGRAD_CASES = [  # cin, cout, rows, cols: odd sizes, one pixel, several 48-co
 
 
 @pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("case", WINOGRAD_CASES)
 @pytest.mark.parametrize("act", ["none", "relu", "prelu"])
 @pytest.mark.parametrize("reorder", [False, True])
-def test_conv3x3_winograd_matches_ref_and_oracle(isa, case, act, reorder):
+def test_conv3x3_winograd_matches_ref_and_oracle(isa, m, case, act, reorder):
+    """F(m x m, 3x3) in groups of m rows (the last one partly past the image), columns in blocks of m."""
     cin, cout, rows, cols = case
-    rng = np.random.default_rng(hash((case, act, reorder)) % 2**32)
+    rng = np.random.default_rng(hash((case, act, reorder, m)) % 2**32)
     x = rng.uniform(-1, 1, (cin, rows + 2, cols + 2)).astype(np.float32)
     w = rng.normal(0, 1 / np.sqrt(cin * 9), (cout, cin, 3, 3)).astype(np.float32)
     if reorder:  # deconv-like phases: some channels use only part of the window
@@ -71,36 +73,39 @@ def test_conv3x3_winograd_matches_ref_and_oracle(isa, case, act, reorder):
         w[1::3, :, :, 2] = 0
     b = rng.normal(0, 0.1, cout).astype(np.float32)
     slope = rng.uniform(0, 0.5, cout).astype(np.float32)
-    got = _core._conv_valid(isa, x, w, b, slope, act, reorder=reorder, winograd=True)
-    ref = _core._conv_valid("ref", x, w, b, slope, act, reorder=reorder, winograd=True)
+    got = _core._conv_valid(isa, x, w, b, slope, act, reorder=reorder, winograd=m)
+    ref = _core._conv_valid("ref", x, w, b, slope, act, reorder=reorder, winograd=m)
     np.testing.assert_allclose(got, ref, atol=2e-5, rtol=0)
     np.testing.assert_allclose(got, valid_conv64(x, w, b, slope, act), atol=1e-4, rtol=0)
 
 
-def test_winograd_rejects_other_kernel_sizes():
+def test_winograd_rejects_other_kernel_sizes_and_tiles():
     x = np.zeros((2, 7, 7), np.float32)
+    zeros = np.zeros(2, np.float32)
     with pytest.raises(ValueError, match="3 x 3"):
-        _core._conv_valid("ref", x, np.zeros((2, 2, 5, 5), np.float32), np.zeros(2, np.float32),
-                          np.zeros(2, np.float32), "none", winograd=True)
+        _core._conv_valid("ref", x, np.zeros((2, 2, 5, 5), np.float32), zeros, zeros, "none", winograd=2)
+    with pytest.raises(ValueError, match="0, 2 or 4"):
+        _core._conv_valid("ref", x, np.zeros((2, 2, 3, 3), np.float32), zeros, zeros, "none", winograd=3)
 
 
 def test_winograd_chosen_for_mapping_and_x3_deconv():
     rng = np.random.default_rng(2)
     # offset 3 at x3: every phase is a full 3 x 3 conv; offset 4 spreads them over a 5 x 5 window.
-    assert Model(netgen.fsrcnn(rng, scale=3, offset=3))._engine.winograd_layers == [False, False] + [True] * 4 + [False, True]
-    assert Model(netgen.fsrcnn(rng, scale=3, offset=4))._engine.winograd_layers == [False, False] + [True] * 4 + [False, False]
+    assert Model(netgen.fsrcnn(rng, scale=3, offset=3))._engine.winograd_layers == [0, 0, 4, 4, 4, 4, 0, 4]
+    assert Model(netgen.fsrcnn(rng, scale=3, offset=4))._engine.winograd_layers == [0, 0, 4, 4, 4, 4, 0, 0]
+    assert _to_engine(netgen.fsrcnn(rng, scale=3, offset=3), winograd=2).winograd_layers == [0, 0, 2, 2, 2, 2, 0, 2]
     assert not any(Model(netgen.srcnn(rng, 9, 5, 5, scale=3))._engine.winograd_layers)
 
 
 @pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("scale,offset", [(3, 3), (4, 5), (2, 4)])
-def test_engine_winograd_equals_direct(isa, scale, offset):
+def test_engine_winograd_equals_direct(isa, m, scale, offset):
     rng = np.random.default_rng(scale)
     spec = netgen.fsrcnn(rng, scale=scale, offset=offset, border="replicate")
     y = rng.uniform(0, 1, (37, 53)).astype(np.float32)
-    model = Model(spec)
-    direct = _to_engine(spec, winograd=False).run(y, 2, isa=isa)
-    np.testing.assert_allclose(model._engine.run(y, 2, isa=isa), direct, atol=3e-5, rtol=0)
+    direct = _to_engine(spec, winograd=0).run(y, 2, isa=isa)
+    np.testing.assert_allclose(_to_engine(spec, winograd=m).run(y, 2, isa=isa), direct, atol=3e-5, rtol=0)
     np.testing.assert_allclose(direct, oracle.run(spec, y), atol=1e-4, rtol=0)
 
 
@@ -128,9 +133,11 @@ def test_srcnn_every_isa(isa):
 @pytest.mark.parametrize("isa", ISAS)
 def test_bitwise_identical_across_tiles_and_threads(isa):
     rng = np.random.default_rng(9)
-    for spec in (netgen.fsrcnn(rng, scale=3, border="replicate"), netgen.fsrcnn(rng, scale=2, tail="subpixel"),
-                 netgen.fsrcnn(rng, scale=3, offset=3)):
-        engine = Model(spec)._engine
+    engines = [Model(netgen.fsrcnn(rng, scale=3, border="replicate"))._engine,
+               Model(netgen.fsrcnn(rng, scale=2, tail="subpixel"))._engine,
+               _to_engine(netgen.fsrcnn(rng, scale=3, offset=3), winograd=4),
+               _to_engine(netgen.fsrcnn(rng, scale=3, offset=3, border="replicate"), winograd=2)]
+    for engine in engines:
         y = rng.uniform(0, 1, (83, 117)).astype(np.float32)
         want = engine.run(y, 1, isa=isa)
         for threads, tile_rows, tile_cols in [(1, 1, 1), (2, 5, 8), (3, 16, 24), (2, 83, 117), (4, 7, 200), (8, 1, 40)]:

@@ -101,7 +101,7 @@ Tail make_tail(const std::string& kind, const py::object& weight, const py::obje
 
 Network make_network(const py::list& layers, const std::string& tail_kind, const py::object& tail_weight,
                      const py::object& tail_bias, int scale, int offset, const std::string& tail_border,
-                     bool winograd) {
+                     int winograd) {
   std::vector<ConvLayer> convs;
   for (std::size_t i = 0; i < layers.size(); ++i) convs.push_back(make_conv(layers[i].cast<py::tuple>(), i));
   return Network(std::move(convs), make_tail(tail_kind, tail_weight, tail_bias, scale, offset, tail_border),
@@ -152,12 +152,12 @@ py::array_t<float> run(const Network& net, const py::object& image, int threads,
   return result;
 }
 
-// One conv layer through one ISA's conv_row kernel (or, with winograd, its conv3x3_winograd kernel in
-// row pairs) over a whole [cin][rows + k - 1][cols + k - 1] input: the kernel tests compare every ISA
+// One conv layer through one ISA's conv_row kernel (or, with winograd = m, its conv3x3_wino{m}x{m}
+// kernel in groups of m rows) over a whole [cin][rows + k - 1][cols + k - 1] input: the kernel tests compare every ISA
 // against ref and the oracle with this.
 py::array_t<float> conv_valid(const std::string& isa, const py::object& input, const py::object& weight,
                               const py::object& bias, const py::object& slope, const std::string& act, bool reorder,
-                              bool winograd) {
+                              int winograd) {
   const fsrcnn::KernelTable& table = *table_for(py::str(isa));
   const FloatArray x = as_float32(input, "input", 3);
   const FloatArray w = as_float32(weight, "weight", 4);
@@ -166,6 +166,7 @@ py::array_t<float> conv_valid(const std::string& isa, const py::object& input, c
   layer.cin = static_cast<int>(w.shape(1));
   layer.k = static_cast<int>(w.shape(2));
   if (w.shape(3) != layer.k || layer.k % 2 == 0) throw py::value_error("weight must be [cout][cin][k][k], k odd");
+  if (winograd != 0 && winograd != 2 && winograd != 4) throw py::value_error("winograd must be 0, 2 or 4");
   if (winograd && layer.k != 3) throw py::value_error("winograd needs a 3 x 3 kernel");
   if (x.shape(0) != layer.cin) throw py::value_error("input channels != weight cin");
   const int rows = static_cast<int>(x.shape(1)) - layer.k + 1, cols = static_cast<int>(x.shape(2)) - layer.k + 1;
@@ -178,34 +179,35 @@ py::array_t<float> conv_valid(const std::string& isa, const py::object& input, c
   if (layer.act == Activation::PReLU && layer.slope.size() != static_cast<std::size_t>(layer.cout))
     throw py::value_error("slope must have cout elements");
   fsrcnn::PreparedConv prepared = fsrcnn::prepare_conv(layer, reorder);
-  if (winograd) fsrcnn::add_winograd(prepared, layer);
+  if (winograd) fsrcnn::add_winograd(prepared, layer, winograd);
   // Rows padded as the kernel contracts ask: room past cols for whole vectors (and Winograd blocks),
-  // and one more input row for the last row pair.
-  const int in_stride = (cols + 7) / 8 * 8 + layer.k - 1 + 32;
-  const int out_stride = (cols + 7) / 8 * 8 + 32;
-  const int in_rows = rows + layer.k;
+  // and up to 3 more input rows for the last row group.
+  const int group = winograd ? winograd : 1;
+  const int in_stride = (cols + 7) / 8 * 8 + layer.k - 1 + 48;
+  const int out_stride = (cols + 7) / 8 * 8 + 48;
+  const int in_rows = rows + layer.k + 2;
   std::vector<float> in_buf(static_cast<std::size_t>(layer.cin) * in_rows * in_stride, 0.0f);
   for (int c = 0; c < layer.cin; ++c)
-    for (int y = 0; y < in_rows - 1; ++y)
+    for (int y = 0; y < in_rows - 3; ++y)
       std::copy(x.data(c, y, 0), x.data(c, y, 0) + x.shape(2),
                 in_buf.begin() + (static_cast<std::size_t>(c) * in_rows + y) * in_stride);
   const std::size_t out_slot = static_cast<std::size_t>(layer.cout) * out_stride;
-  std::vector<float> out_buf(2 * out_slot, 0.0f);
-  std::vector<float> scratch(fsrcnn::kernels::winograd_scratch_floats(layer.cin, layer.cout) + 16 * layer.cin);
+  std::vector<float> out_buf(4 * out_slot, 0.0f);
+  std::vector<float> scratch(fsrcnn::kernels::wino_scratch_floats(4, layer.cin, layer.cout));
   py::array_t<float> result({layer.cout, rows, cols});
-  std::vector<const float*> window(layer.k + 1);
+  std::vector<const float*> window(layer.k + 3);
   const std::ptrdiff_t in_cstride = static_cast<std::ptrdiff_t>(in_rows) * in_stride;
-  for (int y = 0; y < rows; y += winograd ? 2 : 1) {
-    for (int ky = 0; ky < layer.k + 1; ++ky) window[ky] = in_buf.data() + static_cast<std::size_t>(y + ky) * in_stride;
+  for (int y = 0; y < rows; y += group) {
+    for (int ky = 0; ky < layer.k + 3; ++ky) window[ky] = in_buf.data() + static_cast<std::size_t>(y + ky) * in_stride;
     if (winograd) {
-      const fsrcnn::kernels::ConvRowPair pair{window.data(), in_cstride, {out_buf.data(), out_buf.data() + out_slot},
-                                              out_stride, cols, scratch.data()};
-      table.conv3x3_winograd(prepared.winograd_view(), pair);
+      fsrcnn::kernels::ConvRowGroup rows_out{window.data(), in_cstride, {}, out_stride, cols, scratch.data()};
+      for (int r = 0; r < 4; ++r) rows_out.out[r] = out_buf.data() + r * out_slot;
+      (winograd == 2 ? table.conv3x3_wino2x2 : table.conv3x3_wino4x4)(prepared.winograd_view(), rows_out);
     } else {
       const fsrcnn::kernels::ConvRow row{window.data(), in_cstride, out_buf.data(), out_stride, cols};
       table.conv_row(prepared.view(), row);
     }
-    for (int r = 0; r < (winograd ? 2 : 1) && y + r < rows; ++r)
+    for (int r = 0; r < group && y + r < rows; ++r)
       for (int c = 0; c < layer.cout; ++c) {
         const auto src = out_buf.begin() + r * out_slot + static_cast<std::size_t>(prepared.position[c]) * out_stride;
         std::copy(src, src + cols, result.mutable_data(c, y + r, 0));
@@ -298,11 +300,11 @@ PYBIND11_MODULE(_core, m) {
   py::class_<Network>(m, "Network")
       .def(py::init(&make_network), py::arg("layers"), py::arg("tail_kind"), py::arg("tail_weight"),
            py::arg("tail_bias"), py::arg("scale"), py::arg("offset"), py::arg("tail_border"),
-           py::arg("winograd") = true)
+           py::arg("winograd") = -1)
       .def_property_readonly("scale", &Network::scale)
       .def_property_readonly("winograd_layers", [](const Network& net) {
-        std::vector<bool> out;
-        for (const auto& c : net.convs()) out.push_back(c.winograd);
+        std::vector<int> out;
+        for (const auto& c : net.convs()) out.push_back(c.wino);
         return out;
       })
       .def("run", &run, py::arg("image"), py::arg("threads"), py::arg("tile_rows") = 0, py::arg("tile_cols") = 0,
@@ -326,7 +328,7 @@ PYBIND11_MODULE(_core, m) {
     return out;
   });
   m.def("_conv_valid", &conv_valid, py::arg("isa"), py::arg("input"), py::arg("weight"), py::arg("bias"),
-        py::arg("slope"), py::arg("activation"), py::arg("reorder") = false, py::arg("winograd") = false);
+        py::arg("slope"), py::arg("activation"), py::arg("reorder") = false, py::arg("winograd") = 0);
   m.def("resize", &resize, py::arg("planes"), py::arg("row_index"), py::arg("row_weight"), py::arg("col_index"),
         py::arg("col_weight"), py::arg("threads"), py::arg("out") = py::none(),
         "Separable resampling of [C][H][W] float32 planes with precomputed taps (indices and weights)");

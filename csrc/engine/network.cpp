@@ -156,30 +156,35 @@ kernels::ConvWeights PreparedConv::winograd_view() const {
           slope.data(), act};
 }
 
-void add_winograd(PreparedConv& p, const ConvLayer& l) {
-  require(l.k == 3, "Winograd F(2x2, 3x3) needs a 3 x 3 kernel");
+void add_winograd(PreparedConv& p, const ConvLayer& l, int m) {
+  require(l.k == 3, "Winograd F(m x m, 3x3) needs a 3 x 3 kernel");
+  require(m == 2 || m == 4, "Winograd tile must be 2 or 4");
   std::vector<int> order(l.cout);
   for (int c = 0; c < l.cout; ++c) order[p.position[c]] = c;
-  // U = G g G^T in double, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
-  static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-  // src = OIHW [cout][cin][3][3] / dst = [16 (4i + j)][cout (position order)][cin], block slices [cin][channels]
-  p.winograd_packed.assign(static_cast<std::size_t>(16) * l.cout * l.cin, 0.0f);
+  // U = G g G^T in double, G of the points 0, 1, -1 (and 2, -2 for m = 4) and infinity.
+  static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  static const double G4[6][3] = {{1.0 / 4, 0, 0},          {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                  {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+  const int n = m + 2;
+  auto G = [&](int i, int c) { return m == 2 ? G2[i][c] : G4[i][c]; };
+  // src = OIHW [cout][cin][3][3] / dst = [n*n (n i + j)][cout (position order)][cin], block slices [cin][channels]
+  p.winograd_packed.assign(static_cast<std::size_t>(n) * n * l.cout * l.cin, 0.0f);
   for (const kernels::ConvBlock& b : p.blocks)
     for (int jb = 0; jb < b.channels; ++jb)
       for (int ci = 0; ci < l.cin; ++ci) {
         const float* g = &l.weight[(static_cast<std::size_t>(order[b.co_first + jb]) * l.cin + ci) * 9];
-        double gg[4][3];  // G g
-        for (int i = 0; i < 4; ++i)
-          for (int c = 0; c < 3; ++c) gg[i][c] = G[i][0] * g[c] + G[i][1] * g[3 + c] + G[i][2] * g[6 + c];
-        for (int i = 0; i < 4; ++i)
-          for (int j = 0; j < 4; ++j) {
-            const double u = gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2];
-            const std::size_t dst = (static_cast<std::size_t>(4 * i + j) * l.cout + b.co_first) * l.cin +
+        double gg[6][3];  // G g
+        for (int i = 0; i < n; ++i)
+          for (int c = 0; c < 3; ++c) gg[i][c] = G(i, 0) * g[c] + G(i, 1) * g[3 + c] + G(i, 2) * g[6 + c];
+        for (int i = 0; i < n; ++i)
+          for (int j = 0; j < n; ++j) {
+            const double u = gg[i][0] * G(j, 0) + gg[i][1] * G(j, 1) + gg[i][2] * G(j, 2);
+            const std::size_t dst = (static_cast<std::size_t>(n * i + j) * l.cout + b.co_first) * l.cin +
                                     static_cast<std::size_t>(ci) * b.channels + jb;
             p.winograd_packed[dst] = static_cast<float>(u);
           }
       }
-  p.winograd = true;
+  p.wino = m;
 }
 
 bool winograd_pays(const PreparedConv& p) {
@@ -222,7 +227,8 @@ ConvLayer deconv_as_phase_conv(const Tail& t) {
   return c;
 }
 
-Network::Network(std::vector<ConvLayer> layers, Tail tail, bool winograd) {
+Network::Network(std::vector<ConvLayer> layers, Tail tail, int winograd) {
+  require(winograd == -1 || winograd == 0 || winograd == 2 || winograd == 4, "winograd must be -1, 0, 2 or 4");
   require(!layers.empty() || tail.kind != TailKind::None, "network has no layers");
   int channels = 1;
   for (std::size_t i = 0; i < layers.size(); ++i) {
@@ -256,7 +262,8 @@ Network::Network(std::vector<ConvLayer> layers, Tail tail, bool winograd) {
   }
   for (std::size_t i = 0; i < layers.size(); ++i) {
     convs_.push_back(prepare_conv(layers[i], /*reorder=*/i + 1 == layers.size()));
-    if (winograd && winograd_pays(convs_.back())) add_winograd(convs_.back(), layers[i]);
+    if (winograd != 0 && winograd_pays(convs_.back()))
+      add_winograd(convs_.back(), layers[i], winograd == -1 ? 4 : winograd);
   }
 }
 

@@ -42,7 +42,7 @@ struct PreparedConv {
   std::vector<kernels::ConvBlock> blocks;
   std::vector<float> packed, bias, slope;  // channels in `position` order
   std::vector<int> position;  // position[c]: where original output channel c is computed
-  bool winograd = false;      // run as Winograd F(2x2, 3x3) row pairs (k == 3)
+  int wino = 0;               // 2 or 4: run as Winograd F(wino x wino, 3x3) row groups; 0: direct
   std::vector<float> winograd_packed;
   kernels::ConvWeights view() const;
   kernels::ConvWeights winograd_view() const;
@@ -56,9 +56,9 @@ struct RunOptions {
 
 class Network {
  public:
-  // winograd: run 3 x 3 layers as Winograd F(2x2, 3x3) where that is cheaper (false: direct only,
-  // for comparisons and tests).
-  Network(std::vector<ConvLayer> layers, Tail tail, bool winograd = true);
+  // winograd: the Winograd tile for 3 x 3 layers where Winograd is cheaper: 2 (F(2x2, 3x3)), 4
+  // (F(4x4, 3x3)), 0 (direct only, for comparisons and tests) or -1 (the engine's choice).
+  Network(std::vector<ConvLayer> layers, Tail tail, int winograd = -1);
 
   // Runs the whole network on one single-channel float image [rows][cols], writing
   // [rows * scale()][cols * scale()] floats to output.
@@ -78,8 +78,9 @@ class Network {
 // phases in any order); without it, channel order is kept.
 PreparedConv prepare_conv(const ConvLayer& layer, bool reorder = false);
 
-// Adds the Winograd F(2x2, 3x3) weights to a prepared 3 x 3 layer (same blocks and channel order).
-void add_winograd(PreparedConv& p, const ConvLayer& layer);
+// Adds the Winograd F(m x m, 3x3) weights (m = 2 or 4) to a prepared 3 x 3 layer (same blocks and
+// channel order).
+void add_winograd(PreparedConv& p, const ConvLayer& layer, int m);
 
 // Whether a prepared 3 x 3 layer is cheaper as Winograd than as the direct conv of its used taps.
 bool winograd_pays(const PreparedConv& p);

@@ -4,9 +4,9 @@
 // allocated: extra memory is O(threads x tile width x channels). Border modes are applied where a
 // row or column falls outside the real image, never at a tile edge, and every output pixel is
 // computed by the same arithmetic whatever the tiling: results are bitwise identical for any tile
-// size and thread count. Winograd layers compute their rows in pairs at even image rows and their
-// columns in pairs at even image columns (tiles start at even rows and columns, and their halos are
-// even), so their blocks too are the same whatever the tiling.
+// size and thread count. A Winograd F(m x m) layer computes blocks of m x m pixels at image rows and
+// columns that are multiples of m (tiles start at multiples of 4, and its halos are multiples of m),
+// so its blocks too are the same whatever the tiling.
 #include <algorithm>
 #include <cstddef>
 #include <stdexcept>
@@ -23,7 +23,8 @@ namespace fsrcnn {
 namespace {
 
 constexpr int kVec = 8;    // widest SIMD vector (floats)
-constexpr int kSlack = 24;  // floats past a row's width that kernels may read or write (kernels.h)
+constexpr int kSlack = 48;  // floats past a row's width that kernels may read or write (kernels.h)
+constexpr int kAlign = 4;   // tiles start at multiples of the largest Winograd tile
 int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
 struct Geometry {
@@ -42,15 +43,15 @@ Geometry make_geometry(const std::vector<PreparedConv>& convs, int rows, int col
              std::vector<int>(n, 0)};
   for (int L = n - 2; L >= -1; --L) {
     const int need = g.halo[L + 2] + convs[L + 1].k / 2;
-    g.halo[L + 1] = L >= 0 && convs[L].winograd ? round_up(need, 2) : need;  // Winograd blocks at even columns
+    g.halo[L + 1] = L >= 0 && convs[L].wino ? round_up(need, convs[L].wino) : need;  // blocks at multiples of m
     g.skip[L + 1] = g.halo[L + 1] - need;
   }
   for (int L = 0; L < n; ++L) g.channels[L + 1] = convs[L].cout;
-  // A consumer's window is k rows (4 for a Winograd row pair, 1 for the output shuffle); a Winograd
-  // producer may run one row ahead of it.
+  // A consumer's window is k rows (m + 2 for a Winograd group of m rows, 1 for the output shuffle);
+  // a Winograd producer may run m - 1 rows ahead of it.
   for (int L = -1; L < n; ++L) {
-    const int window = L + 1 == n ? 1 : convs[L + 1].winograd ? 4 : convs[L + 1].k;
-    g.ring[L + 1] = window + (L >= 0 && convs[L].winograd ? 1 : 0);
+    const int window = L + 1 == n ? 1 : convs[L + 1].wino ? convs[L + 1].wino + 2 : convs[L + 1].k;
+    g.ring[L + 1] = window + (L >= 0 && convs[L].wino ? convs[L].wino - 1 : 0);
   }
   return g;
 }
@@ -67,17 +68,17 @@ void plan_tiles(Geometry& g, int threads, int tile_rows, int tile_cols) {
     const int strips = (g.cols + tile_cols - 1) / tile_cols;
     tile_cols = round_up((g.cols + strips - 1) / strips, kVec);  // equal strips
   }
-  g.tile_cols = std::min(round_up(tile_cols, 2), g.cols);  // tiles start at even columns
+  g.tile_cols = std::min(round_up(tile_cols, kAlign), g.cols);
   g.band_start.clear();
   if (tile_rows > 0 || threads == 1) {  // equal bands (one, for one thread)
-    const int step = tile_rows > 0 ? std::min(round_up(tile_rows, 2), g.rows) : g.rows;  // bands start at even rows
+    const int step = tile_rows > 0 ? std::min(round_up(tile_rows, kAlign), g.rows) : g.rows;
     for (int r = 0; r < g.rows; r += step) g.band_start.push_back(r);
   } else {
     // Guided bands: one band of 2u rows per thread, then bands of u. Idle threads each take one big and
     // one small band; when another process holds a core, the free thread takes the small bands of the
     // slow one. Fewer, taller bands would recompute fewer halo rows (every band recomputes its halo in
     // every layer) but leave a contended thread's work to itself.
-    const int u = std::max(16, round_up(g.rows / (3 * threads), 2));
+    const int u = std::max(16, round_up(g.rows / (3 * threads), kAlign));
     int r = 0;
     for (int t = 0; t < threads && r < g.rows; ++t, r += 2 * u) g.band_start.push_back(r);
     for (; r < g.rows; r += u) g.band_start.push_back(r);
@@ -91,7 +92,7 @@ struct Scratch {
   std::vector<std::vector<float>> slots;  // [L + 1]: ring[L + 1] slots of channels x cstride
   std::vector<std::vector<float>> zeros;  // [L + 1]: one zero slot (zero border beyond the image)
   std::vector<std::ptrdiff_t> cstride;    // [L + 1]
-  std::vector<float> discard;             // a Winograd pair's second row when it is past the image
+  std::vector<float> discard;             // a Winograd group's rows past the image
   std::vector<float> winograd;            // transform buffers (kernels.h)
   std::vector<int> next;                  // [L + 1]: next row to produce in this tile
   std::vector<const float*> window;       // k row pointers for a kernel call
@@ -110,9 +111,10 @@ struct Scratch {
       const std::size_t slot = static_cast<std::size_t>(g.channels[i]) * cstride[i];
       slots[i].assign(slot * g.ring[i], 0.0f);
       zeros[i].assign(slot, 0.0f);
-      if (i > 0 && convs[i - 1].winograd) {
+      if (i > 0 && convs[i - 1].wino) {
+        const PreparedConv& c = convs[i - 1];
         discard.resize(std::max(discard.size(), slot));
-        winograd.resize(std::max(winograd.size(), kernels::winograd_scratch_floats(convs[i - 1].cin, convs[i - 1].cout)));
+        winograd.resize(std::max(winograd.size(), kernels::wino_scratch_floats(c.wino, c.cin, c.cout)));
       }
     }
     window.resize(32);
@@ -160,10 +162,10 @@ class TileRunner {
       const int y = s_.next[L + 1];
       if (L < 0) {
         load_input_row(y);
-      } else if (convs_[L].winograd) {  // rows y, y + 1 (y is even: tiles and halos are)
-        ensure(L - 1, y + 2);
-        compute_pair(L, y);
-        ++s_.next[L + 1];
+      } else if (const int m = convs_[L].wino) {  // rows y .. y + m - 1 (y is a multiple of m)
+        ensure(L - 1, y + m);
+        compute_group(L, y);
+        s_.next[L + 1] += m - 1;
       } else {
         ensure(L - 1, y + convs_[L].k / 2);
         compute_row(L, y);
@@ -183,15 +185,21 @@ class TileRunner {
     return {std::max(0, -first), std::min(width, g_.cols - first), width};
   }
 
-  // Columns outside the image get the consumer's border mode.
+  // Columns outside the image get the consumer's border mode. Past the image's right edge that goes
+  // kOverhang columns beyond the row: a Winograd consumer's last block may overhang the edge, and
+  // although its outputs there are discarded, every input of a block enters every output of it
+  // through the transforms (exactly cancelled in real arithmetic, not in rounding), so those inputs
+  // must be the same whatever the tiling.
   void fill_columns(int L, float* row) {
+    constexpr int kOverhang = 8;  // >= (m - 1) + 2 + skip for m <= 4 (kSlack leaves room)
     const auto [lo, hi, width] = inside(L);
     if (lo == 0 && hi == width) return;
+    const int end = hi < width ? width + kOverhang : width;
     const bool zero = consumer_border(L) == Border::Zero;
     for (int c = 0; c < g_.channels[L + 1]; ++c) {
       float* r = row + c * s_.cstride[L + 1];
       std::fill(r, r + lo, zero ? 0.0f : r[lo]);
-      std::fill(r + hi, r + width, zero ? 0.0f : r[hi - 1]);
+      std::fill(r + hi, r + end, zero ? 0.0f : r[hi - 1]);
     }
   }
 
@@ -217,20 +225,17 @@ class TileRunner {
     if (L + 1 < static_cast<int>(convs_.size())) fill_columns(L, out);
   }
 
-  void compute_pair(int L, int y) {
+  void compute_group(int L, int y) {
     const PreparedConv& conv = convs_[L];
-    const Span span = inside(L);  // span.lo is even: so are tile columns and Winograd halos
-    for (int i = 0; i < 4; ++i) s_.window[i] = row_of(L - 1, y - 1 + i, conv.border) + g_.skip[L] + span.lo;
-    const bool second = y + 1 < g_.rows;
-    float* out0 = slot(L, y);
-    float* out1 = second ? slot(L, y + 1) : s_.discard.data();
-    const kernels::ConvRowPair pair{s_.window.data(), s_.cstride[L], {out0 + span.lo, out1 + span.lo},
-                                    s_.cstride[L + 1], span.hi - span.lo, s_.winograd.data()};
-    kt_.conv3x3_winograd(conv.winograd_view(), pair);
-    if (L + 1 < static_cast<int>(convs_.size())) {
-      fill_columns(L, out0);
-      if (second) fill_columns(L, out1);
-    }
+    const int m = conv.wino;
+    const Span span = inside(L);  // span.lo is a multiple of m: so are tile columns and the halo
+    for (int i = 0; i < m + 2; ++i) s_.window[i] = row_of(L - 1, y - 1 + i, conv.border) + g_.skip[L] + span.lo;
+    kernels::ConvRowGroup group{s_.window.data(), s_.cstride[L], {}, s_.cstride[L + 1], span.hi - span.lo,
+                                s_.winograd.data()};
+    for (int i = 0; i < m; ++i) group.out[i] = (y + i < g_.rows ? slot(L, y + i) : s_.discard.data()) + span.lo;
+    (m == 2 ? kt_.conv3x3_wino2x2 : kt_.conv3x3_wino4x4)(conv.winograd_view(), group);
+    if (L + 1 < static_cast<int>(convs_.size()))
+      for (int i = 0; i < m && y + i < g_.rows; ++i) fill_columns(L, slot(L, y + i));
   }
 
   void emit(int y) {

@@ -57,31 +57,33 @@ struct ShuffleRow {
   int scale, cols;
 };
 
-// Winograd F(2x2, 3x3) (Lavin & Gray, 2016) for 3 x 3 convs: every 2 x 2 block of outputs is
-// A^T [sum_ci U ⊙ V] A, with V = B^T d B the transform of its 4 x 4 input patch d and U = G g G^T that
-// of the weights: 16 multiplies per input channel where the direct conv needs 36. Blocks sit at even
-// rows and even columns of the output row pair; within one block the arithmetic never depends on which
-// chunk or vector lane it lands in, so results stay bitwise identical whatever the tiling.
+// Winograd F(mxm, 3x3) (Lavin & Gray, 2016) for 3 x 3 convs, m = 2 or 4: every m x m block of outputs
+// is A^T [sum_ci U ⊙ V] A, with V = B^T d B the transform of its (m+2) x (m+2) input patch d and
+// U = G g G^T that of the weights: (m+2)^2 multiplies per input channel for m^2 outputs, where the
+// direct conv needs 9 m^2 (F(2x2): 16 for 4 outputs; F(4x4): 36 for 16, with larger transforms and
+// a little more rounding). Blocks sit at rows and columns that are multiples of m in the image; the
+// arithmetic of one block never depends on which chunk or vector lane it lands in, so results stay
+// bitwise identical whatever the tiling.
 // The weights: ConvWeights with k = 3, blocks as for the direct conv (their sub-windows unused), and
-//   packed: src = OIHW [cout][cin][3][3] / dst = U as [16 (4 * i + j)][cout][cin], where each block's
-//           slice [co_first .. + channels) is stored [cin][channels].
-// Blocks are processed in chunks of kWinogradTiles, whose transforms go through the scratch buffer.
-constexpr int kWinogradTiles = 24;
-inline std::size_t winograd_scratch_floats(int cin, int cout) {
-  return static_cast<std::size_t>(16) * (cin + cout) * kWinogradTiles;
+//   packed: src = OIHW [cout][cin][3][3] / dst = U as [(m+2)^2 (row-major)][cout][cin], where each
+//           block's slice [co_first .. + channels) is stored [cin][channels].
+// Blocks are processed in chunks of kWinoChunk, whose transforms go through the scratch buffer.
+constexpr int kWinoChunk = 24;
+inline std::size_t wino_scratch_floats(int m, int cin, int cout) {
+  return static_cast<std::size_t>(m + 2) * (m + 2) * (cin + cout) * kWinoChunk;
 }
 
-// Two output rows (y, y + 1) of a "valid" 3 x 3 correlation, bias and activation fused, from the
-// four input rows y .. y + 3 (channel 0 pointers). Computes columns in pairs: kernels may compute
-// (and store) up to 15 floats past cols per output channel row and read up to 18 floats past cols + 2
-// per input channel row; callers give every row that much room.
-struct ConvRowPair {
-  const float* const* in_rows;  // 4 pointers
+// m output rows (y .. y + m - 1) of a "valid" 3 x 3 correlation, bias and activation fused, from the
+// m + 2 input rows y .. y + m + 1 (channel 0 pointers). Columns are computed in blocks of m: kernels
+// may compute (and store) up to 32 floats past cols per output channel row and read up to 40 floats
+// past cols per input channel row; callers give every row that much room.
+struct ConvRowGroup {
+  const float* const* in_rows;  // m + 2 pointers
   std::ptrdiff_t in_cstride;
-  float* out[2];
+  float* out[4];                // m pointers
   std::ptrdiff_t out_cstride;
   int cols;
-  float* scratch;  // winograd_scratch_floats(cin, cout) floats
+  float* scratch;  // wino_scratch_floats(m, cin, cout) floats
 };
 
 }  // namespace fsrcnn::kernels

@@ -69,8 +69,9 @@ def _shipped_path(name: str, scale: int) -> Path:
     return Path(str(resources.files("fsrcnn_fast") / "data" / f"{name}_x{scale}.safetensors"))
 
 
-def _to_engine(spec: NetworkSpec, winograd: bool = True):  # -> _core.Network
-    """The engine for spec; winograd=False keeps every layer a direct conv (tests, benchmarks)."""
+def _to_engine(spec: NetworkSpec, winograd: int = -1):  # -> _core.Network
+    """The engine for spec. winograd: Winograd tile of 3x3 layers, 2 or 4; 0 keeps every layer a direct
+    conv; -1 lets the engine choose (tests and benchmarks compare them)."""
     from . import _core
 
     layers = [

@@ -18,4 +18,14 @@ struct V {
   static T odd(T a, T b) { return _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)); }
   static T interleave_lo(T e, T o) { return _mm256_unpacklo_ps(e, o); }
   static T interleave_hi(T e, T o) { return _mm256_unpackhi_ps(e, o); }
+  // 4 x 4 transpose within each 128-bit lane: gathers element c of four 4-float groups (a group per
+  // lane of each input) into vector c, and back: F(4x4) blocks in the order (0 2 4 6 1 3 5 7).
+  static void transpose4(T& a, T& b, T& c, T& d) {
+    const T t0 = _mm256_unpacklo_ps(a, b), t1 = _mm256_unpackhi_ps(a, b);
+    const T t2 = _mm256_unpacklo_ps(c, d), t3 = _mm256_unpackhi_ps(c, d);
+    a = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    b = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    c = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    d = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  }
 };

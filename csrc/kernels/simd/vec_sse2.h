@@ -17,4 +17,12 @@ struct V {
   static T odd(T a, T b) { return _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)); }
   static T interleave_lo(T e, T o) { return _mm_unpacklo_ps(e, o); }
   static T interleave_hi(T e, T o) { return _mm_unpackhi_ps(e, o); }
+  static void transpose4(T& a, T& b, T& c, T& d) {
+    const T t0 = _mm_unpacklo_ps(a, b), t1 = _mm_unpackhi_ps(a, b);
+    const T t2 = _mm_unpacklo_ps(c, d), t3 = _mm_unpackhi_ps(c, d);
+    a = _mm_movelh_ps(t0, t2);
+    b = _mm_movehl_ps(t2, t0);
+    c = _mm_movelh_ps(t1, t3);
+    d = _mm_movehl_ps(t3, t1);
+  }
 };

@@ -12,12 +12,12 @@ namespace sse2_impl {
 
 #include "../simd/vec_sse2.h"
 
-#include "../simd/conv3x3_winograd.h"
+#include "../simd/conv3x3_wino2x2.h"
 
 }  // namespace sse2_impl
 
-void conv3x3_winograd_sse2(const ConvWeights& w, const ConvRowPair& pair) {
-  sse2_impl::conv3x3_winograd_simd<sse2_impl::V>(w, pair);
+void conv3x3_wino2x2_sse2(const ConvWeights& w, const ConvRowGroup& rows) {
+  sse2_impl::conv3x3_wino2x2_simd<sse2_impl::V>(w, rows);
 }
 
 }  // namespace fsrcnn::kernels
@@ -25,7 +25,7 @@ void conv3x3_winograd_sse2(const ConvWeights& w, const ConvRowPair& pair) {
 #else  // not x86-64: never selected (dispatch checks CPUID), but the symbol must exist
 
 namespace fsrcnn::kernels {
-void conv3x3_winograd_sse2(const ConvWeights& w, const ConvRowPair& pair) { conv3x3_winograd_ref(w, pair); }
+void conv3x3_wino2x2_sse2(const ConvWeights& w, const ConvRowGroup& rows) { conv3x3_wino2x2_ref(w, rows); }
 }  // namespace fsrcnn::kernels
 
 #endif

@@ -1,9 +1,8 @@
 // The SIMD Winograd F(2x2, 3x3) row pair, written once over a vector type V and compiled per ISA
-// (avx2/conv3x3_winograd.cpp, sse/conv3x3_winograd.cpp). Include it only inside an ISA-specific
-// namespace. The algorithm is ref/conv3x3_winograd.cpp's, one vector lane per 2 x 2 output block:
-//   1. input transform of a chunk of kWinogradTiles blocks into vbuf [16][cin][tiles],
-//   2. 16 small GEMMs mbuf[xi][co][t] = sum_ci U[xi][co][ci] * vbuf[xi][ci][t], register-tiled like
-//      the direct conv (CB channels x up to 3 vectors of blocks),
+// (avx2/conv3x3_wino2x2.cpp, sse/conv3x3_wino2x2.cpp). Include it only inside an ISA-specific
+// namespace. The algorithm is ref/conv3x3_wino2x2.cpp's, one vector lane per 2 x 2 output block:
+//   1. input transform of a chunk of kWinoChunk blocks into vbuf [16][cin][tiles],
+//   2. 16 small GEMMs mbuf[xi][co][t] = sum_ci U[xi][co][ci] * vbuf[xi][ci][t] (simd/wino_gemm.h),
 //   3. output transform of mbuf, bias and activation, stored as two rows of pixels.
 // The blocks of a vector are gathered with in-lane shuffles (V::even/odd) in an order that
 // V::interleave_lo/hi undo on the way out. Per block the arithmetic is the same in every lane and
@@ -12,11 +11,12 @@
 // Reads w.packed: src = OIHW / dst = U [16][cout][cin], block slices [cin][CB] (see kernels.h).
 
 #include "unroll.h"
+#include "wino_gemm.h"
 
 template <class V>
-inline void winograd_input(const ConvRowPair& p, int cin, int x0, int nvec, float* vbuf) {
+inline void wino2x2_input(const ConvRowGroup& p, int cin, int x0, int nvec, float* vbuf) {
   using T = typename V::T;
-  constexpr int kT = kWinogradTiles;
+  constexpr int kT = kWinoChunk;
   for (int ci = 0; ci < cin; ++ci) {
     for (int v = 0; v < nvec; ++v) {
       const int x = x0 + 2 * V::N * v;
@@ -45,53 +45,10 @@ inline void winograd_input(const ConvRowPair& p, int cin, int x0, int nvec, floa
   }
 }
 
-template <class V, int CB, int XV>
-inline void winograd_gemm_tile(const float* u, const float* vx, float* mx, int cin, int v0) {
-  using T = typename V::T;
-  constexpr int kT = kWinogradTiles;
-  T acc[CB][XV];
-  FSRCNN_UNROLL
-  for (int j = 0; j < CB; ++j) {
-    FSRCNN_UNROLL
-    for (int v = 0; v < XV; ++v) acc[j][v] = V::zero();
-  }
-  const float* src = vx + v0 * V::N;
-  for (int ci = 0; ci < cin; ++ci, src += kT, u += CB) {
-    T in[XV];
-    FSRCNN_UNROLL
-    for (int v = 0; v < XV; ++v) in[v] = V::loadu(src + v * V::N);
-    FSRCNN_UNROLL
-    for (int j = 0; j < CB; ++j) {
-      const T wv = V::set1(u[j]);
-      FSRCNN_UNROLL
-      for (int v = 0; v < XV; ++v) acc[j][v] = V::fmadd(wv, in[v], acc[j][v]);
-    }
-  }
-  FSRCNN_UNROLL
-  for (int j = 0; j < CB; ++j) {
-    FSRCNN_UNROLL
-    for (int v = 0; v < XV; ++v) V::storeu(mx + j * kT + (v0 + v) * V::N, acc[j][v]);
-  }
-}
-
-template <class V, int CB>
-inline void winograd_gemm(const ConvWeights& w, const ConvBlock& b, const float* vbuf, float* mbuf, int nvec) {
-  constexpr int kT = kWinogradTiles;
-  for (int xi = 0; xi < 16; ++xi) {
-    const float* u = w.packed + (static_cast<std::ptrdiff_t>(xi) * w.cout + b.co_first) * w.cin;
-    const float* vx = vbuf + static_cast<std::ptrdiff_t>(xi) * w.cin * kT;
-    float* mx = mbuf + (static_cast<std::ptrdiff_t>(xi) * w.cout + b.co_first) * kT;
-    int v0 = 0;
-    for (; v0 + 3 <= nvec; v0 += 3) winograd_gemm_tile<V, CB, 3>(u, vx, mx, w.cin, v0);
-    if (nvec - v0 == 2) winograd_gemm_tile<V, CB, 2>(u, vx, mx, w.cin, v0);
-    if (nvec - v0 == 1) winograd_gemm_tile<V, CB, 1>(u, vx, mx, w.cin, v0);
-  }
-}
-
 template <class V>
-inline void winograd_output(const ConvWeights& w, const ConvRowPair& p, const float* mbuf, int x0, int nvec) {
+inline void wino2x2_output(const ConvWeights& w, const ConvRowGroup& p, const float* mbuf, int x0, int nvec) {
   using T = typename V::T;
-  constexpr int kT = kWinogradTiles;
+  constexpr int kT = kWinoChunk;
   const T zero = V::zero();
   for (int co = 0; co < w.cout; ++co) {
     const T bias = V::set1(w.bias[co]);
@@ -124,23 +81,23 @@ inline void winograd_output(const ConvWeights& w, const ConvRowPair& p, const fl
 }
 
 template <class V>
-inline void conv3x3_winograd_simd(const ConvWeights& w, const ConvRowPair& p) {
-  static_assert(kWinogradTiles % V::N == 0, "a chunk must hold whole vectors of blocks");
+inline void conv3x3_wino2x2_simd(const ConvWeights& w, const ConvRowGroup& p) {
+  static_assert(kWinoChunk % V::N == 0, "a chunk must hold whole vectors of blocks");
   float* vbuf = p.scratch;
-  float* mbuf = p.scratch + static_cast<std::ptrdiff_t>(16) * w.cin * kWinogradTiles;
+  float* mbuf = p.scratch + static_cast<std::ptrdiff_t>(16) * w.cin * kWinoChunk;
   const int tiles = (p.cols + 1) / 2;
-  for (int t0 = 0; t0 < tiles; t0 += kWinogradTiles) {
-    const int nvec = (std::min(kWinogradTiles, tiles - t0) + V::N - 1) / V::N;
-    winograd_input<V>(p, w.cin, 2 * t0, nvec, vbuf);
+  for (int t0 = 0; t0 < tiles; t0 += kWinoChunk) {
+    const int nvec = (std::min(kWinoChunk, tiles - t0) + V::N - 1) / V::N;
+    wino2x2_input<V>(p, w.cin, 2 * t0, nvec, vbuf);
     for (int i = 0; i < w.nblocks; ++i) {
       const ConvBlock& b = w.blocks[i];
       switch (b.channels) {
-        case 1: winograd_gemm<V, 1>(w, b, vbuf, mbuf, nvec); break;
-        case 2: winograd_gemm<V, 2>(w, b, vbuf, mbuf, nvec); break;
-        case 3: winograd_gemm<V, 3>(w, b, vbuf, mbuf, nvec); break;
-        default: winograd_gemm<V, 4>(w, b, vbuf, mbuf, nvec); break;
+        case 1: wino_gemm<V, 1>(w, b, 16, vbuf, mbuf, nvec); break;
+        case 2: wino_gemm<V, 2>(w, b, 16, vbuf, mbuf, nvec); break;
+        case 3: wino_gemm<V, 3>(w, b, 16, vbuf, mbuf, nvec); break;
+        default: wino_gemm<V, 4>(w, b, 16, vbuf, mbuf, nvec); break;
       }
     }
-    winograd_output<V>(w, p, mbuf, 2 * t0, nvec);
+    wino2x2_output<V>(w, p, mbuf, 2 * t0, nvec);
   }
 }

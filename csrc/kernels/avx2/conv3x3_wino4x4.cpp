@@ -1,4 +1,4 @@
-// AVX2 + FMA Winograd F(2x2, 3x3) row pair (compiled with -mavx2 -mfma; called only when CPUID says so).
+// AVX2 + FMA Winograd F(4x4, 3x3) row group (compiled with -mavx2 -mfma; called only when CPUID says so).
 #include <algorithm>
 #include <cstddef>
 
@@ -12,12 +12,12 @@ namespace avx2_impl {
 
 #include "../simd/vec_avx2.h"
 
-#include "../simd/conv3x3_winograd.h"
+#include "../simd/conv3x3_wino4x4.h"
 
 }  // namespace avx2_impl
 
-void conv3x3_winograd_avx2(const ConvWeights& w, const ConvRowPair& pair) {
-  avx2_impl::conv3x3_winograd_simd<avx2_impl::V>(w, pair);
+void conv3x3_wino4x4_avx2(const ConvWeights& w, const ConvRowGroup& rows) {
+  avx2_impl::conv3x3_wino4x4_simd<avx2_impl::V>(w, rows);
 }
 
 }  // namespace fsrcnn::kernels
@@ -25,7 +25,7 @@ void conv3x3_winograd_avx2(const ConvWeights& w, const ConvRowPair& pair) {
 #else  // not x86-64: never selected (dispatch checks CPUID), but the symbol must exist
 
 namespace fsrcnn::kernels {
-void conv3x3_winograd_avx2(const ConvWeights& w, const ConvRowPair& pair) { conv3x3_winograd_ref(w, pair); }
+void conv3x3_wino4x4_avx2(const ConvWeights& w, const ConvRowGroup& rows) { conv3x3_wino4x4_ref(w, rows); }
 }  // namespace fsrcnn::kernels
 
 #endif

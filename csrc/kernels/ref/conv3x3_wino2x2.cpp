@@ -28,7 +28,7 @@ static void input_transform(const float* const d[4], float v[16]) {
   }
 }
 
-void conv3x3_winograd_ref(const ConvWeights& w, const ConvRowPair& p) {
+void conv3x3_wino2x2_ref(const ConvWeights& w, const ConvRowGroup& p) {
   float* v = p.scratch;  // [cin][16] for the current block
   for (int x = 0; x < p.cols; x += 2) {
     for (int ci = 0; ci < w.cin; ++ci) {
