@@ -57,7 +57,7 @@ Geometry make_geometry(const std::vector<PreparedConv>& convs, int rows, int col
 }
 
 // Tile shape: strips wide enough that halos cost little, narrow enough that the rings of all
-// layers stay in cache; bands so that every thread gets at least two tiles (balance under contention).
+// layers stay in cache; bands so that every thread gets a tile.
 void plan_tiles(Geometry& g, int threads, int tile_rows, int tile_cols) {
   constexpr std::size_t kL2Budget = 2048 * 1024;
   std::size_t floats_per_col = 0;
@@ -70,19 +70,12 @@ void plan_tiles(Geometry& g, int threads, int tile_rows, int tile_cols) {
   }
   g.tile_cols = std::min(round_up(tile_cols, kAlign), g.cols);
   g.band_start.clear();
-  if (tile_rows > 0 || threads == 1) {  // equal bands (one, for one thread)
-    const int step = tile_rows > 0 ? std::min(round_up(tile_rows, kAlign), g.rows) : g.rows;
-    for (int r = 0; r < g.rows; r += step) g.band_start.push_back(r);
-  } else {
-    // Guided bands: one band of 2u rows per thread, then bands of u. Idle threads each take one big and
-    // one small band; when another process holds a core, the free thread takes the small bands of the
-    // slow one. Fewer, taller bands would recompute fewer halo rows (every band recomputes its halo in
-    // every layer) but leave a contended thread's work to itself.
-    const int u = std::max(16, round_up(g.rows / (3 * threads), kAlign));
-    int r = 0;
-    for (int t = 0; t < threads && r < g.rows; ++t, r += 2 * u) g.band_start.push_back(r);
-    for (; r < g.rows; r += u) g.band_start.push_back(r);
-  }
+  // One band per thread (fewest halo rows recomputed: every band recomputes its halo in every layer).
+  // Balance under contention is not left to more, smaller tiles: see ContentionGate.
+  const int strips = (g.cols + g.tile_cols - 1) / g.tile_cols;
+  const int bands = std::clamp((threads + strips - 1) / strips, 1, std::max(1, g.rows / 16));
+  const int step = tile_rows > 0 ? tile_rows : (g.rows + bands - 1) / bands;
+  for (int r = 0, h = std::min(round_up(step, kAlign), g.rows); r < g.rows; r += h) g.band_start.push_back(r);
   g.band_start.push_back(g.rows);
 }
 
@@ -265,8 +258,10 @@ void Network::run(const float* input, int rows, int cols, float* output, const R
   constexpr int kMaxSide = 1 << 20;
   if (rows > kMaxSide / scale_ || cols > kMaxSide / scale_) throw std::invalid_argument("image is too large");
   const KernelTable& kt = options.table ? *options.table : default_table();
-  // Tiles are planned for the threads asked for, so the result never depends on the lease.
-  const int threads = std::max(1, options.threads);
+  // Results are bitwise identical for any tiling and thread count, so neither the lease nor the
+  // contention gate can change them, only the time they take.
+  const ContentionGate::Ticket ticket;
+  const int threads = ticket.parallel() ? std::max(1, options.threads) : 1;
 
   Geometry g = make_geometry(convs_, rows, cols);
   plan_tiles(g, threads, options.tile_rows, options.tile_cols);
@@ -274,7 +269,11 @@ void Network::run(const float* input, int rows, int cols, float* output, const R
   const int bands = static_cast<int>(g.band_start.size()) - 1;
   const int tiles = strips * bands;
   const ThreadLease lease(std::min(threads, tiles));
+#ifdef _OPENMP
   const int team = lease.threads();
+#else
+  const int team = 1;
+#endif
 
   // Scratch is allocated before the parallel region so that an allocation failure surfaces
   // as MemoryError here, not inside OpenMP.
@@ -282,19 +281,27 @@ void Network::run(const float* input, int rows, int cols, float* output, const R
   scratch.reserve(team);
   for (int t = 0; t < team; ++t) scratch.emplace_back(g, convs_, scale_);
 
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(team) schedule(dynamic, 1) if (team > 1)
-#endif
-  for (int t = 0; t < tiles; ++t) {
-#ifdef _OPENMP
-    Scratch& s = scratch[omp_get_thread_num()];
-#else
-    Scratch& s = scratch[0];
-#endif
+  const auto run_tile = [&](int t, Scratch& s) {
     const int band = t / strips, strip = t % strips;
     TileRunner runner(convs_, g, kt, scale_, input, output, s);
     runner.run(g.band_start[band], g.band_start[band + 1], strip * g.tile_cols);
+  };
+  if (team == 1) {
+    for (int t = 0; t < tiles; ++t) run_tile(t, scratch[0]);
+    return;
   }
+  const double start = ContentionGate::wall_seconds();
+  double cpu = 0.0;  // CPU time the team's threads got, summed
+#ifdef _OPENMP
+#pragma omp parallel num_threads(team) reduction(+ : cpu)
+  {
+    const double cpu0 = ContentionGate::thread_cpu_seconds();
+#pragma omp for schedule(dynamic, 1)
+    for (int t = 0; t < tiles; ++t) run_tile(t, scratch[omp_get_thread_num()]);
+    cpu = ContentionGate::thread_cpu_seconds() - cpu0;
+  }
+#endif
+  ticket.report(cpu, team, ContentionGate::wall_seconds() - start);
 }
 
 }  // namespace fsrcnn
