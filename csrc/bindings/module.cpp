@@ -99,13 +99,18 @@ Tail make_tail(const std::string& kind, const py::object& weight, const py::obje
   return tail;
 }
 
-Network make_network(const py::list& layers, const std::string& tail_kind, const py::object& tail_weight,
-                     const py::object& tail_bias, int scale, int offset, const std::string& tail_border,
-                     int winograd) {
+// tails: [(kind, weight, bias, scale, offset, border), ...]; one per output.
+Network make_network(const py::list& layers, const py::list& tails, int winograd) {
   std::vector<ConvLayer> convs;
   for (std::size_t i = 0; i < layers.size(); ++i) convs.push_back(make_conv(layers[i].cast<py::tuple>(), i));
-  return Network(std::move(convs), make_tail(tail_kind, tail_weight, tail_bias, scale, offset, tail_border),
-                 winograd);
+  std::vector<Tail> heads;
+  for (const py::handle& t : tails) {
+    const py::tuple d = t.cast<py::tuple>();
+    if (d.size() != 6) throw py::value_error("a tail is (kind, weight, bias, scale, offset, border)");
+    heads.push_back(make_tail(d[0].cast<std::string>(), d[1], d[2], d[3].cast<int>(), d[4].cast<int>(),
+                              d[5].cast<std::string>()));
+  }
+  return Network(std::move(convs), std::move(heads), winograd);
 }
 
 const fsrcnn::KernelTable* table_for(const py::object& isa) {
@@ -133,23 +138,53 @@ float* output_buffer(const py::object& out, py::array_t<float>& fresh, py::ssize
   return fresh.mutable_data();
 }
 
-py::array_t<float> run(const Network& net, const py::object& image, int threads, int tile_rows, int tile_cols,
-                       const py::object& isa, const py::object& out_arg) {
+FloatArray checked_input(const py::object& image, int threads, int tile_rows, int tile_cols) {
   const FloatArray in = as_float32(image, "image", 2);
   if (in.shape(0) < 1 || in.shape(1) < 1) throw py::value_error("image must not be empty");
   if (in.shape(0) > (1 << 20) || in.shape(1) > (1 << 20)) throw py::value_error("image is too large");
   if (threads < 1) throw py::value_error("threads must be >= 1");
   if (tile_rows < 0 || tile_cols < 0) throw py::value_error("tile sizes must be >= 0 (0: automatic)");
+  return in;
+}
+
+// One output: tail `tail` (the only one of a single-scale network).
+py::array_t<float> run(const Network& net, const py::object& image, int threads, int tile_rows, int tile_cols,
+                       const py::object& isa, const py::object& out_arg, int tail) {
+  const FloatArray in = checked_input(image, threads, tile_rows, tile_cols);
+  if (tail < 0 || tail >= net.tails()) throw py::value_error("tail index out of range");
   const fsrcnn::RunOptions options{threads, tile_rows, tile_cols, table_for(isa)};
   const int rows = static_cast<int>(in.shape(0)), cols = static_cast<int>(in.shape(1));
-  const py::ssize_t s = net.scale();
+  const py::ssize_t s = net.scale(tail);
   py::array_t<float> result;
-  float* out = output_buffer(out_arg, result, rows * s, cols * s);
+  std::vector<float*> outputs(net.tails(), nullptr);
+  outputs[tail] = output_buffer(out_arg, result, rows * s, cols * s);
   {
     py::gil_scoped_release release;
-    net.run(in.data(), rows, cols, out, options);
+    net.run(in.data(), rows, cols, outputs, options);
   }
   return result;
+}
+
+// Every output at once: the shared layers run once.
+py::list run_all(const Network& net, const py::object& image, int threads, int tile_rows, int tile_cols,
+                 const py::object& isa) {
+  const FloatArray in = checked_input(image, threads, tile_rows, tile_cols);
+  const fsrcnn::RunOptions options{threads, tile_rows, tile_cols, table_for(isa)};
+  const int rows = static_cast<int>(in.shape(0)), cols = static_cast<int>(in.shape(1));
+  std::vector<py::array_t<float>> results;
+  std::vector<float*> outputs;
+  for (int t = 0; t < net.tails(); ++t) {
+    const py::ssize_t s = net.scale(t);
+    results.emplace_back(std::vector<py::ssize_t>{rows * s, cols * s});
+    outputs.push_back(results.back().mutable_data());
+  }
+  {
+    py::gil_scoped_release release;
+    net.run(in.data(), rows, cols, outputs, options);
+  }
+  py::list out;
+  for (auto& r : results) out.append(r);
+  return out;
 }
 
 // One conv layer through one ISA's conv_row kernel (or, with winograd = m, its conv3x3_wino{m}x{m}
@@ -298,17 +333,23 @@ void pack(const py::object& planes, const py::object& matrix, const py::object& 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fsrcnn_fast engine (internal; use the fsrcnn_fast package)";
   py::class_<Network>(m, "Network")
-      .def(py::init(&make_network), py::arg("layers"), py::arg("tail_kind"), py::arg("tail_weight"),
-           py::arg("tail_bias"), py::arg("scale"), py::arg("offset"), py::arg("tail_border"),
-           py::arg("winograd") = -1)
-      .def_property_readonly("scale", &Network::scale)
-      .def_property_readonly("winograd_layers", [](const Network& net) {
+      .def(py::init(&make_network), py::arg("layers"), py::arg("tails"), py::arg("winograd") = -1)
+      .def_property_readonly("scale", [](const Network& net) { return net.scale(0); })
+      .def_property_readonly("scales", [](const Network& net) {
         std::vector<int> out;
+        for (int t = 0; t < net.tails(); ++t) out.push_back(net.scale(t));
+        return out;
+      })
+      .def_property_readonly("winograd_layers", [](const Network& net) {
+        std::vector<int> out;  // the shared layers, then each tail
         for (const auto& c : net.convs()) out.push_back(c.wino);
+        for (const auto& c : net.tail_convs()) out.push_back(c.wino);
         return out;
       })
       .def("run", &run, py::arg("image"), py::arg("threads"), py::arg("tile_rows") = 0, py::arg("tile_cols") = 0,
-           py::arg("isa") = py::none(), py::arg("out") = py::none());
+           py::arg("isa") = py::none(), py::arg("out") = py::none(), py::arg("tail") = 0)
+      .def("run_all", &run_all, py::arg("image"), py::arg("threads"), py::arg("tile_rows") = 0,
+           py::arg("tile_cols") = 0, py::arg("isa") = py::none());
   fsrcnn::init_default_isa();
   m.def("isa", []() { return std::string(fsrcnn::isa_name(fsrcnn::default_table().isa)); },
         "The ISA chosen at import");

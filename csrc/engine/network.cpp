@@ -227,9 +227,32 @@ ConvLayer deconv_as_phase_conv(const Tail& t) {
   return c;
 }
 
-Network::Network(std::vector<ConvLayer> layers, Tail tail, int winograd) {
+namespace {
+
+// The tail's conv on the LR grid: the deconvolution as a phase conv, or the sub-pixel conv.
+ConvLayer tail_conv(const Tail& tail, int channels, const std::string& name) {
+  require(tail.scale >= 1 && tail.scale <= 16, name + ": scale must be in [1, 16]");
+  require(tail.cin == channels, name + ": expects " + std::to_string(tail.cin) +
+                                    " input channels but the last layer gives " + std::to_string(channels));
+  require(tail.k >= 1 && tail.k <= 31, name + ": kernel size must be in [1, 31]");
+  if (tail.kind == TailKind::Deconv) {
+    require(tail.weight.size() == static_cast<std::size_t>(tail.cin) * tail.k * tail.k,
+            name + ": deconv weight has the wrong number of elements");
+    require(tail.bias.size() == 1, name + ": deconv has exactly one bias");
+    require(tail.offset >= -32 && tail.offset <= 32, name + ": deconv offset must be in [-32, 32]");
+    return deconv_as_phase_conv(tail);
+  }
+  require(tail.kind == TailKind::Subpixel, name + ": a network with several tails needs an upscaling tail in each");
+  ConvLayer c{tail.k, tail.cin, tail.scale * tail.scale, tail.border, kernels::Activation::None,
+              tail.weight, tail.bias, {}};
+  check_conv(c, name + " (sub-pixel conv)");
+  return c;
+}
+
+}  // namespace
+
+Network::Network(std::vector<ConvLayer> layers, std::vector<Tail> tails, int winograd) {
   require(winograd == -1 || winograd == 0 || winograd == 2 || winograd == 4, "winograd must be -1, 0, 2 or 4");
-  require(!layers.empty() || tail.kind != TailKind::None, "network has no layers");
   int channels = 1;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const std::string name = "layer " + std::to_string(i);
@@ -238,33 +261,29 @@ Network::Network(std::vector<ConvLayer> layers, Tail tail, int winograd) {
                                            " input channels but the previous layer gives " + std::to_string(channels));
     channels = layers[i].cout;
   }
-  if (tail.kind == TailKind::None) {
+  std::vector<ConvLayer> tail_layers;
+  if (tails.empty() || (tails.size() == 1 && tails[0].kind == TailKind::None)) {
+    require(!layers.empty(), "network has no layers");
     require(channels == 1, "a network without an upscaling tail must end with one channel");
+    tail_layers.push_back(std::move(layers.back()));  // the last layer is the output (scale 1)
+    layers.pop_back();
+    scales_.push_back(1);
   } else {
-    require(tail.scale >= 1 && tail.scale <= 16, "tail: scale must be in [1, 16]");
-    require(tail.cin == channels, "tail: expects " + std::to_string(tail.cin) +
-                                      " input channels but the last layer gives " + std::to_string(channels));
-    require(tail.k >= 1 && tail.k <= 31, "tail: kernel size must be in [1, 31]");
-    ConvLayer tail_conv;
-    if (tail.kind == TailKind::Deconv) {
-      require(tail.weight.size() == static_cast<std::size_t>(tail.cin) * tail.k * tail.k,
-              "tail: deconv weight has the wrong number of elements");
-      require(tail.bias.size() == 1, "tail: deconv has exactly one bias");
-      require(tail.offset >= -32 && tail.offset <= 32, "tail: deconv offset must be in [-32, 32]");
-      tail_conv = deconv_as_phase_conv(tail);
-    } else {
-      tail_conv = ConvLayer{tail.k, tail.cin, tail.scale * tail.scale, tail.border, kernels::Activation::None,
-                            tail.weight, tail.bias, {}};
-      check_conv(tail_conv, "tail (sub-pixel conv)");
+    for (std::size_t t = 0; t < tails.size(); ++t) {
+      const std::string name = tails.size() == 1 ? "tail" : "tail " + std::to_string(t);
+      tail_layers.push_back(tail_conv(tails[t], channels, name));
+      require(tails[t].border == tails[0].border, name + ": every tail must use the same border mode");
+      scales_.push_back(tails[t].scale);
     }
-    layers.push_back(std::move(tail_conv));
-    scale_ = tail.scale;
   }
-  for (std::size_t i = 0; i < layers.size(); ++i) {
-    convs_.push_back(prepare_conv(layers[i], /*reorder=*/i + 1 == layers.size()));
-    if (winograd != 0 && winograd_pays(convs_.back()))
-      add_winograd(convs_.back(), layers[i], winograd == -1 ? 4 : winograd);
-  }
+  const auto prepared = [&](const ConvLayer& layer, bool reorder) {
+    PreparedConv p = prepare_conv(layer, reorder);
+    if (winograd != 0 && winograd_pays(p)) add_winograd(p, layer, winograd == -1 ? 4 : winograd);
+    return p;
+  };
+  for (const ConvLayer& layer : layers) convs_.push_back(prepared(layer, false));
+  // A tail's consumer is the pixel shuffle, which reads the phases in any order.
+  for (const ConvLayer& layer : tail_layers) tails_.push_back(prepared(layer, true));
 }
 
 }  // namespace fsrcnn

@@ -56,20 +56,27 @@ struct RunOptions {
 
 class Network {
  public:
+  // tails: one upscaling tail, or none (kind None, or an empty list: the last layer then has one
+  // channel and the image keeps its size), or several Deconv / Subpixel tails that share every other
+  // layer (a multi-scale model: run() computes the shared layers once for all of them).
   // winograd: the Winograd tile for 3 x 3 layers where Winograd is cheaper: 2 (F(2x2, 3x3)), 4
   // (F(4x4, 3x3)), 0 (direct only, for comparisons and tests) or -1 (the engine's choice).
-  Network(std::vector<ConvLayer> layers, Tail tail, int winograd = -1);
+  Network(std::vector<ConvLayer> layers, std::vector<Tail> tails, int winograd = -1);
 
-  // Runs the whole network on one single-channel float image [rows][cols], writing
-  // [rows * scale()][cols * scale()] floats to output.
-  void run(const float* input, int rows, int cols, float* output, const RunOptions& options) const;
+  // Runs the network on one single-channel float image [rows][cols]. outputs[t] receives tail t's
+  // [rows * scale(t)][cols * scale(t)] floats, or is nullptr to skip that tail.
+  void run(const float* input, int rows, int cols, const std::vector<float*>& outputs,
+           const RunOptions& options) const;
 
-  int scale() const { return scale_; }
-  const std::vector<PreparedConv>& convs() const { return convs_; }
+  int tails() const { return static_cast<int>(tails_.size()); }
+  int scale(int tail) const { return scales_.at(tail); }
+  const std::vector<PreparedConv>& convs() const { return convs_; }       // the shared layers
+  const std::vector<PreparedConv>& tail_convs() const { return tails_; }  // each output's last conv
 
  private:
-  std::vector<PreparedConv> convs_;  // every conv, the tail's (deconv as phase conv) last
-  int scale_ = 1;                    // > 1: the last conv has scale^2 phase channels to shuffle
+  std::vector<PreparedConv> convs_;
+  std::vector<PreparedConv> tails_;  // deconv as phase conv, sub-pixel conv, or SRCNN's last layer
+  std::vector<int> scales_;          // > 1: the tail has scale^2 phase channels to shuffle
 };
 
 // Repacks one layer for the kernels. Output channels are cut into blocks, each with the sub-window

@@ -1,12 +1,16 @@
 // The fused, tiled pipeline. The image is cut into tiles of LR output (a band of rows x a strip of
 // columns); each tile streams through the whole layer chain row by row, every layer keeping only
-// the k rows its consumer's k x k window needs in a small ring. So no full-size feature map is ever
+// the rows its consumers' windows need in a small ring. So no full-size feature map is ever
 // allocated: extra memory is O(threads x tile width x channels). Border modes are applied where a
 // row or column falls outside the real image, never at a tile edge, and every output pixel is
 // computed by the same arithmetic whatever the tiling: results are bitwise identical for any tile
 // size and thread count. A Winograd F(m x m) layer computes blocks of m x m pixels at image rows and
 // columns that are multiples of m (tiles start at multiples of 4, and its halos are multiples of m),
 // so its blocks too are the same whatever the tiling.
+//
+// Levels: L = -1 is the input, L = 0 .. n-1 the shared layers; the last level feeds every tail
+// (one per output: a deconvolution as phase conv, a sub-pixel conv, or SRCNN's last layer), so a
+// multi-scale model computes its shared layers once for all its scales.
 #include <algorithm>
 #include <cstddef>
 #include <stdexcept>
@@ -22,48 +26,66 @@
 namespace fsrcnn {
 namespace {
 
-constexpr int kVec = 8;    // widest SIMD vector (floats)
+constexpr int kVec = 8;     // widest SIMD vector (floats)
 constexpr int kSlack = 48;  // floats past a row's width that kernels may read or write (kernels.h)
 constexpr int kAlign = 4;   // tiles start at multiples of the largest Winograd tile
 int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
+// Rows a consumer reads around the row (or Winograd row group) it computes: [y - behind, y + ahead].
+struct Reach {
+  int behind, ahead;
+};
+Reach reach(const PreparedConv& c) { return c.wino ? Reach{1, c.wino} : Reach{c.k / 2, c.k / 2}; }
+
 struct Geometry {
-  int rows, cols;                // image (network input) size
-  int tile_cols;                 // LR output tile width
-  std::vector<int> band_start;   // LR output rows of the tiles' bands: [band_start[i], band_start[i + 1])
-  std::vector<int> halo;         // halo[L + 1]: columns/rows layer L's output reaches beyond a tile (L = -1: input)
-  std::vector<int> channels;     // channels[L + 1]
-  std::vector<int> ring;         // ring[L + 1]: rows kept of layer L's output
-  std::vector<int> skip;         // skip[L]: columns of layer L's input rows left of what its output needs
+  int rows, cols;               // image (network input) size
+  int tile_cols;                // LR output tile width
+  std::vector<int> band_start;  // LR output rows of the tiles' bands: [band_start[i], band_start[i + 1])
+  std::vector<int> halo;        // [L + 1]: columns/rows level L reaches beyond a tile
+  std::vector<int> channels;    // [L + 1]
+  std::vector<int> ring;        // [L + 1]: rows kept of level L
+  std::vector<int> skip;        // [L]: columns of layer L's input rows left of what its output needs
+  std::vector<int> tail_skip;   // [t]: the same for tail t (which reads level n - 1)
+  std::vector<int> tail_ring;   // [t]: rows kept of tail t's output (a Winograd group)
 };
 
-Geometry make_geometry(const std::vector<PreparedConv>& convs, int rows, int cols) {
-  const int n = static_cast<int>(convs.size());
+Geometry make_geometry(const std::vector<PreparedConv>& convs, const std::vector<PreparedConv>& tails, int rows,
+                       int cols) {
+  const int n = static_cast<int>(convs.size()), nt = static_cast<int>(tails.size());
   Geometry g{rows, cols, 0, {}, std::vector<int>(n + 1, 0), std::vector<int>(n + 1, 1), std::vector<int>(n + 1, 1),
-             std::vector<int>(n, 0)};
+             std::vector<int>(n, 0), std::vector<int>(nt, 0), std::vector<int>(nt, 1)};
+  const auto aligned = [&](int L, int need) { return L >= 0 && convs[L].wino ? round_up(need, convs[L].wino) : need; };
+  const auto extra = [&](int L) { return L >= 0 && convs[L].wino ? convs[L].wino - 1 : 0; };  // producer runs ahead
+  Reach last{0, 0};
+  for (const PreparedConv& t : tails) last = {std::max(last.behind, reach(t).behind), std::max(last.ahead, reach(t).ahead)};
+  int need = 0;
+  for (const PreparedConv& t : tails) need = std::max(need, t.k / 2);
+  g.halo[n] = aligned(n - 1, need);
+  for (int t = 0; t < nt; ++t) {
+    g.tail_skip[t] = g.halo[n] - tails[t].k / 2;
+    g.tail_ring[t] = tails[t].wino ? tails[t].wino : 1;
+  }
+  g.ring[n] = last.behind + last.ahead + 1 + extra(n - 1);
   for (int L = n - 2; L >= -1; --L) {
-    const int need = g.halo[L + 2] + convs[L + 1].k / 2;
-    g.halo[L + 1] = L >= 0 && convs[L].wino ? round_up(need, convs[L].wino) : need;  // blocks at multiples of m
+    need = g.halo[L + 2] + convs[L + 1].k / 2;
+    g.halo[L + 1] = aligned(L, need);
     g.skip[L + 1] = g.halo[L + 1] - need;
+    const Reach r = reach(convs[L + 1]);
+    g.ring[L + 1] = r.behind + r.ahead + 1 + extra(L);
   }
   for (int L = 0; L < n; ++L) g.channels[L + 1] = convs[L].cout;
-  // A consumer's window is k rows (m + 2 for a Winograd group of m rows, 1 for the output shuffle);
-  // a Winograd producer may run m - 1 rows ahead of it.
-  for (int L = -1; L < n; ++L) {
-    const int window = L + 1 == n ? 1 : convs[L + 1].wino ? convs[L + 1].wino + 2 : convs[L + 1].k;
-    g.ring[L + 1] = window + (L >= 0 && convs[L].wino ? convs[L].wino - 1 : 0);
-  }
   return g;
 }
 
 // Tile shape: strips wide enough that halos cost little, narrow enough that the rings of all
 // layers stay in cache; bands so that every thread gets a tile.
-void plan_tiles(Geometry& g, int threads, int tile_rows, int tile_cols) {
-  constexpr std::size_t kL2Budget = 2048 * 1024;
+void plan_tiles(Geometry& g, const std::vector<PreparedConv>& tails, int threads, int tile_rows, int tile_cols) {
+  constexpr std::size_t kCacheBudget = 2048 * 1024;
   std::size_t floats_per_col = 0;
   for (std::size_t i = 0; i < g.channels.size(); ++i) floats_per_col += static_cast<std::size_t>(g.channels[i]) * g.ring[i];
+  for (std::size_t t = 0; t < tails.size(); ++t) floats_per_col += static_cast<std::size_t>(tails[t].cout) * g.tail_ring[t];
   if (tile_cols <= 0) {
-    const int fit = static_cast<int>(kL2Budget / (floats_per_col * sizeof(float))) - 2 * g.halo[0];
+    const int fit = static_cast<int>(kCacheBudget / (floats_per_col * sizeof(float))) - 2 * g.halo[0];
     tile_cols = std::max(64, fit);
     const int strips = (g.cols + tile_cols - 1) / tile_cols;
     tile_cols = round_up((g.cols + strips - 1) / strips, kVec);  // equal strips
@@ -79,75 +101,98 @@ void plan_tiles(Geometry& g, int threads, int tile_rows, int tile_cols) {
   g.band_start.push_back(g.rows);
 }
 
-// Per-thread scratch: one ring of row slots per layer output (and the input), a zero slot, a slot
-// for Winograd rows past the image's last row, and the Winograd transform buffers.
-struct Scratch {
-  std::vector<std::vector<float>> slots;  // [L + 1]: ring[L + 1] slots of channels x cstride
-  std::vector<std::vector<float>> zeros;  // [L + 1]: one zero slot (zero border beyond the image)
-  std::vector<std::ptrdiff_t> cstride;    // [L + 1]
-  std::vector<float> discard;             // a Winograd group's rows past the image
-  std::vector<float> winograd;            // transform buffers (kernels.h)
-  std::vector<int> next;                  // [L + 1]: next row to produce in this tile
-  std::vector<const float*> window;       // k row pointers for a kernel call
-  std::vector<float*> out_rows;           // scale row pointers for the shuffle
-  std::vector<const float*> phases;       // scale^2 phase row pointers for the shuffle
+// A ring of row slots: rows of `channels` channel rows of `cstride` floats each.
+struct Ring {
+  std::vector<float> data;
+  std::ptrdiff_t cstride = 0;
+  int channels = 0, rows = 1;
 
-  Scratch(const Geometry& g, const std::vector<PreparedConv>& convs, int scale) {
-    const std::size_t n = g.channels.size();
-    slots.resize(n);
-    zeros.resize(n);
-    cstride.resize(n);
-    next.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
+  Ring(int channels_, int rows_, int width) : cstride(round_up(width + kSlack, kVec)), channels(channels_), rows(rows_) {
+    data.assign(slot_floats() * rows, 0.0f);
+  }
+  std::size_t slot_floats() const { return static_cast<std::size_t>(channels) * cstride; }
+  float* slot(int y) { return data.data() + static_cast<std::size_t>(y % rows) * slot_floats(); }
+};
+
+// Per-thread scratch: the rings of every level and tail, zero slots (zero border beyond the image),
+// a slot for Winograd rows past the image's last row, and the Winograd transform buffers.
+struct Scratch {
+  std::vector<Ring> levels, zeros, tails;
+  std::vector<float> discard, winograd;
+  std::vector<int> next;       // [L + 1]: next row of level L to produce in this tile
+  std::vector<int> tail_next;  // [t]
+  std::vector<const float*> window;
+  std::vector<float*> out_rows;
+  std::vector<const float*> phases;
+
+  Scratch(const Geometry& g, const std::vector<PreparedConv>& convs, const std::vector<PreparedConv>& tail_convs,
+          int max_scale)
+      : next(g.channels.size()), tail_next(tail_convs.size()), window(32), out_rows(max_scale),
+        phases(static_cast<std::size_t>(max_scale) * max_scale) {
+    std::size_t discard_floats = 0, wino_floats = 0;
+    const auto winograd_needs = [&](const PreparedConv& c, const Ring& out) {
+      if (!c.wino) return;
+      discard_floats = std::max(discard_floats, out.slot_floats());
+      wino_floats = std::max(wino_floats, kernels::wino_scratch_floats(c.wino, c.cin, c.cout));
+    };
+    for (std::size_t i = 0; i < g.channels.size(); ++i) {
       const int width = g.tile_cols + 2 * g.halo[i];
-      cstride[i] = round_up(width + kSlack, kVec);
-      const std::size_t slot = static_cast<std::size_t>(g.channels[i]) * cstride[i];
-      slots[i].assign(slot * g.ring[i], 0.0f);
-      zeros[i].assign(slot, 0.0f);
-      if (i > 0 && convs[i - 1].wino) {
-        const PreparedConv& c = convs[i - 1];
-        discard.resize(std::max(discard.size(), slot));
-        winograd.resize(std::max(winograd.size(), kernels::wino_scratch_floats(c.wino, c.cin, c.cout)));
-      }
+      levels.emplace_back(g.channels[i], g.ring[i], width);
+      zeros.emplace_back(g.channels[i], 1, width);
+      if (i > 0) winograd_needs(convs[i - 1], levels.back());
     }
-    window.resize(32);
-    out_rows.resize(scale);
-    phases.resize(static_cast<std::size_t>(scale) * scale);
+    for (std::size_t t = 0; t < tail_convs.size(); ++t) {
+      tails.emplace_back(tail_convs[t].cout, g.tail_ring[t], g.tile_cols);
+      winograd_needs(tail_convs[t], tails.back());
+    }
+    discard.assign(discard_floats, 0.0f);
+    winograd.assign(wino_floats, 0.0f);
   }
 };
 
 class TileRunner {
  public:
-  TileRunner(const std::vector<PreparedConv>& convs, const Geometry& g, const KernelTable& kt, int scale,
-             const float* input, float* output, Scratch& s)
-      : convs_(convs), g_(g), kt_(kt), scale_(scale), input_(input), output_(output), s_(s) {}
+  TileRunner(const Network& net, const Geometry& g, const KernelTable& kt, const float* input,
+             const std::vector<float*>& outputs, Scratch& s)
+      : convs_(net.convs()), tails_(net.tail_convs()), net_(net), g_(g), kt_(kt), input_(input), outputs_(outputs),
+        s_(s), n_(static_cast<int>(convs_.size())) {}
 
   void run(int row0, int row1, int col0) {
     col0_ = col0;
     width_ = std::min(g_.tile_cols, g_.cols - col0);
-    const int n = static_cast<int>(convs_.size());
-    for (int L = -1; L < n; ++L) s_.next[L + 1] = std::max(0, row0 - g_.halo[L + 1]);
-    for (int y = row0; y < row1; ++y) {
-      ensure(n - 1, y);
-      emit(y);
-    }
+    for (int L = -1; L < n_; ++L) s_.next[L + 1] = std::max(0, row0 - g_.halo[L + 1]);
+    for (std::size_t t = 0; t < tails_.size(); ++t) s_.tail_next[t] = row0;
+    for (int y = row0; y < row1; ++y)
+      for (int t = 0; t < static_cast<int>(tails_.size()); ++t) {
+        if (!outputs_[t]) continue;
+        ensure_tail(t, y);
+        emit(t, y);
+      }
   }
 
  private:
-  float* slot(int L, int y) {
-    const std::size_t size = static_cast<std::size_t>(g_.channels[L + 1]) * s_.cstride[L + 1];
-    return s_.slots[L + 1].data() + static_cast<std::size_t>(y % g_.ring[L + 1]) * size;
+  // Columns [lo, hi) of a level's row (of `width` columns, `halo` beyond the tile) lie inside the image:
+  // only those are computed.
+  struct Span {
+    int lo, hi, width;
+  };
+  Span inside(int halo) const {
+    const int first = col0_ - halo;  // global column of row[0]
+    const int width = width_ + 2 * halo;
+    return {std::max(0, -first), std::min(width, g_.cols - first), width};
   }
 
-  // Row y of layer L's output as its consumer sees it: the border mode decides rows outside the image.
-  const float* row_of(int L, int y, Border border) {
+  float* slot(int L, int y) { return s_.levels[L + 1].slot(y); }
+
+  // Row y of level L as its consumers see it: the border mode decides rows outside the image.
+  const float* row_of(int L, int y) {
     if (y >= 0 && y < g_.rows) return slot(L, y);
-    if (border == Border::Zero) return s_.zeros[L + 1].data();
+    if (consumer_border(L) == Border::Zero) return s_.zeros[L + 1].data.data();
     return slot(L, std::clamp(y, 0, g_.rows - 1));
   }
 
-  // Border of the consumer of layer L (the input's consumer is layer 0).
-  Border consumer_border(int L) const { return convs_[L + 1].border; }
+  // Border of the consumers of level L (tails share one: the Network checks it).
+  Border consumer_border(int L) const { return L + 1 < n_ ? convs_[L + 1].border : tails_[0].border; }
 
   void ensure(int L, int target) {
     target = std::min(target, g_.rows - 1);
@@ -155,27 +200,47 @@ class TileRunner {
       const int y = s_.next[L + 1];
       if (L < 0) {
         load_input_row(y);
-      } else if (const int m = convs_[L].wino) {  // rows y .. y + m - 1 (y is a multiple of m)
-        ensure(L - 1, y + m);
-        compute_group(L, y);
-        s_.next[L + 1] += m - 1;
-      } else {
-        ensure(L - 1, y + convs_[L].k / 2);
-        compute_row(L, y);
+        ++s_.next[0];
+        continue;
       }
-      ++s_.next[L + 1];
+      const PreparedConv& conv = convs_[L];
+      const int group = conv.wino ? conv.wino : 1;  // Winograd: rows y .. y + m - 1 (y is a multiple of m)
+      ensure(L - 1, y + reach(conv).ahead);
+      float* outs[4];
+      for (int i = 0; i < group; ++i) outs[i] = y + i < g_.rows ? slot(L, y + i) : s_.discard.data();
+      compute(conv, L - 1, g_.skip[L], y, outs, inside(g_.halo[L + 1]), s_.levels[L + 1].cstride);
+      for (int i = 0; i < group && y + i < g_.rows; ++i) fill_columns(L, outs[i]);
+      s_.next[L + 1] += group;
     }
   }
 
-  // Columns [lo, hi) of layer L's output row lie inside the image: only those are computed.
-  struct Span {
-    int lo, hi, width;
-  };
-  Span inside(int L) const {
-    const int halo = g_.halo[L + 1];
-    const int first = col0_ - halo;  // global column of row[0]
-    const int width = width_ + 2 * halo;
-    return {std::max(0, -first), std::min(width, g_.cols - first), width};
+  void ensure_tail(int t, int y) {
+    const PreparedConv& conv = tails_[t];
+    const int group = conv.wino ? conv.wino : 1;
+    while (s_.tail_next[t] <= y) {
+      const int yy = s_.tail_next[t];
+      ensure(n_ - 1, yy + reach(conv).ahead);
+      float* outs[4];
+      for (int i = 0; i < group; ++i) outs[i] = yy + i < g_.rows ? s_.tails[t].slot(yy + i) : s_.discard.data();
+      compute(conv, n_ - 1, g_.tail_skip[t], yy, outs, inside(0), s_.tails[t].cstride);
+      s_.tail_next[t] += group;
+    }
+  }
+
+  // One row (direct) or one Winograd row group of conv's output, from level `in`, columns span.
+  void compute(const PreparedConv& conv, int in, int skip, int y, float* const* outs, Span span,
+               std::ptrdiff_t out_cstride) {
+    const Reach r = reach(conv);
+    const int window = r.behind + r.ahead + 1;
+    for (int i = 0; i < window; ++i) s_.window[i] = row_of(in, y - r.behind + i) + skip + span.lo;
+    const std::ptrdiff_t in_cstride = s_.levels[in + 1].cstride;
+    if (conv.wino) {  // span.lo is a multiple of m: so are tile columns and the halo
+      kernels::ConvRowGroup group{s_.window.data(), in_cstride, {}, out_cstride, span.hi - span.lo, s_.winograd.data()};
+      for (int i = 0; i < conv.wino; ++i) group.out[i] = outs[i] + span.lo;
+      (conv.wino == 2 ? kt_.conv3x3_wino2x2 : kt_.conv3x3_wino4x4)(conv.winograd_view(), group);
+    } else {
+      kt_.conv_row(conv.view(), {s_.window.data(), in_cstride, outs[0] + span.lo, out_cstride, span.hi - span.lo});
+    }
   }
 
   // Columns outside the image get the consumer's border mode. Past the image's right edge that goes
@@ -185,12 +250,12 @@ class TileRunner {
   // must be the same whatever the tiling.
   void fill_columns(int L, float* row) {
     constexpr int kOverhang = 8;  // >= (m - 1) + 2 + skip for m <= 4 (kSlack leaves room)
-    const auto [lo, hi, width] = inside(L);
+    const auto [lo, hi, width] = inside(g_.halo[L + 1]);
     if (lo == 0 && hi == width) return;
     const int end = hi < width ? width + kOverhang : width;
     const bool zero = consumer_border(L) == Border::Zero;
     for (int c = 0; c < g_.channels[L + 1]; ++c) {
-      float* r = row + c * s_.cstride[L + 1];
+      float* r = row + c * s_.levels[L + 1].cstride;
       std::fill(r, r + lo, zero ? 0.0f : r[lo]);
       std::fill(r + hi, r + end, zero ? 0.0f : r[hi - 1]);
     }
@@ -198,73 +263,54 @@ class TileRunner {
 
   void load_input_row(int y) {
     float* dst = slot(-1, y);
-    const int halo = g_.halo[0];
-    const int first = col0_ - halo;
-    const int lo = std::max(0, -first), hi = std::min(width_ + 2 * halo, g_.cols - first);
+    const auto [lo, hi, width] = inside(g_.halo[0]);
+    const int first = col0_ - g_.halo[0];
     const float* src = input_ + static_cast<std::size_t>(y) * g_.cols;
     std::copy(src + first + lo, src + first + hi, dst + lo);
     fill_columns(-1, dst);
   }
 
-  void compute_row(int L, int y) {
-    const PreparedConv& conv = convs_[L];
-    const int r = conv.k / 2;
-    const Span span = inside(L);
-    for (int ky = 0; ky < conv.k; ++ky)
-      s_.window[ky] = row_of(L - 1, y - r + ky, conv.border) + g_.skip[L] + span.lo;
-    float* out = slot(L, y);
-    const kernels::ConvRow row{s_.window.data(), s_.cstride[L], out + span.lo, s_.cstride[L + 1], span.hi - span.lo};
-    kt_.conv_row(conv.view(), row);
-    if (L + 1 < static_cast<int>(convs_.size())) fill_columns(L, out);
-  }
-
-  void compute_group(int L, int y) {
-    const PreparedConv& conv = convs_[L];
-    const int m = conv.wino;
-    const Span span = inside(L);  // span.lo is a multiple of m: so are tile columns and the halo
-    for (int i = 0; i < m + 2; ++i) s_.window[i] = row_of(L - 1, y - 1 + i, conv.border) + g_.skip[L] + span.lo;
-    kernels::ConvRowGroup group{s_.window.data(), s_.cstride[L], {}, s_.cstride[L + 1], span.hi - span.lo,
-                                s_.winograd.data()};
-    for (int i = 0; i < m; ++i) group.out[i] = (y + i < g_.rows ? slot(L, y + i) : s_.discard.data()) + span.lo;
-    (m == 2 ? kt_.conv3x3_wino2x2 : kt_.conv3x3_wino4x4)(conv.winograd_view(), group);
-    if (L + 1 < static_cast<int>(convs_.size()))
-      for (int i = 0; i < m && y + i < g_.rows; ++i) fill_columns(L, slot(L, y + i));
-  }
-
-  void emit(int y) {
-    const int last = static_cast<int>(convs_.size()) - 1;
-    const std::size_t out_cols = static_cast<std::size_t>(g_.cols) * scale_;
-    for (int a = 0; a < scale_; ++a)
-      s_.out_rows[a] = output_ + (static_cast<std::size_t>(y) * scale_ + a) * out_cols + static_cast<std::size_t>(col0_) * scale_;
-    const float* row = slot(last, y);
-    for (int p = 0; p < scale_ * scale_; ++p) s_.phases[p] = row + convs_[last].position[p] * s_.cstride[last + 1];
-    kt_.shuffle_row({s_.phases.data(), s_.out_rows.data(), scale_, width_});
+  void emit(int t, int y) {
+    const int s = net_.scale(t);
+    const std::size_t out_cols = static_cast<std::size_t>(g_.cols) * s;
+    for (int a = 0; a < s; ++a)
+      s_.out_rows[a] = outputs_[t] + (static_cast<std::size_t>(y) * s + a) * out_cols + static_cast<std::size_t>(col0_) * s;
+    const float* row = s_.tails[t].slot(y);
+    for (int p = 0; p < s * s; ++p) s_.phases[p] = row + tails_[t].position[p] * s_.tails[t].cstride;
+    kt_.shuffle_row({s_.phases.data(), s_.out_rows.data(), s, width_});
   }
 
   const std::vector<PreparedConv>& convs_;
+  const std::vector<PreparedConv>& tails_;
+  const Network& net_;
   const Geometry& g_;
   const KernelTable& kt_;
-  const int scale_;
   const float* input_;
-  float* output_;
+  const std::vector<float*>& outputs_;
   Scratch& s_;
+  const int n_;
   int col0_ = 0, width_ = 0;
 };
 
 }  // namespace
 
-void Network::run(const float* input, int rows, int cols, float* output, const RunOptions& options) const {
+void Network::run(const float* input, int rows, int cols, const std::vector<float*>& outputs,
+                  const RunOptions& options) const {
   if (rows < 1 || cols < 1) throw std::invalid_argument("image must not be empty");
+  if (outputs.size() != tails_.size()) throw std::invalid_argument("one output (or nullptr) per tail");
+  if (std::none_of(outputs.begin(), outputs.end(), [](float* p) { return p != nullptr; }))
+    throw std::invalid_argument("no output requested");
   constexpr int kMaxSide = 1 << 20;
-  if (rows > kMaxSide / scale_ || cols > kMaxSide / scale_) throw std::invalid_argument("image is too large");
+  const int max_scale = *std::max_element(scales_.begin(), scales_.end());
+  if (rows > kMaxSide / max_scale || cols > kMaxSide / max_scale) throw std::invalid_argument("image is too large");
   const KernelTable& kt = options.table ? *options.table : default_table();
   // Results are bitwise identical for any tiling and thread count, so neither the lease nor the
   // contention gate can change them, only the time they take.
   const ContentionGate::Ticket ticket;
   const int threads = ticket.parallel() ? std::max(1, options.threads) : 1;
 
-  Geometry g = make_geometry(convs_, rows, cols);
-  plan_tiles(g, threads, options.tile_rows, options.tile_cols);
+  Geometry g = make_geometry(convs_, tails_, rows, cols);
+  plan_tiles(g, tails_, threads, options.tile_rows, options.tile_cols);
   const int strips = (cols + g.tile_cols - 1) / g.tile_cols;
   const int bands = static_cast<int>(g.band_start.size()) - 1;
   const int tiles = strips * bands;
@@ -279,11 +325,11 @@ void Network::run(const float* input, int rows, int cols, float* output, const R
   // as MemoryError here, not inside OpenMP.
   std::vector<Scratch> scratch;
   scratch.reserve(team);
-  for (int t = 0; t < team; ++t) scratch.emplace_back(g, convs_, scale_);
+  for (int t = 0; t < team; ++t) scratch.emplace_back(g, convs_, tails_, max_scale);
 
   const auto run_tile = [&](int t, Scratch& s) {
     const int band = t / strips, strip = t % strips;
-    TileRunner runner(convs_, g, kt, scale_, input, output, s);
+    TileRunner runner(*this, g, kt, input, outputs, s);
     runner.run(g.band_start[band], g.band_start[band + 1], strip * g.tile_cols);
   };
   if (team == 1) {

@@ -7,7 +7,7 @@ import os
 import threading
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Sequence
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from .weights.schema import Deconv, NetworkSpec, Subpixel
 
 __all__ = ["Model", "upscale", "available_models", "default_threads", "set_num_threads", "cpu_info"]
 
-SHIPPED_MODELS = ("fsrcnn",)
+SHIPPED_MODELS = ("fsrcnn",)  # "fsrcnn-multi" joins when its file ships
 _SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32), np.dtype(np.float64))
 _MAX_SIDE = 1 << 20
 
@@ -65,6 +65,10 @@ def cpu_info() -> dict[str, object]:
     }
 
 
+def _shipped_file(name: str) -> Path:
+    return Path(str(resources.files("fsrcnn_fast") / "data" / f"{name.replace('-', '_')}.safetensors"))
+
+
 def _shipped_path(name: str, scale: int) -> Path:
     return Path(str(resources.files("fsrcnn_fast") / "data" / f"{name}_x{scale}.safetensors"))
 
@@ -74,7 +78,11 @@ def _to_engine(spec: NetworkSpec, winograd: int = -1):  # -> _core.Network
     conv; -1 lets the engine choose (tests and benchmarks compare them)."""
     from . import _core
 
-    layers = [
+    return _core.Network(_engine_layers(spec), [_engine_tail(spec.tail)] if spec.tail is not None else [], winograd)
+
+
+def _engine_layers(spec: NetworkSpec) -> list[tuple]:
+    return [
         (
             l.weight,
             l.bias,
@@ -86,43 +94,62 @@ def _to_engine(spec: NetworkSpec, winograd: int = -1):  # -> _core.Network
         )
         for l in spec.layers
     ]
-    tail = spec.tail
+
+
+def _engine_tail(tail: Deconv | Subpixel) -> tuple:
     if isinstance(tail, Deconv):
-        return _core.Network(layers, "deconv", np.ascontiguousarray(tail.weight[:, 0]), tail.bias,
-                             tail.scale, tail.offset, tail.border, winograd)
-    if isinstance(tail, Subpixel):
-        return _core.Network(layers, "subpixel", tail.weight, tail.bias, tail.scale, 0, tail.border, winograd)
-    return _core.Network(layers, "none", None, np.zeros(1, np.float32), 1, 0, "zero", winograd)
+        return ("deconv", np.ascontiguousarray(tail.weight[:, 0]), tail.bias, tail.scale, tail.offset, tail.border)
+    return ("subpixel", tail.weight, tail.bias, tail.scale, 0, tail.border)
 
 
 class Model:
     """A super-resolution network, loaded once and called many times.
 
-    ``Model.load("fsrcnn", scale=3)`` takes weights shipped with the package;
-    ``Model.load("path/to/file.safetensors")`` any file in the native format.
+    ``Model.load("fsrcnn")`` takes the weights shipped with the package (every shipped scale;
+    ``scale=3`` for one), ``Model.load("path/to/weights")`` a weights file. A Model may hold several
+    scales: :meth:`upscale` takes ``scale=``, and :meth:`upscale_all` computes several at once, running
+    the layers they share (a multi-scale file like ``"fsrcnn-multi"``) only once.
     A Model is immutable and safe to call from several threads at once.
     """
 
-    def __init__(self, spec: NetworkSpec, source: str = "<memory>") -> None:
-        self._spec = spec
+    def __init__(
+        self, spec: NetworkSpec | Sequence[NetworkSpec], source: str = "<memory>", default_scale: int | None = None
+    ) -> None:
+        specs = [spec] if isinstance(spec, NetworkSpec) else list(spec)
+        if not specs:
+            raise ValueError("a Model needs at least one network")
+        self._specs: dict[int, NetworkSpec] = {}
+        for sp in specs:
+            if sp.scale in self._specs:
+                raise ValueError(f"two networks for scale {sp.scale}")
+            self._specs[sp.scale] = sp
+        self._scale = specs[0].scale if default_scale is None else default_scale
+        if self._scale not in self._specs:
+            raise ValueError(f"default scale {self._scale} is not among the model's scales {self.scales}")
         self._source = source
-        self._engine = _to_engine(spec)
+        self._engines = {s: _to_engine(sp) for s, sp in self._specs.items()}
+        self._engine = self._engines[self._scale]
+        self._joint: dict[tuple[int, ...], object] = {}  # scales -> engine sharing their layers
+        self._joint_lock = threading.Lock()
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike[str], scale: int | None = None) -> "Model":
-        """Loads shipped weights by name (``"fsrcnn"``) or a weights file by path.
+        """Loads shipped weights by name (``"fsrcnn"``, ``"fsrcnn-multi"``) or a weights file by path.
 
-        ``scale`` picks one of the scales the weights provide (default: 3 for shipped
-        models, the only or first scale of a file).
+        ``scale`` keeps one of the scales the weights provide; by default every scale is loaded and
+        :attr:`scale` (the default of :meth:`upscale`) is 3 when provided, else the file's first.
         """
         name = os.fspath(name_or_path)
+        wanted = None if scale is None else _check_scale(scale)
         if name in SHIPPED_MODELS:
-            s = 3 if scale is None else _check_scale(scale)
-            path = _shipped_path(name, s)
-            if not path.is_file():
-                raise ValueError(f"model {name!r} has no x{s} weights; shipped scales are 2, 3 and 4")
-            weights = safetensors_io.load(path)
-            return cls(weights.spec(s), f"{name} x{s}")
+            if name == "fsrcnn":  # one file per scale
+                scales = (2, 3, 4) if wanted is None else (wanted,)
+                for s in scales:
+                    if not _shipped_path(name, s).is_file():
+                        raise ValueError(f"model {name!r} has no x{s} weights; shipped scales are 2, 3 and 4")
+                specs = [safetensors_io.load(_shipped_path(name, s)).spec(s) for s in scales]
+                return cls(specs, name, default_scale=3 if wanted is None else wanted)
+            return cls._from_weights(safetensors_io.load(_shipped_file(name)), wanted, name)
         path = Path(name)
         if not path.suffix and not path.exists():
             raise ValueError(f"unknown model {name!r}; shipped models: {', '.join(SHIPPED_MODELS)}")
@@ -131,18 +158,27 @@ class Model:
 
             if not path.is_file():
                 raise FileNotFoundError(f"weights file not found: {path}")
-            return cls(load_matlab(path, None if scale is None else _check_scale(scale)), str(path))
-        weights = safetensors_io.load(path)
-        s = weights.scales[0] if scale is None else _check_scale(scale)
-        return cls(weights.spec(s), str(path))
+            return cls(load_matlab(path, wanted), str(path))
+        return cls._from_weights(safetensors_io.load(path), wanted, str(path))
+
+    @classmethod
+    def _from_weights(cls, weights: safetensors_io.WeightsFile, scale: int | None, source: str) -> "Model":
+        scales = weights.scales if scale is None else (scale,)
+        default = scale if scale is not None else (3 if 3 in scales else scales[0])
+        return cls([weights.spec(s) for s in scales], source, default_scale=default)
 
     @property
     def scale(self) -> int:
-        return self._spec.scale
+        """The scale :meth:`upscale` uses when none is given."""
+        return self._scale
+
+    @property
+    def scales(self) -> tuple[int, ...]:
+        return tuple(sorted(self._specs))
 
     @property
     def arch(self) -> str:
-        spec = self._spec
+        spec = self.spec
         if spec.kind == "srcnn":
             ks = "-".join(str(l.k) for l in spec.layers)
             return f"SRCNN {ks} ({spec.layers[0].cout},{spec.layers[1].cout})"
@@ -152,34 +188,59 @@ class Model:
 
     @property
     def border(self) -> str:
-        return self._spec.layers[0].border
+        return self.spec.layers[0].border
 
     @property
     def spec(self) -> NetworkSpec:
-        return self._spec
+        """The network of the default :attr:`scale` (:meth:`spec_for` for the others)."""
+        return self._specs[self._scale]
+
+    def spec_for(self, scale: int) -> NetworkSpec:
+        return self._specs[self._pick_scale(scale)]
 
     def __repr__(self) -> str:
-        return f"Model({self.arch}, scale={self.scale}, border={self.border!r}, source={self._source!r})"
+        scales = f"scale={self.scale}" if len(self._specs) == 1 else f"scales={self.scales}, default {self.scale}"
+        return f"Model({self.arch}, {scales}, border={self.border!r}, source={self._source!r})"
 
-    def run_y(self, y: np.ndarray, threads: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    def _pick_scale(self, scale: object) -> int:
+        if scale is None:
+            return self._scale
+        s = _check_scale(scale)
+        if s not in self._specs:
+            raise ValueError(f"this model provides scales {self.scales}, not {s}")
+        return s
+
+    def run_y(
+        self, y: np.ndarray, threads: int | None = None, out: np.ndarray | None = None, *, scale: int | None = None
+    ) -> np.ndarray:
         """The network alone on a float Y plane in [0, 1]; returns float32, ``scale`` x larger
         (written into ``out`` when given: float32, C-contiguous, the output's shape)."""
-        plane = np.ascontiguousarray(y, dtype=np.float32)
-        if plane.ndim != 2:
-            raise ValueError(f"run_y expects a 2-D plane, got shape {plane.shape}")
+        s = self._pick_scale(scale)
+        plane = _check_plane(y)
         n_threads = _check_threads(threads)
-        if self._spec.pre_upsample:
-            plane = resize_planes(plane[None], self.scale, n_threads)[0]
-        return self._engine.run(plane, n_threads, out=out)
+        if self._specs[s].pre_upsample:
+            plane = resize_planes(plane[None], s, n_threads)[0]
+        return self._engines[s].run(plane, n_threads, out=out)
+
+    def run_y_all(self, y: np.ndarray, scales: Sequence[int] | None = None, threads: int | None = None) -> dict[int, np.ndarray]:
+        """:meth:`run_y` at several scales; layers the scales share are computed once."""
+        wanted = self._pick_scales(scales)
+        plane = _check_plane(y)
+        n_threads = _check_threads(threads)
+        engine = self._joint_engine(wanted)
+        if engine is None:
+            return {s: self.run_y(plane, n_threads, scale=s) for s in wanted}
+        return dict(zip(wanted, engine.run_all(plane, n_threads)))
 
     def upscale(
         self,
         image: np.ndarray,
         *,
+        scale: int | None = None,
         threads: int | None = None,
         channel_order: Literal["RGB", "BGR"] = "RGB",
     ) -> np.ndarray:
-        """Super-resolves ``image`` by :attr:`scale`.
+        """Super-resolves ``image`` by ``scale`` (default :attr:`scale`).
 
         ``image``: H x W (gray), H x W x 1, H x W x 3 (RGB, or BGR with
         ``channel_order="BGR"``) or H x W x 4 (RGBA); uint8, uint16, float32 or
@@ -188,26 +249,110 @@ class Model:
         network runs on Y (BT.601, as MATLAB's rgb2ycbcr); chroma and alpha are
         upscaled with MATLAB-compatible bicubic.
         """
-        arr = _check_image(image)
-        if channel_order not in ("RGB", "BGR"):
-            raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
-        n_threads = _check_threads(threads)
-        # float64 input is computed in float64 up to the network, float32 elsewhere (enough for
-        # 16-bit samples; the network itself is float32).
-        x = color.to_unit_float(arr, np.float64 if arr.dtype == np.float64 else np.float32)
-        if x.ndim == 2 or x.shape[2] == 1:
-            y = self.run_y(x if x.ndim == 2 else x[..., 0], n_threads)
-            return color.from_unit_float(y if x.ndim == 2 else y[..., None], arr.dtype)
-        rgb = x[..., :3] if channel_order == "RGB" else x[..., 2::-1]
-        ycc = color.rgb_to_ycbcr(rgb)
-        # Cb, Cr (and alpha) in one bicubic pass, then Y joins them for one packing pass.
-        rest = [ycc[..., 1], ycc[..., 2]] + ([x[..., 3]] if x.shape[2] == 4 else [])
-        planes = np.empty((x.shape[2], x.shape[0] * self.scale, x.shape[1] * self.scale), np.float32)
-        resize_planes(np.stack(rest).astype(np.float32), self.scale, n_threads, out=planes[1:])
-        self.run_y(ycc[..., 0], n_threads, out=planes[0])
-        return color.ycbcr_planes_to_image(planes, arr.dtype, channel_order == "BGR", n_threads)
+        s = self._pick_scale(scale)
+        frame = _Frame(image, threads, channel_order)
+        return frame.assemble(s, lambda out: self.run_y(frame.y, frame.threads, out, scale=s))
+
+    def upscale_all(
+        self,
+        image: np.ndarray,
+        scales: Sequence[int] | None = None,
+        *,
+        threads: int | None = None,
+        channel_order: Literal["RGB", "BGR"] = "RGB",
+    ) -> dict[int, np.ndarray]:
+        """``{scale: upscale(image, scale=scale)}`` for every scale asked (default: all of the
+        model's), with the layers the scales share computed once."""
+        wanted = self._pick_scales(scales)
+        frame = _Frame(image, threads, channel_order)
+        ys = self.run_y_all(frame.y, wanted, frame.threads)
+        return {s: frame.assemble(s, lambda out, y=ys[s]: np.copyto(out, y)) for s in wanted}
 
     __call__ = upscale
+
+    def _pick_scales(self, scales: Sequence[int] | None) -> tuple[int, ...]:
+        if scales is None:
+            return self.scales
+        if isinstance(scales, (int, np.integer)):
+            raise TypeError("scales must be a sequence of integers, e.g. (2, 3, 4)")
+        wanted = tuple(dict.fromkeys(self._pick_scale(s) for s in scales))
+        if not wanted:
+            raise ValueError("scales is empty")
+        return wanted
+
+    def _joint_engine(self, scales: tuple[int, ...]):  # -> _core.Network | None
+        """One engine for the scales when their networks differ only in the tail, else None."""
+        if len(scales) == 1:
+            return self._engines[scales[0]]
+        with self._joint_lock:
+            if scales not in self._joint:
+                specs = [self._specs[s] for s in scales]
+                self._joint[scales] = _to_joint_engine(specs) if _shares_layers(specs) else None
+            return self._joint[scales]
+
+
+class _Frame:
+    """An image prepared once for one or more scales: checked, in float, split into Y and the planes
+    that are bicubic-upscaled (Cb, Cr, alpha)."""
+
+    def __init__(self, image: np.ndarray, threads: int | None, channel_order: str) -> None:
+        self.arr = _check_image(image)
+        if channel_order not in ("RGB", "BGR"):
+            raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
+        self.bgr = channel_order == "BGR"
+        self.threads = _check_threads(threads)
+        # float64 input is computed in float64 up to the network, float32 elsewhere (enough for
+        # 16-bit samples; the network itself is float32).
+        x = color.to_unit_float(self.arr, np.float64 if self.arr.dtype == np.float64 else np.float32)
+        self.gray = x.ndim == 2 or x.shape[2] == 1
+        self.keep_dim = x.ndim == 3
+        if self.gray:
+            self.y, self.rest = (x if x.ndim == 2 else x[..., 0]), None
+            return
+        rgb = x[..., :3] if not self.bgr else x[..., 2::-1]
+        ycc = color.rgb_to_ycbcr(rgb)
+        self.y = ycc[..., 0]
+        self.rest = np.stack([ycc[..., 1], ycc[..., 2]] + ([x[..., 3]] if x.shape[2] == 4 else [])).astype(np.float32)
+
+    def assemble(self, scale: int, fill_y) -> np.ndarray:
+        """The output at ``scale``; ``fill_y(out)`` writes the network's Y into ``out``."""
+        h, w = self.y.shape[0] * scale, self.y.shape[1] * scale
+        if self.rest is None:
+            y = np.empty((h, w), np.float32)
+            fill_y(y)
+            return color.from_unit_float(y[..., None] if self.keep_dim else y, self.arr.dtype)
+        # Cb, Cr (and alpha) in one bicubic pass, then Y joins them for one packing pass.
+        planes = np.empty((1 + len(self.rest), h, w), np.float32)
+        resize_planes(self.rest, scale, self.threads, out=planes[1:])
+        fill_y(planes[0])
+        return color.ycbcr_planes_to_image(planes, self.arr.dtype, self.bgr, self.threads)
+
+
+def _check_plane(y: np.ndarray) -> np.ndarray:
+    plane = np.ascontiguousarray(y, dtype=np.float32)
+    if plane.ndim != 2:
+        raise ValueError(f"run_y expects a 2-D plane, got shape {plane.shape}")
+    return plane
+
+
+def _shares_layers(specs: Sequence[NetworkSpec]) -> bool:
+    first = specs[0]
+    if first.tail is None or any(sp.kind != first.kind or len(sp.layers) != len(first.layers) for sp in specs):
+        return False
+    return all(
+        a.activation == b.activation and a.border == b.border and np.array_equal(a.weight, b.weight)
+        and np.array_equal(a.bias, b.bias)
+        and (a.slope is None) == (b.slope is None) and (a.slope is None or np.array_equal(a.slope, b.slope))
+        and sp.tail is not None and sp.tail.border == first.tail.border
+        for sp in specs[1:]
+        for a, b in zip(first.layers, sp.layers)
+    )
+
+
+def _to_joint_engine(specs: Sequence[NetworkSpec]):  # -> _core.Network
+    from . import _core
+
+    return _core.Network(_engine_layers(specs[0]), [_engine_tail(sp.tail) for sp in specs])
 
 
 def _check_scale(scale: object) -> int:
