@@ -6,7 +6,9 @@
 """
 
 from .api import Model, available_models, cpu_info, set_num_threads, upscale
+from .weights.formats import load_weights, save_weights
 from .weights.safetensors_io import WeightsError
 
-__all__ = ["Model", "upscale", "available_models", "set_num_threads", "cpu_info", "WeightsError", "__version__"]
+__all__ = ["Model", "upscale", "load_weights", "save_weights", "available_models", "set_num_threads", "cpu_info",
+           "WeightsError", "__version__"]
 __version__ = "0.1.0"

@@ -7,13 +7,14 @@ import os
 import threading
 from importlib import resources
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
 from . import color
 from .resize import resize_planes
 from .weights import safetensors_io
+from .weights.formats import load_weights
 from .weights.schema import Deconv, NetworkSpec, Subpixel
 
 __all__ = ["Model", "upscale", "available_models", "default_threads", "set_num_threads", "cpu_info"]
@@ -133,8 +134,11 @@ class Model:
         self._joint_lock = threading.Lock()
 
     @classmethod
-    def load(cls, name_or_path: str | os.PathLike[str], scale: int | None = None) -> "Model":
-        """Loads shipped weights by name (``"fsrcnn"``, ``"fsrcnn-multi"``) or a weights file by path.
+    def load(cls, name_or_path: str | os.PathLike[str], scale: int | None = None, **options: Any) -> "Model":
+        """Loads shipped weights by name (``"fsrcnn"``) or a weights file by path, from any trainer:
+        ``.safetensors``, the authors' ``.mat``, PyTorch ``.pth``/``.pt``, TensorFlow ``.pb``
+        (OpenCV dnn_superres), ``.onnx``, Keras ``.h5``/``.keras`` (see :func:`load_weights`, which
+        ``options`` go to).
 
         ``scale`` keeps one of the scales the weights provide; by default every scale is loaded and
         :attr:`scale` (the default of :meth:`upscale`) is 3 when provided, else the file's first.
@@ -153,13 +157,9 @@ class Model:
         path = Path(name)
         if not path.suffix and not path.exists():
             raise ValueError(f"unknown model {name!r}; shipped models: {', '.join(SHIPPED_MODELS)}")
-        if path.suffix.lower() == ".mat":
-            from .weights.matlab import load_matlab
-
-            if not path.is_file():
-                raise FileNotFoundError(f"weights file not found: {path}")
-            return cls(load_matlab(path, wanted), str(path))
-        return cls._from_weights(safetensors_io.load(path), wanted, str(path))
+        specs = load_weights(path, wanted, **options)
+        scales = [sp.scale for sp in specs]
+        return cls(specs, str(path), default_scale=wanted or (3 if 3 in scales else scales[0]))
 
     @classmethod
     def _from_weights(cls, weights: safetensors_io.WeightsFile, scale: int | None, source: str) -> "Model":

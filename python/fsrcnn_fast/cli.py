@@ -1,4 +1,5 @@
-"""Command line: ``fsrcnn-fast upscale IN OUT --scale 3`` and ``fsrcnn-fast eval --set DIR --scale 3``."""
+"""Command line: ``fsrcnn-fast upscale IN OUT --scale 3``, ``fsrcnn-fast eval --set DIR --scale 3`` and
+``fsrcnn-fast convert IN OUT``."""
 
 from __future__ import annotations
 
@@ -73,6 +74,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .weights.formats import load_weights, save_weights
+
+    options = {k: v for k, v in (("border", args.border), ("offset", args.offset)) if v is not None}
+    specs = load_weights(args.input, None if args.scale is None else int(args.scale), **options)
+    save_weights(specs, args.output)
+    desc = ", ".join(f"x{sp.scale}" for sp in specs)
+    print(f"{args.input} -> {args.output}: {specs[0].kind} {desc}, border {specs[0].layers[0].border}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fsrcnn-fast", description="FSRCNN super-resolution on the CPU")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -80,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     def model_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--scale", default=3, help="upscaling factor (default 3; eval takes a list, e.g. 2,3,4)")
         p.add_argument("--model", default="fsrcnn", help="shipped model name (default fsrcnn)")
-        p.add_argument("--weights", default=None, help="a .safetensors weights file instead of a shipped model")
+        p.add_argument("--weights", default=None, help="a weights file (any supported format) instead of a shipped model")
         p.add_argument("--threads", type=int, default=None, help="threads (default: all available cores)")
 
     up = sub.add_parser("upscale", help="super-resolve one image file")
@@ -96,6 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(ev)
     ev.set_defaults(scale="3")
     ev.set_defaults(func=_cmd_eval)
+
+    from .weights.formats import EXPORTERS, IMPORTERS
+
+    cv = sub.add_parser(
+        "convert", help="convert weights between formats",
+        description="reads " + ", ".join(sorted(IMPORTERS)) + "; writes " + ", ".join(sorted(EXPORTERS)),
+    )
+    cv.add_argument("input")
+    cv.add_argument("output")
+    cv.add_argument("--scale", default=None, help="keep one scale (default: every scale the input provides)")
+    cv.add_argument("--border", default=None, help="PyTorch/Keras inputs: border mode the weights were trained with")
+    cv.add_argument("--offset", type=int, default=None, help="PyTorch inputs: the deconvolution offset (padding)")
+    cv.set_defaults(func=_cmd_convert)
     return parser
 
 
