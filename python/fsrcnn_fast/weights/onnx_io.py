@@ -181,7 +181,8 @@ class _PendingConv:
     slope: np.ndarray | None = None
 
     def build(self, border: str) -> Conv:
-        return Conv(self.name, self.weight, self.bias, self.activation, self.slope, self.border or border)  # type: ignore[arg-type]
+        act, b = self.activation, self.border or border
+        return Conv(self.name, self.weight, self.bias, act, self.slope, b)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -228,7 +229,8 @@ class _PendingDeconv:
             if min(self.pad.before) < need[0] or min(self.pad.after) < need[1]:
                 raise ValueError(
                     f"node {self.pad.node!r}: edge padding {self.pad.before}/{self.pad.after} covers fewer LR pixels "
-                    f"than the deconvolution reads beyond the image ({need[0]}/{need[1]}): mixed borders are not supported"
+                    f"than the deconvolution reads beyond the image ({need[0]}/{need[1]}): mixed borders are not "
+                    "supported"
                 )
             border = "replicate"
         return Deconv(self.name, self.weight, self.bias, s, off, border)  # type: ignore[arg-type]
@@ -242,7 +244,7 @@ class _Importer:
     def __init__(self, model: Any, onnx: Any) -> None:
         self.onnx = onnx
         graph = model.graph
-        self.consts: dict[str, np.ndarray] = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
+        self.consts: dict[str, np.ndarray] = {t.name: self._array(t) for t in graph.initializer}
         for i, n in enumerate(graph.node):
             if not n.name:
                 n.name = f"{n.op_type}_{i}"
@@ -254,15 +256,23 @@ class _Importer:
             )
         self.input, self.output = inputs[0].name, graph.output[0].name
         self._check_input(inputs[0])
-        self.meta = {p.key: p.value for p in model.metadata_props}
+        props = ((p.key, p.value) for p in model.metadata_props)
+        self.meta = {k: v for k, v in props if isinstance(k, str) and isinstance(v, str)}  # bytes if not UTF-8
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
+    def _array(self, t: Any) -> np.ndarray:
+        try:
+            return self.onnx.numpy_helper.to_array(t)
+        except (KeyError, TypeError, ValueError) as exc:  # e.g. an unknown data type
+            raise ValueError(f"initializer {t.name!r} is unreadable ({type(exc).__name__}: {exc})") from exc
+
     def _fold_constants(self, model: Any) -> list[Any]:
-        """Evaluates the nodes that depend on constants only (Constant, and e.g. the Shape/Concat/Cast chain
-        PyTorch writes for a replicate Pad's pads) with onnx's reference evaluator; returns the others."""
+        """Evaluates the nodes that depend on constants only (Constant, and e.g. the ConstantOfShape / Concat /
+        ... / Cast chain PyTorch writes for a replicate Pad's pads) with onnx's reference evaluator; returns
+        the others."""
         known, fold, rest = set(self.consts), [], []
         for n in model.graph.node:
-            graph_attr = any(a.type in (self.onnx.AttributeProto.GRAPH, self.onnx.AttributeProto.GRAPHS) for a in n.attribute)
+            graph_attr = any(a.type in (a.GRAPH, a.GRAPHS) for a in n.attribute)
             if (n.domain in ("", "ai.onnx") and n.op_type not in _NO_FOLD and not graph_attr
                     and all(i in known for i in n.input if i)):
                 fold.append(n)
@@ -270,7 +280,10 @@ class _Importer:
             else:
                 rest.append(n)
         if fold:
-            from onnx.reference import ReferenceEvaluator
+            try:
+                from onnx.reference import ReferenceEvaluator
+            except ImportError as exc:  # onnx < 1.13
+                raise ValueError(f"constant nodes {[n.name for n in fold]} need onnx >= 1.13 to evaluate") from exc
 
             names = [o for n in fold for o in n.output if o]
             helper = self.onnx.helper
@@ -280,7 +293,8 @@ class _Importer:
             try:
                 values = ReferenceEvaluator(sub).run(names, {})
             except Exception as exc:  # the reference ops raise assorted types
-                raise ValueError(f"cannot evaluate the constant nodes {[n.name for n in fold]} ({type(exc).__name__}: {exc})") from exc
+                names_ = [n.name for n in fold]
+                raise ValueError(f"cannot evaluate the constant nodes {names_} ({type(exc).__name__}: {exc})") from exc
             self.consts.update((name, np.asarray(v)) for name, v in zip(names, values))
         return rest
 
@@ -295,7 +309,26 @@ class _Importer:
 
     # ---- helpers ---------------------------------------------------------------------------------
     def _attrs(self, n: Any) -> dict[str, Any]:
-        return {a.name: self.onnx.helper.get_attribute_value(a) for a in n.attribute}
+        """n's attributes, strings decoded, repeated fields as lists."""
+        out = {}
+        for a in n.attribute:
+            value = self.onnx.helper.get_attribute_value(a)
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            out[a.name] = list(value) if isinstance(value, (list, tuple)) or hasattr(value, "extend") else value
+        return out
+
+    @staticmethod
+    def _typed(n: Any, attrs: dict[str, Any], key: str, default: Any) -> Any:
+        """attrs[key] (or default), which must have default's type: a damaged file can hold anything."""
+        value = attrs.get(key, default)
+        if isinstance(default, list):
+            ok = isinstance(value, list) and all(isinstance(v, int) for v in value)
+        else:
+            ok = isinstance(value, type(default)) or (isinstance(default, float) and isinstance(value, int))
+        if not ok:
+            raise ValueError(f"node {n.name!r} ({n.op_type}): attribute {key!r} = {value!r} has the wrong type")
+        return value
 
     def _const_input(self, n: Any, i: int, what: str, optional: bool = False) -> np.ndarray | None:
         if i >= len(n.input) or not n.input[i]:
@@ -345,14 +378,14 @@ class _Importer:
     # ---- ops -------------------------------------------------------------------------------------
     def _pad(self, n: Any) -> _Pad:
         attrs = self._attrs(n)
-        mode = attrs.get("mode", b"constant")
-        mode = mode.decode() if isinstance(mode, bytes) else mode
+        mode = self._typed(n, attrs, "mode", "constant")
         if self.opset >= 11:
             pads = self._const_input(n, 1, "pads")
             value = self._const_input(n, 2, "constant_value", optional=True)
             axes = self._const_input(n, 3, "axes", optional=True)
         else:
-            pads, value, axes = np.array(attrs.get("pads", [])), np.array(attrs.get("value", 0.0)), None
+            pads, axes = np.array(self._typed(n, attrs, "pads", [])), None
+            value = np.array(self._typed(n, attrs, "value", 0.0))
         pads = [int(p) for p in np.asarray(pads).reshape(-1)]
         ax = [0, 1, 2, 3] if axes is None else [int(a) % 4 for a in np.asarray(axes).reshape(-1)]
         if len(pads) != 2 * len(ax):
@@ -382,14 +415,15 @@ class _Importer:
         if w.shape[1] != channels:
             raise ValueError(f"node {n.name!r}: takes {w.shape[1]} input channels, the previous layer gives {channels}")
         for key in ("strides", "dilations"):
-            if any(v != 1 for v in attrs.get(key, [1, 1])):
-                raise ValueError(f"node {n.name!r}: {key} {list(attrs[key])}, expected 1")
-        if attrs.get("group", 1) != 1:
+            if any(v != 1 for v in self._typed(n, attrs, key, [1, 1])):
+                raise ValueError(f"node {n.name!r}: {key} {attrs[key]}, expected 1")
+        if self._typed(n, attrs, "group", 1) != 1:
             raise ValueError(f"node {n.name!r}: grouped convolution (group={attrs['group']}) is not supported")
         r = w.shape[2] // 2
-        auto = attrs.get("auto_pad", b"NOTSET")
-        auto = auto.decode() if isinstance(auto, bytes) else auto
-        pads = {"NOTSET": list(attrs.get("pads", [0, 0, 0, 0])), "VALID": [0, 0, 0, 0]}.get(auto, [r] * 4)
+        auto = self._typed(n, attrs, "auto_pad", "NOTSET")
+        pads = {"NOTSET": self._typed(n, attrs, "pads", [0, 0, 0, 0]), "VALID": [0, 0, 0, 0]}.get(auto, [r] * 4)
+        if len(pads) != 4:
+            raise ValueError(f"node {n.name!r}: pads {pads} are not 2-D")
         border = "zero" if r > 0 else None
         if pad is not None:
             if pad.mode == "edge":
@@ -418,18 +452,20 @@ class _Importer:
             )
         if w.shape[0] != channels:
             raise ValueError(f"node {n.name!r}: takes {w.shape[0]} input channels, the previous layer gives {channels}")
-        strides = list(attrs.get("strides", [1, 1]))
+        strides = self._typed(n, attrs, "strides", [1, 1])
         if len(strides) != 2 or strides[0] != strides[1] or not 1 <= strides[0] <= 16:
             raise ValueError(f"node {n.name!r}: strides {strides}, expected two equal scales in [1, 16]")
-        if any(v != 1 for v in attrs.get("dilations", [1, 1])) or attrs.get("group", 1) != 1:
+        if any(v != 1 for v in self._typed(n, attrs, "dilations", [1, 1])) or self._typed(n, attrs, "group", 1) != 1:
             raise ValueError(f"node {n.name!r}: dilated or grouped ConvTranspose is not supported")
         if "output_shape" in attrs:
             raise ValueError(f"node {n.name!r}: a fixed output_shape is not supported (use pads and output_padding)")
-        auto = attrs.get("auto_pad", b"NOTSET")
-        if (auto.decode() if isinstance(auto, bytes) else auto) != "NOTSET":
+        auto = self._typed(n, attrs, "auto_pad", "NOTSET")
+        if auto != "NOTSET":
             raise ValueError(f"node {n.name!r}: auto_pad {auto!r} is not supported (use explicit pads)")
-        pads = [int(v) for v in attrs.get("pads", [0, 0, 0, 0])]
-        op = [int(v) for v in attrs.get("output_padding", [0, 0])]
+        pads = self._typed(n, attrs, "pads", [0, 0, 0, 0])
+        op = self._typed(n, attrs, "output_padding", [0, 0])
+        if len(pads) != 4 or len(op) != 2:
+            raise ValueError(f"node {n.name!r}: pads {pads} / output_padding {op} are not 2-D")
         if pad is not None and pad.mode == "edge" and (pad.before[0] != pad.before[1] or pad.after[0] != pad.after[1]):
             raise ValueError(f"node {pad.node!r}: different edge padding along height and width")
         bias = np.zeros(1) if b is None else np.asarray(b, np.float64).reshape(-1)
@@ -442,7 +478,9 @@ class _Importer:
             steps = self._const_input(n, 4, "steps", optional=True)
         else:
             attrs = self._attrs(n)
-            starts, ends, axes, steps = attrs.get("starts"), attrs.get("ends"), attrs.get("axes"), None
+            starts, ends = self._typed(n, attrs, "starts", []), self._typed(n, attrs, "ends", [])
+            axes = self._typed(n, attrs, "axes", []) if "axes" in attrs else None
+            steps = None
         st = [int(v) for v in np.asarray(starts).reshape(-1)]
         en = [int(v) for v in np.asarray(ends).reshape(-1)]
         ax = list(range(len(st))) if axes is None else [int(v) % 4 for v in np.asarray(axes).reshape(-1)]
@@ -469,7 +507,7 @@ class _Importer:
             conv.activation = "relu"
             return
         if n.op_type == "LeakyRelu":
-            slope = np.array([self._attrs(n).get("alpha", 0.01)])
+            slope = np.array([self._typed(n, self._attrs(n), "alpha", 0.01)])
         else:
             slope = np.asarray(self._const_input(n, 1, "slope"))
             if slope.size != 1:
@@ -545,9 +583,8 @@ class _Importer:
 
     def _depth_to_space(self, n: Any, conv: _PendingConv | None) -> tuple[_PendingConv, int]:
         attrs = self._attrs(n)
-        s = int(attrs.get("blocksize", 0))
-        mode = attrs.get("mode", b"DCR")
-        mode = mode.decode() if isinstance(mode, bytes) else mode
+        s = self._typed(n, attrs, "blocksize", 0)
+        mode = self._typed(n, attrs, "mode", "DCR")
         if mode not in ("DCR", "CRD"):  # with one output channel both orders are out[s*i+a, s*j+b] = ch[a*s+b]
             raise ValueError(f"node {n.name!r}: DepthToSpace mode {mode!r}")
         if conv is None or conv.activation != "none":

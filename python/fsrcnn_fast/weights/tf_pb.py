@@ -182,7 +182,8 @@ def _tensor(buf: memoryview, what: str) -> np.ndarray:
     if content is not None:
         if len(content) != count * dtype.itemsize:
             raise ValueError(
-                f"{what}: tensor_content has {len(content)} bytes, shape {shape} of {dtype} needs {count * dtype.itemsize}"
+                f"{what}: tensor_content has {len(content)} bytes, shape {shape} of {dtype} needs "
+                f"{count * dtype.itemsize}"
             )
         return np.frombuffer(content, dtype).reshape(shape).astype(dtype.newbyteorder("="))
     flat = np.concatenate(values) if values else np.zeros(0)
@@ -275,8 +276,10 @@ def _node(buf: memoryview, index: int) -> _Node:
 
 def _parse_graph(data: bytes) -> list[_Node]:
     """GraphDef: node = 1 (library = 2, versions = 4 ignored)."""
-    buf = memoryview(data)
-    nodes = [_node(_payload(v, w, _LEN, "GraphDef"), i) for i, (n, w, v) in enumerate(_fields(buf, "GraphDef")) if n == 1]
+    nodes: list[_Node] = []
+    for number, wire, value in _fields(memoryview(data), "GraphDef"):
+        if number == 1:
+            nodes.append(_node(_payload(value, wire, _LEN, "GraphDef"), len(nodes)))
     if not nodes:
         raise ValueError("no nodes (not a TensorFlow GraphDef?)")
     return nodes
@@ -348,6 +351,7 @@ class _Layer:
 
 _IDENTITY_OPS = {"Identity", "StopGradient", "Snapshot", "PreventGradient"}
 _INPUT_OPS = {"Placeholder", "PlaceholderV2", "IteratorGetNext"}
+_VARIABLE_OPS = {"Variable", "VariableV2", "VarHandleOp", "ReadVariableOp"}
 _SUPPORTED = (
     "Placeholder, Const, Identity, Conv2D, Add/AddV2/BiasAdd/Sub (bias), Relu, LeakyRelu, Neg, Abs, Mul, "
     "RealDiv, Maximum, Minimum (PReLU), DepthToSpace, Transpose (after the output)"
@@ -436,6 +440,8 @@ class _Interpreter:
         network_args = [a for a in args if isinstance(a, (_Input, _Raw, _Act, _Final))]
         if handler is None or opaque is not None:
             reason = opaque.reason if opaque else f"node {node.name!r}: unsupported op {node.op!r}"
+            if node.op in _VARIABLE_OPS:
+                reason = f"the variable {node.name!r} (freeze the graph first: variables to constants)"
             if network_args:
                 if handler is None:
                     raise ValueError(
@@ -472,7 +478,7 @@ class _Interpreter:
             return v
         assert isinstance(v, _Raw)
         layer = self.layers[v.layer]
-        if layer.bias_node is not None:
+        if layer.bias_node:  # "" marks a zero bias set by an earlier use like this one
             raise ValueError(
                 f"node {node.name!r}: uses {layer.name!r} both with and without its bias {layer.bias_node!r}"
             )
@@ -569,7 +575,8 @@ class _Interpreter:
         if padding == b"EXPLICIT" and _attr_of(node, "explicit_paddings", list, []) == [0, 0, r, r, r, r, 0, 0]:
             return
         raise ValueError(
-            f"node {node.name!r}: padding {padding!r} is not supported (expected SAME: every layer keeps the image size)"
+            f"node {node.name!r}: padding {padding!r} is not supported "
+            "(expected SAME: every layer keeps the image size)"
         )
 
     def _activation(self, layer: _Layer, act: _Act, node: _Node) -> np.ndarray:
@@ -737,10 +744,12 @@ def _spec(interp: _Interpreter, sinks: list[str], path: Path, scale: int | None)
             raise ValueError(f"several different outputs: {out_name!r} and {name!r}")
     if scale is not None and scale != final.scale:
         raise ValueError(f"the graph upscales by {final.scale} (DepthToSpace block_size), not {scale}")
+    assert final.layer == len(interp.layers) - 1  # DepthToSpace took the newest layer; nothing may follow
     layers = []
     for layer in interp.layers[:-1]:
         assert layer.bias is not None
-        layers.append(Conv(layer.name, layer.weight, layer.bias, layer.activation, layer.slope, "zero"))  # type: ignore[arg-type]
+        act = layer.activation
+        layers.append(Conv(layer.name, layer.weight, layer.bias, act, layer.slope, "zero"))  # type: ignore[arg-type]
     last = interp.layers[final.layer]
     assert last.bias is not None
     tail = Subpixel(last.name, last.weight, last.bias + final.bias, final.scale, "zero")
