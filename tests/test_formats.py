@@ -85,3 +85,14 @@ def test_convert_cli_reports_errors(tmp_path, shared_data, capsys):
     assert main(["convert", str(src), str(tmp_path / "a3.pth")]) == 2
     assert "replicate" in capsys.readouterr().err
     assert not (tmp_path / "a3.pth").exists()
+
+
+def test_per_scale_deconv_offsets(tmp_path):
+    rng = np.random.default_rng(10)
+    base = netgen.fsrcnn(rng, d=8, s=4, m=1, scale=3, offset=3)
+    specs = [base, replace(netgen.fsrcnn(rng, d=8, s=4, m=1, scale=2, offset=4), layers=base.layers)]
+    save_weights(specs, tmp_path / "m.safetensors")
+    with safe_open(str(tmp_path / "m.safetensors"), framework="numpy") as f:
+        assert f.metadata()["deconv_offset"] == "3:3,2:4"
+    back = {sp.scale: sp for sp in load_weights(tmp_path / "m.safetensors")}
+    assert back[3].tail.offset == 3 and back[2].tail.offset == 4

@@ -30,25 +30,50 @@ def file_name(key: str) -> str:
     return key
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("checkpoint")
-    ap.add_argument("output")
-    args = ap.parse_args()
+def read_checkpoint(path: str):
+    """(tensors in file names, config, training note) of one train_fsrcnn.py checkpoint."""
     import torch
 
-    ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-    config = json.loads(Path(args.checkpoint).with_name("config.json").read_text())
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    config = json.loads(Path(path).with_name("config.json").read_text())
     tensors = {file_name(k): v.numpy() for k, v in ckpt["model"].items()}
     command = "python training/train_fsrcnn.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in config.items() if v not in ("", None)
-    )
+        f"--{k.replace('_', '-')} {v}" for k, v in config.items() if v not in ("", None, False)
+    ).replace(" True", "")
+    note = f"{command} ; checkpoint iter {ckpt['iter']}, validation PSNR {ckpt['val_psnr']:.3f} dB"
+    return tensors, config, note
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoints", nargs="+", help="one checkpoint, or one per scale of a multi-scale model")
+    ap.add_argument("output")
+    args = ap.parse_args()
+    runs = [read_checkpoint(c) for c in args.checkpoints]
+    configs = [c for _, c, _ in runs]
+    scales = [c["scale"] for c in configs]
+    tensors: dict = {}
+    if len(runs) == 1:
+        tensors = runs[0][0]
+    else:  # a multi-scale model: every layer but the deconvolution must be the same at every scale
+        for name, value in runs[0][0].items():
+            if name.startswith("deconv."):
+                continue
+            for (other, _, _), s in zip(runs[1:], scales[1:]):
+                if not (other[name] == value).all():
+                    raise SystemExit(f"x{s}: {name} differs from x{scales[0]}'s; train with --freeze-shared")
+            tensors[name] = value
+        for (t, _, _), s in zip(runs, scales):
+            tensors |= {f"x{s}.{k}": v for k, v in t.items() if k.startswith("deconv.")}
+    offsets = [str(c.get("deconv_offset", 4)) for c in configs]
+    first = configs[0]
     meta = {
-        "network": "fsrcnn", "scales": str(config["scale"]), "border": "replicate", "tail": "deconv",
-        "deconv_offset": str(config.get("deconv_offset", 4)), "d": str(config["d"]), "s": str(config["s"]), "m": str(config["m"]),
-        "name": f"fsrcnn_x{config['scale']}",
-        "source": "fsrcnn_fast training/train_fsrcnn.py on T91 + General-100 + BSD200-train",
-        "training": f"{command} ; checkpoint iter {ckpt['iter']}, validation PSNR {ckpt['val_psnr']:.3f} dB",
+        "network": "fsrcnn", "scales": ",".join(str(s) for s in scales), "border": "replicate", "tail": "deconv",
+        "deconv_offset": offsets[0] if len(set(offsets)) == 1 else ",".join(f"{s}:{o}" for s, o in zip(scales, offsets)),
+        "d": str(first["d"]), "s": str(first["s"]), "m": str(first["m"]),
+        "name": "fsrcnn_multi" if len(runs) > 1 else f"fsrcnn_x{scales[0]}",
+        "source": "fsrcnn_fast training/train_fsrcnn.py on " + first.get("sets", "T91,General-100,BSD200-train"),
+        "training": " | ".join(f"x{s}: {note}" if len(runs) > 1 else note for (_, _, note), s in zip(runs, scales)),
     }
     safetensors_io.save(args.output, meta, tensors)
     Path(args.output).chmod(0o644)

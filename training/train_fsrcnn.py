@@ -173,6 +173,8 @@ def main() -> None:
     ap.add_argument("--sets", type=str, default=",".join(TRAIN_SETS),
                     help="training sets under $FSRCNN_DATA (T91 and General-100 are the paper's)")
     ap.add_argument("--val-nth", type=int, default=20, help="every n-th image of the validation sets is held out")
+    ap.add_argument("--freeze-shared", action="store_true",
+                    help="train the deconvolution only (multi-scale models: every scale shares the other layers)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--val-every", type=int, default=2000)
@@ -216,7 +218,10 @@ def main() -> None:
             state["deconv.weight"] = w
         missing = model.load_state_dict(state, strict=False)
         print("initialised from", args.init, "missing:", missing.missing_keys, flush=True)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    if args.freeze_shared:  # no gradient flows into the shared layers: the backward pass is the deconv's alone
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith("deconv."))
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda it: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(it, args.iters) / args.iters))
     )

@@ -152,9 +152,9 @@ def native_tensors(specs: Sequence[NetworkSpec]) -> tuple[dict[str, np.ndarray],
     if len(borders) != 1:
         raise ValueError(f"the native format has one border mode for every layer, these networks use {sorted(borders)}")
     tails = {type(sp.tail).__name__ for sp in specs}
-    offsets = {sp.tail.offset for sp in specs if isinstance(sp.tail, Deconv)}
-    if any(sp.kind != first.kind for sp in specs) or len(tails) != 1 or len(offsets) > 1:
-        raise ValueError("the native format stores one network kind, tail kind and deconvolution offset per file")
+    offsets = {sp.scale: sp.tail.offset for sp in specs if isinstance(sp.tail, Deconv)}
+    if any(sp.kind != first.kind for sp in specs) or len(tails) != 1:
+        raise ValueError("the native format stores one network kind and one tail kind per file")
     per_scale = {sp.scale: _layer_tensors(sp) for sp in specs}
     names = list(per_scale[first.scale])
     if any(list(t) != names for t in per_scale.values()):
@@ -169,8 +169,10 @@ def native_tensors(specs: Sequence[NetworkSpec]) -> tuple[dict[str, np.ndarray],
     meta = {"network": first.kind, "scales": ",".join(str(s) for s in scales), "border": borders.pop()}
     if first.kind == "fsrcnn":
         meta["tail"] = "deconv" if isinstance(first.tail, Deconv) else "subpixel"
-        if offsets:
-            meta["deconv_offset"] = str(offsets.pop())
+        if len(set(offsets.values())) == 1:
+            meta["deconv_offset"] = str(next(iter(offsets.values())))
+        elif offsets:
+            meta["deconv_offset"] = ",".join(f"{s}:{o}" for s, o in offsets.items())
         meta.update(d=str(first.layers[0].cout), s=str(first.layers[1].cout), m=str(len(first.layers) - 3))
     for key in ("name", "source", "training"):
         if key in first.metadata:

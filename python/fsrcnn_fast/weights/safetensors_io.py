@@ -6,7 +6,8 @@ Metadata (all values are strings):
   scales         comma-separated integer scales the file provides, e.g. "3" or "2,3,4"
   border         "zero" | "replicate"   (padding of every layer at the image edge)
   tail           "deconv" | "subpixel"  (fsrcnn only)
-  deconv_offset  integer, the o + offset - scale*p of the deconv definition (fsrcnn, tail=deconv)
+  deconv_offset  integer, the o + offset - scale*p of the deconv definition (fsrcnn, tail=deconv),
+                 or one per scale in a multi-scale file: "2:4,3:3,4:4"
   color          "ycbcr-bt601"          (the network sees Y of MATLAB rgb2ycbcr, in [0, 1])
   optional, informative: d, s, m (fsrcnn), name, description, source, training
 
@@ -66,6 +67,16 @@ class WeightsFile:
                 return self.tensors[key]
         raise WeightsError(f"{self.path}: missing tensor {name!r} (or 'x{scale}.{name}')")
 
+    def deconv_offset(self, scale: int) -> int:
+        """``deconv_offset`` is one integer, or per scale (``2:4,3:3,4:4``) in a multi-scale file."""
+        value = self.metadata.get("deconv_offset", "4")
+        if ":" not in value:
+            return int(value)
+        offsets = dict(tuple(int(v) for v in item.split(":")) for item in value.split(","))
+        if scale not in offsets:
+            raise WeightsError(f"{self.path}: metadata 'deconv_offset' gives no offset for x{scale} ({value!r})")
+        return offsets[scale]
+
     def _has(self, name: str, scale: int) -> bool:
         return f"x{scale}.{name}" in self.tensors or name in self.tensors
 
@@ -107,7 +118,7 @@ class WeightsFile:
                 self._get("deconv.weight", scale),
                 self._get("deconv.bias", scale),
                 scale,
-                int(self.metadata.get("deconv_offset", "4")),
+                self.deconv_offset(scale),
                 self.border,  # type: ignore[arg-type]
             )
         elif tail_kind == "subpixel":
@@ -140,6 +151,9 @@ def _check_metadata(path: str, meta: Mapping[str, str]) -> None:
         raise WeightsError(f"{path}: metadata 'scales' must list integers like '2,3,4', got {meta.get('scales')!r}")
     if meta.get("border", "zero") not in ("zero", "replicate"):
         raise WeightsError(f"{path}: metadata 'border' must be 'zero' or 'replicate', got {meta.get('border')!r}")
+    if not re.fullmatch(r"-?\d+|\d+:-?\d+(,\d+:-?\d+)*", meta.get("deconv_offset", "4")):
+        raise WeightsError(f"{path}: metadata 'deconv_offset' must be an integer or per scale like '2:4,3:3', "
+                           f"got {meta.get('deconv_offset')!r}")
     if meta.get("color", COLOR) != COLOR:
         raise WeightsError(f"{path}: unsupported colour convention {meta.get('color')!r} (expected {COLOR!r})")
 
