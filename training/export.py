@@ -71,7 +71,8 @@ def main() -> None:
         "network": "fsrcnn", "scales": ",".join(str(s) for s in scales), "border": "replicate", "tail": "deconv",
         "deconv_offset": offsets[0] if len(set(offsets)) == 1 else ",".join(f"{s}:{o}" for s, o in zip(scales, offsets)),
         "d": str(first["d"]), "s": str(first["s"]), "m": str(first["m"]),
-        "name": "fsrcnn_multi" if len(runs) > 1 else f"fsrcnn_x{scales[0]}",
+        "name": ("fsrcnn_s" if (first["d"], first["s"], first["m"]) == (32, 5, 1) else "fsrcnn")
+        + ("_multi" if len(runs) > 1 else f"_x{scales[0]}"),
         "source": "fsrcnn_fast training/train_fsrcnn.py on " + first.get("sets", "T91,General-100,BSD200-train"),
         "training": " | ".join(f"x{s}: {note}" if len(runs) > 1 else note for (_, _, note), s in zip(runs, scales)),
     }
