@@ -13,7 +13,7 @@ ISAS = _core.supported_isas()
 
 
 def test_kernel_list_and_dispatch():
-    assert _core.kernel_names() == ["conv_row", "shuffle_row", "conv3x3_wino2x2", "conv3x3_wino4x4"]
+    assert _core.kernel_names() == ["conv_row", "shuffle_row", "conv3x3_wino2x2", "conv3x3_wino4x4", "pack_u8_row"]
     assert "ref" in ISAS
     assert _core.isa() in ISAS
 
@@ -182,3 +182,31 @@ def test_conv_row_sparse_windows(isa, reorder):
     slope = rng.uniform(0, 0.5, cout).astype(np.float32)
     got = _core._conv_valid(isa, x, w, b, slope, "prelu", reorder=reorder)
     np.testing.assert_allclose(got, valid_conv64(x, w, b, slope, "prelu"), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("channels,order", [(3, [0, 1, 2]), (3, [2, 1, 0]), (4, [0, 1, 2, 3]), (4, [2, 1, 0, 3])])
+@pytest.mark.parametrize("cols", [1, 15, 16, 17, 45])
+def test_pack_u8_matches_ref_and_numpy(isa, channels, order, cols):
+    """Colour matrix, round half up, clip and interleave: the SIMD row gives ref's bytes exactly, for
+    ordinary values, exact .5 ties, and values far outside [0, 1] (which must clip, not wrap)."""
+    from fsrcnn_fast.color import _YCBCR_OFFSET, _YCBCR_TO_RGB
+
+    rng = np.random.default_rng(cols * 10 + channels)
+    planes = rng.uniform(-0.2, 1.2, (channels, 3, cols)).astype(np.float32)
+    planes[0, 0, ::3] = np.float32(1e9)
+    planes[1, 0, 1::4] = np.float32(-1e9)
+    planes[-1, 1, ::2] = (np.arange(planes[-1, 1, ::2].size) % 256 + 0.5).astype(np.float32) / 255
+    matrix, offset = _YCBCR_TO_RGB.astype(np.float32), _YCBCR_OFFSET.astype(np.float32)
+    got = np.empty((3, cols, channels), np.uint8)
+    want = np.empty_like(got)
+    _core.pack(planes, matrix, offset, order, got, 1, isa=isa)
+    _core.pack(planes, matrix, offset, order, want, 1, isa="ref")
+    np.testing.assert_array_equal(got, want)
+    # float64 model of the same arithmetic: round half up after clipping; ties may go either way
+    x = planes.astype(np.float64)
+    rgb = np.einsum("ck,kyx->cyx", matrix.astype(np.float64), x[:3] - offset[:, None, None].astype(np.float64))
+    values = list(rgb) + ([x[3]] if channels == 4 else [])
+    for c, v in enumerate(values):
+        expect = np.floor(np.clip(v, 0, 1) * 255 + 0.5)
+        assert np.all(np.abs(got[..., order[c]].astype(int) - expect) <= 1)

@@ -291,7 +291,8 @@ py::array_t<float> resize(const py::object& planes, const py::object& row_index,
 
 // planes [C][H][W] float32 -> out [H][W][C] (uint8/uint16/float32/float64), see engine/pack.h.
 void pack(const py::object& planes, const py::object& matrix, const py::object& offset, const std::vector<int>& order,
-          py::array out, int threads) {
+          py::array out, int threads, const py::object& isa) {
+  const fsrcnn::KernelTable* table = table_for(isa);
   const FloatArray p = as_float32(planes, "planes", 3);
   const FloatArray m = as_float32(matrix, "matrix", 2);
   const FloatArray o = as_float32(offset, "offset", 1);
@@ -325,7 +326,7 @@ void pack(const py::object& planes, const py::object& matrix, const py::object& 
   else throw py::type_error("out must be uint8, uint16, float32 or float64");
   a.out = out.mutable_data();
   py::gil_scoped_release release;
-  fsrcnn::pack_planes(a, threads < 1 ? 1 : threads);
+  fsrcnn::pack_planes(a, threads < 1 ? 1 : threads, table ? *table : fsrcnn::default_table());
 }
 
 }  // namespace
@@ -374,7 +375,8 @@ PYBIND11_MODULE(_core, m) {
         py::arg("col_weight"), py::arg("threads"), py::arg("out") = py::none(),
         "Separable resampling of [C][H][W] float32 planes with precomputed taps (indices and weights)");
   m.def("pack", &pack, py::arg("planes"), py::arg("matrix"), py::arg("offset"), py::arg("order"), py::arg("out"),
-        py::arg("threads"), "Colour matrix, clip, round and interleave planes into the caller's sample type");
+        py::arg("threads"), py::arg("isa") = py::none(),
+        "Colour matrix, clip, round and interleave planes into the caller's sample type");
   m.def(
       "fma_peak_gflops",
       [](double seconds) {

@@ -10,6 +10,7 @@ namespace {
 
 template <class T>
 inline T store(float v) {
+  v = std::min(std::max(v, -1.0f), 2.0f);  // keeps the integer conversion defined for any finite input
   if constexpr (sizeof(T) <= 2) {
     // Round first, clamp the integer after: the clamp compiles to cmov, where a float clip
     // compiled to branches that mispredict on real images.
@@ -58,9 +59,27 @@ void pack_rows(const PackArgs& a, int y0, int y1) {
   else pack_rows<T, 3>(a, y0, y1);
 }
 
+void pack_u8_rows(const PackArgs& a, int y0, int y1, const KernelTable& table) {
+  const std::size_t plane = static_cast<std::size_t>(a.rows) * a.cols;
+  kernels::PackRow r{};
+  r.cols = a.cols;
+  r.channels = a.channels;
+  for (int c = 0; c < 3; ++c) {
+    r.offset[c] = a.offset[c];
+    for (int k = 0; k < 3; ++k) r.matrix[c][k] = a.matrix[c][k];
+  }
+  for (int c = 0; c < a.channels; ++c) r.order[c] = a.order[c];
+  for (int y = y0; y < y1; ++y) {
+    const std::size_t row = static_cast<std::size_t>(y) * a.cols;
+    for (int c = 0; c < a.channels; ++c) r.planes[c] = a.planes + c * plane + row;
+    r.out = static_cast<std::uint8_t*>(a.out) + row * a.channels;
+    table.pack_u8_row(r);
+  }
+}
+
 }  // namespace
 
-void pack_planes(const PackArgs& a, int threads) {
+void pack_planes(const PackArgs& a, int threads, const KernelTable& table) {
   const ThreadLease lease(threads);
   const int team = lease.threads();
   constexpr int kBand = 16;
@@ -71,7 +90,7 @@ void pack_planes(const PackArgs& a, int threads) {
   for (int b = 0; b < bands; ++b) {
     const int y0 = b * kBand, y1 = y0 + kBand < a.rows ? y0 + kBand : a.rows;
     switch (a.type) {
-      case SampleType::U8: pack_rows<std::uint8_t>(a, y0, y1); break;
+      case SampleType::U8: pack_u8_rows(a, y0, y1, table); break;
       case SampleType::U16: pack_rows<std::uint16_t>(a, y0, y1); break;
       case SampleType::F32: pack_rows<float>(a, y0, y1); break;
       case SampleType::F64: pack_rows<double>(a, y0, y1); break;

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "../dispatch/dispatch.h"
+
 namespace fsrcnn {
 
 enum class SampleType { U8, U16, F32, F64 };
@@ -20,6 +22,7 @@ struct PackArgs {
   void* out;  // [rows][cols][channels]
 };
 
-void pack_planes(const PackArgs& args, int threads);
+// uint8 goes through the table's pack_u8_row kernel (SIMD), the other types through portable code.
+void pack_planes(const PackArgs& args, int threads, const KernelTable& table);
 
 }  // namespace fsrcnn

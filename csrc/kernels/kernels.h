@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace fsrcnn::kernels {
 
@@ -55,6 +56,20 @@ struct ShuffleRow {
   const float* const* phases;  // s*s pointers
   float* const* out_rows;      // s pointers
   int scale, cols;
+};
+
+// One row of the last step of upscale(), for uint8 images: planes -> interleaved pixels.
+//   out[x * channels + order[c]] = u8(sum_k matrix[c][k] * (planes[k][x] - offset[k]))  for c < 3,
+//   out[x * 4 + order[3]] = u8(planes[3][x])                                              (alpha),
+// u8(v) = clamp(int(clamp(v, -1, 2) * 255 + 0.5), 0, 255): rounds half up. Products and sums in
+// exactly this order, without fused multiply-adds, so every ISA gives the same bytes.
+struct PackRow {
+  const float* planes[4];
+  std::uint8_t* out;
+  int cols, channels;  // channels: 3 or 4
+  int order[4];
+  float matrix[3][3];
+  float offset[3];
 };
 
 // Winograd F(mxm, 3x3) (Lavin & Gray, 2016) for 3 x 3 convs, m = 2 or 4: every m x m block of outputs
