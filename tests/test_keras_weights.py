@@ -154,7 +154,7 @@ def test_formats_give_identical_specs(fsrcnn_files):
         for a, b in zip(spec.layers + (spec.tail,), specs[0].layers + (specs[0].tail,)):
             np.testing.assert_array_equal(a.weight, b.weight)
             np.testing.assert_array_equal(a.bias, b.bias)
-    assert [s.metadata["format"] for s in specs] == ["keras", "keras-h5", "keras-weights-h5", "keras-h5-weights"]
+    assert [s.metadata["format"] for s in specs] == ["keras", "keras-h5", "keras3-weights", "keras-h5-weights"]
 
 
 def test_real_size_fsrcnn(keras, tmp_path):
@@ -274,7 +274,8 @@ def test_refused_layers(keras, tmp_path):
             return x
 
     cases = {
-        "lambda": (_model_with(keras, L.Lambda(lambda t: t * 2)), r"'lambda.*' \(Lambda\): Lambda layers hold Python code"),
+        "lambda": (_model_with(keras, L.Lambda(lambda t: t * 2)),
+                   r"'lambda.*' \(Lambda\): Lambda layers hold Python code"),
         "shuffle": (_model_with(keras, L.Lambda(depth_to_space)), "sub-pixel shuffle written as a Lambda"),
         "custom": (_model_with(keras, Custom()), r"\(Custom\): a custom class"),
         "bn": (_model_with(keras, L.BatchNormalization()), r"\(BatchNormalization\): not a layer of FSRCNN"),
@@ -294,12 +295,12 @@ def test_refused_tails_and_graphs(keras, tmp_path):
     L = keras.layers
     inp = keras.Input((None, None, 1))
     x = L.Conv2D(4, 3, padding="same")(inp)
+    deconv = L.Conv2DTranspose(1, 9, strides=2, padding="same")
     cases = {
         "valid": (keras.Model(inp, L.Conv2DTranspose(1, 9, strides=2)(x)), "padding='valid' gives"),
         "filters": (keras.Model(inp, L.Conv2DTranspose(3, 9, strides=2, padding="same")(x)), "filters=3"),
         "branch": (keras.Model(inp, L.Add()([x, L.Conv2D(4, 3, padding="same")(x)])), "takes 2 inputs"),
-        "after": (keras.Model(inp, L.Conv2D(1, 3, padding="same")(L.Conv2DTranspose(1, 9, strides=2, padding="same")(x))),
-                  "comes after the upscaling tail"),
+        "after": (keras.Model(inp, L.Conv2D(1, 3, padding="same")(deconv(x))), "comes after the upscaling tail"),
     }
     for name, (model, message) in cases.items():
         path = save(model, tmp_path / f"{name}_x2.keras", "keras")
@@ -362,7 +363,7 @@ def test_garbage_files(tmp_path):
 def test_h5py_missing(tmp_path, monkeypatch):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("config.json", "{}")
+        zf.writestr("config.json", json.dumps({"class_name": "Sequential", "config": {"layers": []}}))
         zf.writestr("model.weights.h5", b"")
     (tmp_path / "m.keras").write_bytes(buf.getvalue())
     (tmp_path / "m.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
@@ -387,7 +388,8 @@ def _net(rng, d=6, s=3, m=1):
 
 def _expected(convs, deconv, bias, scale):
     layers = tuple(Conv(n, k.transpose(3, 2, 0, 1), b, "prelu", a) for n, k, b, a in convs)
-    return NetworkSpec("fsrcnn", layers, Deconv("d", deconv.transpose(3, 2, 0, 1), bias, scale, (9 - scale) // 2), scale)
+    tail = Deconv("d", deconv.transpose(3, 2, 0, 1), bias, scale, (9 - scale) // 2)
+    return NetworkSpec("fsrcnn", layers, tail, scale)
 
 
 def _keras2_config(convs, scale):
@@ -414,13 +416,15 @@ def _keras2_config(convs, scale):
                                                    "output_layers": [["conv2d_transpose", 0, 0]]}}
 
 
-def _write_keras2_weights(group, convs, deconv, bias, chunked=False):
-    """tf.keras 2's save_weights_to_hdf5_group: layer_names, groups in name order, 'name/var:0' weights."""
+def _write_keras2_weights(group, convs, deconv, bias, chunked=False, tail="conv2d_transpose", relu=False):
+    """tf.keras 2's save_weights_to_hdf5_group: layer_names, groups in name order, 'name/var:0' weights.
+    relu: a weightless ReLU layer after each conv instead of a PReLU."""
     weights = {"input_1": []}
     for i, (name, k, b, a) in enumerate(convs):
         weights[name] = [(f"{name}/kernel:0", k), (f"{name}/bias:0", b)]
-        weights[f"p_re_lu_{i}" if i else "p_re_lu"] = [(f"p_re_lu_{i}/alpha:0" if i else "p_re_lu/alpha:0", a)]
-    weights["conv2d_transpose"] = [("conv2d_transpose/kernel:0", deconv), ("conv2d_transpose/bias:0", bias)]
+        act = (f"re_lu_{i}" if relu else f"p_re_lu_{i}") if i else ("re_lu" if relu else "p_re_lu")
+        weights[act] = [] if relu else [(f"{act}/alpha:0", a)]
+    weights[tail] = [(f"{tail}/kernel:0", deconv), (f"{tail}/bias:0", bias)]
     names = np.array([n.encode() for n in weights])
     if chunked:  # how Keras splits an attribute beyond 64 KiB
         for i, part in enumerate(np.array_split(names, 3)):
@@ -448,8 +452,8 @@ def test_tf_keras2_files(tmp_path, layout):
             f.attrs["backend"] = b"tensorflow"
             f.attrs["model_config"] = json.dumps(_keras2_config(convs, 3)).encode()
             _write_keras2_weights(f.create_group("model_weights"), convs, deconv, bias)
-        else:
-            _write_keras2_weights(f, convs, deconv, bias, chunked=layout.endswith("chunked"))
+        else:  # custom names: the transposed conv is told by its shape [k, k, 1, d]
+            _write_keras2_weights(f, convs, deconv, bias, chunked=layout.endswith("chunked"), tail="upscale")
     spec = keras_io.load_keras(path)
     want = _expected(convs, deconv, bias, 3)
     for a, b in zip(spec.layers + (spec.tail,), want.layers + (want.tail,)):
@@ -483,6 +487,8 @@ def test_keras3_weights_file_orders_numbers_numerically(tmp_path):
         np.testing.assert_array_equal(layer.weight, k.transpose(3, 2, 0, 1))
         np.testing.assert_array_equal(layer.slope, a.reshape(-1))
     assert spec.scale == 2 and spec.tail.offset == 3
+    with pytest.raises(WeightsError, match="does not record the scale; pass scale="):
+        keras_io.load_keras(path.rename(tmp_path / "fsrcnn.weights.h5"))
 
 
 @needs_h5py
@@ -506,4 +512,37 @@ def test_hdf5_not_from_keras(tmp_path):
     with h5py.File(path, "w") as f:
         f["data"] = np.zeros(3)
     with pytest.raises(WeightsError, match="not written by Keras"):
+        keras_io.load_keras(path)
+
+
+@needs_h5py
+def test_weights_only_limits(tmp_path):
+    rng = np.random.default_rng(12)
+    convs, deconv, bias = _net(rng)
+    path = tmp_path / "relu_x3.h5"
+    with h5py.File(path, "w") as f:
+        _write_keras2_weights(f, convs, deconv, bias, relu=True)
+    with pytest.raises(WeightsError, match="'conv2d' is not followed by a PReLU.*save the whole model"):
+        keras_io.load_keras(path)
+    path = tmp_path / "fsrcnn_x3.weights.h5"
+    with h5py.File(path, "w") as f:
+        layers = f.create_group("layers")
+        for i, (name, k, b, a) in enumerate(convs):
+            v = layers.create_group(f"{name}/vars")
+            v["0"], v["1"] = k, b
+            if i:  # no PReLU after the first conv: cannot be placed without an order
+                layers.create_group(f"p_re_lu_{i}/vars")["0"] = a
+        v = layers.create_group("conv2d_transpose/vars")
+        v["0"], v["1"] = deconv, bias
+    with pytest.raises(WeightsError, match="4 convolutions and 3 PReLUs"):
+        keras_io.load_keras(path)
+
+
+@needs_h5py
+def test_keras1_files_are_refused(tmp_path):
+    path = tmp_path / "old_x3.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = b"1.2.2"
+        f.attrs["model_config"] = b"{}"
+    with pytest.raises(WeightsError, match="Keras 1.2.2"):
         keras_io.load_keras(path)

@@ -35,7 +35,10 @@ def read_checkpoint(path: str):
     import torch
 
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    config = json.loads(Path(path).with_name("config.json").read_text())
+    config_path = Path(path).with_suffix(".json")  # training/checkpoints/x3_stage5.pt + .json
+    if not config_path.exists():
+        config_path = Path(path).with_name("config.json")  # a run directory
+    config = json.loads(config_path.read_text())
     tensors = {file_name(k): v.numpy() for k, v in ckpt["model"].items()}
     command = "python training/train_fsrcnn.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in config.items() if v not in ("", None, False)

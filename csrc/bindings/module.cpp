@@ -27,7 +27,7 @@ using FloatArray = py::array_t<float, py::array::c_style>;
 FloatArray as_float32(const py::handle& obj, const char* what, int ndim) {
   if (!py::isinstance<py::array>(obj)) throw py::type_error(std::string(what) + " must be a numpy array");
   auto arr = py::reinterpret_borrow<py::array>(obj);
-  if (!arr.dtype().is(py::dtype::of<float>()))
+  if (!arr.dtype().equal(py::dtype::of<float>()))
     throw py::type_error(std::string(what) + " must be float32, got " + std::string(py::str(arr.dtype())));
   if (arr.ndim() != ndim)
     throw py::value_error(std::string(what) + " must have " + std::to_string(ndim) + " dimensions, got " +
@@ -257,7 +257,7 @@ fsrcnn::Contributions contributions(const py::object& index, const py::object& w
                                     const char* axis) {
   if (!py::isinstance<py::array>(index)) throw py::type_error(std::string(axis) + " index must be a numpy array");
   const auto arr = py::reinterpret_borrow<py::array>(index);
-  if (!arr.dtype().is(py::dtype::of<std::int32_t>()) || arr.ndim() != 2)
+  if (!arr.dtype().equal(py::dtype::of<std::int32_t>()) || arr.ndim() != 2)
     throw py::type_error(std::string(axis) + " index must be a 2-D int32 array");
   if (!(arr.flags() & py::array::c_style)) throw py::value_error(std::string(axis) + " index must be C-contiguous");
   const auto idx = py::reinterpret_borrow<IndexArray>(arr);
@@ -319,10 +319,10 @@ void pack(const py::object& planes, const py::object& matrix, const py::object& 
   }
   for (int c = 0; c < channels; ++c) a.order[c] = order[c];
   const py::dtype dt = out.dtype();
-  if (dt.is(py::dtype::of<std::uint8_t>())) a.type = fsrcnn::SampleType::U8;
-  else if (dt.is(py::dtype::of<std::uint16_t>())) a.type = fsrcnn::SampleType::U16;
-  else if (dt.is(py::dtype::of<float>())) a.type = fsrcnn::SampleType::F32;
-  else if (dt.is(py::dtype::of<double>())) a.type = fsrcnn::SampleType::F64;
+  if (dt.equal(py::dtype::of<std::uint8_t>())) a.type = fsrcnn::SampleType::U8;
+  else if (dt.equal(py::dtype::of<std::uint16_t>())) a.type = fsrcnn::SampleType::U16;
+  else if (dt.equal(py::dtype::of<float>())) a.type = fsrcnn::SampleType::F32;
+  else if (dt.equal(py::dtype::of<double>())) a.type = fsrcnn::SampleType::F64;
   else throw py::type_error("out must be uint8, uint16, float32 or float64");
   a.out = out.mutable_data();
   py::gil_scoped_release release;
