@@ -82,22 +82,5 @@ inline void wino2x2_output(const ConvWeights& w, const ConvRowGroup& p, const fl
 
 template <class V>
 inline void conv3x3_wino2x2_simd(const ConvWeights& w, const ConvRowGroup& p) {
-  static_assert(kWinoChunk % V::N == 0, "a chunk must hold whole vectors of blocks");
-  float* vbuf = p.scratch;
-  float* mbuf = p.scratch + static_cast<std::ptrdiff_t>(16) * w.cin * kWinoChunk;
-  const int tiles = (p.cols + 1) / 2;
-  for (int t0 = 0; t0 < tiles; t0 += kWinoChunk) {
-    const int nvec = (std::min(kWinoChunk, tiles - t0) + V::N - 1) / V::N;
-    wino2x2_input<V>(p, w.cin, 2 * t0, nvec, vbuf);
-    for (int i = 0; i < w.nblocks; ++i) {
-      const ConvBlock& b = w.blocks[i];
-      switch (b.channels) {
-        case 1: wino_gemm<V, 1>(w, b, 16, vbuf, mbuf, nvec); break;
-        case 2: wino_gemm<V, 2>(w, b, 16, vbuf, mbuf, nvec); break;
-        case 3: wino_gemm<V, 3>(w, b, 16, vbuf, mbuf, nvec); break;
-        default: wino_gemm<V, 4>(w, b, 16, vbuf, mbuf, nvec); break;
-      }
-    }
-    wino2x2_output<V>(w, p, mbuf, 2 * t0, nvec);
-  }
+  wino_rows<V, 2>(w, p, wino2x2_input<V>, wino2x2_output<V>);
 }

@@ -115,22 +115,5 @@ inline void wino4x4_output(const ConvWeights& w, const ConvRowGroup& p, const fl
 
 template <class V>
 inline void conv3x3_wino4x4_simd(const ConvWeights& w, const ConvRowGroup& p) {
-  static_assert(kWinoChunk % V::N == 0, "a chunk must hold whole vectors of blocks");
-  float* vbuf = p.scratch;
-  float* mbuf = p.scratch + static_cast<std::ptrdiff_t>(36) * w.cin * kWinoChunk;
-  const int tiles = (p.cols + 3) / 4;
-  for (int t0 = 0; t0 < tiles; t0 += kWinoChunk) {
-    const int nvec = (std::min(kWinoChunk, tiles - t0) + V::N - 1) / V::N;
-    wino4x4_input<V>(p, w.cin, 4 * t0, nvec, vbuf);
-    for (int i = 0; i < w.nblocks; ++i) {
-      const ConvBlock& b = w.blocks[i];
-      switch (b.channels) {
-        case 1: wino_gemm<V, 1>(w, b, 36, vbuf, mbuf, nvec); break;
-        case 2: wino_gemm<V, 2>(w, b, 36, vbuf, mbuf, nvec); break;
-        case 3: wino_gemm<V, 3>(w, b, 36, vbuf, mbuf, nvec); break;
-        default: wino_gemm<V, 4>(w, b, 36, vbuf, mbuf, nvec); break;
-      }
-    }
-    wino4x4_output<V>(w, p, mbuf, 4 * t0, nvec);
-  }
+  wino_rows<V, 4>(w, p, wino4x4_input<V>, wino4x4_output<V>);
 }

@@ -1,7 +1,7 @@
-// The GEMM step of the Winograd kernels (simd/conv3x3_wino2x2.h, simd/conv3x3_wino4x4.h): for each
-// of the points xi of the transform, mbuf[xi][co][t] = sum_ci U[xi][co][ci] * vbuf[xi][ci][t] over a
-// chunk of kWinoChunk blocks, register-tiled like the direct conv (CB channels x up to 3 vectors of
-// blocks; the sum over ci runs in order, so every lane computes the same way).
+// What the Winograd kernels (simd/conv3x3_wino2x2.h, simd/conv3x3_wino4x4.h) share: the chunk loop,
+// and its GEMM step: for each of the points xi of the transform, mbuf[xi][co][t] = sum_ci U[xi][co][ci] *
+// vbuf[xi][ci][t] over a chunk of kWinoChunk blocks, register-tiled like the direct conv (CB channels x
+// up to 3 vectors of blocks; the sum over ci runs in order, so every lane computes the same way).
 #pragma once
 #include "unroll.h"
 
@@ -48,3 +48,28 @@ inline void wino_gemm(const ConvWeights& w, const ConvBlock& b, int points, cons
   }
 }
 
+
+// The whole row group for tile size M: per chunk of blocks, input transform into vbuf, one GEMM per
+// channel block, output transform from mbuf.
+template <class V, int M, class Input, class Output>
+inline void wino_rows(const ConvWeights& w, const ConvRowGroup& p, Input input, Output output) {
+  static_assert(kWinoChunk % V::N == 0, "a chunk must hold whole vectors of blocks");
+  constexpr int kPoints = (M + 2) * (M + 2);
+  float* vbuf = p.scratch;
+  float* mbuf = p.scratch + static_cast<std::ptrdiff_t>(kPoints) * w.cin * kWinoChunk;
+  const int tiles = (p.cols + M - 1) / M;
+  for (int t0 = 0; t0 < tiles; t0 += kWinoChunk) {
+    const int nvec = (std::min(kWinoChunk, tiles - t0) + V::N - 1) / V::N;
+    input(p, w.cin, M * t0, nvec, vbuf);
+    for (int i = 0; i < w.nblocks; ++i) {
+      const ConvBlock& b = w.blocks[i];
+      switch (b.channels) {
+        case 1: wino_gemm<V, 1>(w, b, kPoints, vbuf, mbuf, nvec); break;
+        case 2: wino_gemm<V, 2>(w, b, kPoints, vbuf, mbuf, nvec); break;
+        case 3: wino_gemm<V, 3>(w, b, kPoints, vbuf, mbuf, nvec); break;
+        default: wino_gemm<V, 4>(w, b, kPoints, vbuf, mbuf, nvec); break;
+      }
+    }
+    output(w, p, mbuf, M * t0, nvec);
+  }
+}

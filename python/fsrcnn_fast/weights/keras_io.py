@@ -62,7 +62,7 @@ from typing import Any, Callable, Iterator, Union
 
 import numpy as np
 
-from .safetensors_io import WeightsError
+from .safetensors_io import WeightsError, build_part
 from .schema import BORDERS, Conv, Deconv, NetworkSpec, Subpixel
 from .torch_io import scale_from_name
 
@@ -858,16 +858,6 @@ def _resolve_activations(body: list[_ConvItem], has_tail: bool, source: str) -> 
         conv.activation = "none" if i == len(body) - 1 else "relu"
 
 
-def _part(source: str, cls: Callable[..., Any], *args: object) -> Any:
-    """Builds a schema object; its ValueErrors become WeightsErrors naming the file."""
-    try:
-        return cls(*args)
-    except WeightsError:
-        raise
-    except ValueError as exc:
-        raise WeightsError(f"{source}: {exc}") from exc
-
-
 def _pick_scale(found: int | None, scale: int | None, path: Path, source: str, what: str) -> int:
     if found is not None:
         if scale is not None and scale != found:
@@ -913,7 +903,7 @@ def load_keras(
     body, tail, block = _chain_items(parsed.items, source)
     _resolve_activations(body, tail is not None, source)
     meta = {"source": f"Keras {_FORMATS[parsed.fmt]} {p.name}", "format": parsed.fmt, "border": border, **parsed.info}
-    layers = tuple(_part(source, Conv, c.name, c.weight, c.bias, c.activation, c.slope, border) for c in body)
+    layers = tuple(build_part(source, Conv, c.name, c.weight, c.bias, c.activation, c.slope, border) for c in body)
     if tail is None:
         if body[-1].weight.shape[0] != 1:
             raise WeightsError(
@@ -921,15 +911,15 @@ def load_keras(
                 "upscales them; a sub-pixel shuffle is only known as keras.ops.depth_to_space in a .keras model"
             )
         s = _pick_scale(None, scale, p, source, "")
-        return _part(source, NetworkSpec, "srcnn", layers, None, s, True, meta)
+        return build_part(source, NetworkSpec, "srcnn", layers, None, s, True, meta)
     if isinstance(tail, _DeconvItem):
         s = _pick_scale(tail.scale, scale, p, source, f"the strides of {tail.name!r}")
         k = int(tail.weight.shape[2])
         off = max(k - s, 0) // 2 if offset is None else int(offset)
         meta.update(tail="deconv", deconv_offset=str(off))
-        spec_tail: Deconv | Subpixel = _part(source, Deconv, tail.name, tail.weight, tail.bias, s, off, border)
+        spec_tail: Deconv | Subpixel = build_part(source, Deconv, tail.name, tail.weight, tail.bias, s, off, border)
     else:
         s = _pick_scale(block, scale, p, source, "the depth_to_space block size")
         meta.update(tail="subpixel")
-        spec_tail = _part(source, Subpixel, tail.name, tail.weight, tail.bias, s, border)
-    return _part(source, NetworkSpec, "fsrcnn", layers, spec_tail, s, False, meta)
+        spec_tail = build_part(source, Subpixel, tail.name, tail.weight, tail.bias, s, border)
+    return build_part(source, NetworkSpec, "fsrcnn", layers, spec_tail, s, False, meta)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -39,6 +39,16 @@ __all__ = ["WeightsFile", "load", "save", "FORMAT"]
 
 class WeightsError(ValueError):
     """A weights file that is missing, unreadable or inconsistent."""
+
+
+def build_part(source: str, cls: Callable[..., Any], *args: object) -> Any:
+    """Builds a schema object for an importer; its ValueErrors become WeightsErrors naming the file."""
+    try:
+        return cls(*args)
+    except WeightsError:
+        raise
+    except ValueError as exc:
+        raise WeightsError(f"{source}: {exc}") from exc
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ from typing import Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
-from .safetensors_io import WeightsError
+from .safetensors_io import WeightsError, build_part
 from .schema import BORDERS, Conv, Deconv, NetworkSpec, Subpixel
 
 __all__ = [
@@ -764,7 +764,7 @@ def _body(entries: list[_Entry], has_tail: bool, border: str, source: str) -> li
                     f"{source}: {e.prelu_key}: {slope.size} PReLU slopes after {e.module.prefix}, which gives "
                     f"{w.shape[0]} channels: expected 1 or {w.shape[0]}"
                 )
-        layers.append(_spec_part(source, Conv, e.module.prefix, w, b, act, slope, border))
+        layers.append(build_part(source, Conv, e.module.prefix, w, b, act, slope, border))
         channels = int(w.shape[0])
     return layers
 
@@ -785,7 +785,7 @@ def _build(parsed: _Parsed, scale: int | None, border: str, offset: int | None, 
         if scale is None:
             raise WeightsError(f"{source}: cannot tell the scale (SRCNN-like network without a tail); pass scale=")
         layers = _body(entries, False, border, source)
-        return _spec_part(source, NetworkSpec, "srcnn", tuple(layers), None, scale, True, meta)
+        return build_part(source, NetworkSpec, "srcnn", tuple(layers), None, scale, True, meta)
     layers = _body(entries[:-1], True, border, source)
     mod = last.module
     tail: Deconv | Subpixel
@@ -794,24 +794,14 @@ def _build(parsed: _Parsed, scale: int | None, border: str, offset: int | None, 
             raise WeightsError(f"{source}: cannot tell the scale from the name (like fsrcnn_x3.pth); pass scale=")
         w, b = _check_deconv(mod, channels, source)
         off = int(w.shape[2]) // 2 if offset is None else int(offset)
-        tail = _spec_part(source, Deconv, mod.prefix, w, b, scale, off, border)
+        tail = build_part(source, Deconv, mod.prefix, w, b, scale, off, border)
         meta.update(tail="deconv", deconv_offset=str(off))
     else:
         w, b = _check_conv(mod, channels, source)
         scale = math.isqrt(int(w.shape[0])) if scale is None else scale
-        tail = _spec_part(source, Subpixel, mod.prefix, w, b, scale, border)
+        tail = build_part(source, Subpixel, mod.prefix, w, b, scale, border)
         meta.update(tail="subpixel")
-    return _spec_part(source, NetworkSpec, "fsrcnn", tuple(layers), tail, scale, False, meta)
-
-
-def _spec_part(source: str, cls: Callable[..., Any], *args: object) -> Any:
-    """Builds a schema object; its ValueErrors become WeightsErrors naming the file."""
-    try:
-        return cls(*args)
-    except WeightsError:
-        raise
-    except ValueError as exc:
-        raise WeightsError(f"{source}: {exc}") from exc
+    return build_part(source, NetworkSpec, "fsrcnn", tuple(layers), tail, scale, False, meta)
 
 
 def scale_from_name(path: PathLike) -> int | None:
