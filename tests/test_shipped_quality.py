@@ -11,9 +11,22 @@ from fsrcnn_fast import Model, metrics
 FLOORS = {2: 36.2, 3: 32.55, 4: 29.9}
 
 
+@pytest.mark.parametrize("name", ["fsrcnn", "fsrcnn-multi"])
 @pytest.mark.parametrize("scale", [2, 3, 4])
-def test_set5_psnr(shared_data, scale):
-    model = Model.load("fsrcnn", scale=scale)
+def test_set5_psnr(shared_data, name, scale):
+    model = Model.load(name, scale=scale)
     images = metrics.read_image_set(shared_data / "Set5")
     scores = metrics.evaluate_set(images, scale, model.run_y)
     assert np.mean([s.psnr for s in scores]) >= FLOORS[scale]
+
+
+def test_multiscale_model_shares_its_layers():
+    """fsrcnn-multi: one file, the x3 network's layers shared by three deconvolutions; upscale_all
+    runs them once and gives what each scale gives alone."""
+    model = Model.load("fsrcnn-multi")
+    assert model.scales == (2, 3, 4) and model.scale == 3
+    assert model._joint_engine((2, 3, 4)) is not None
+    img = np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    every = model.upscale_all(img)
+    for s in (2, 3, 4):
+        assert np.array_equal(every[s], model.upscale(img, scale=s))

@@ -36,3 +36,11 @@ for s in 2 4; do
      --init $R/x3_stage1/best.pt --out $R/fsrcnn_x$s
   python training/export.py $R/fsrcnn_x$s/best.pt python/fsrcnn_fast/data/fsrcnn_x$s.safetensors
 done
+# fsrcnn-multi: one model for x2/x3/x4 (the paper's transfer strategy). The x3 stage-5 network's layers are
+# frozen and shared; only a deconvolution per scale is learnt (--freeze-shared; ~5 min each on one thread).
+for s in 2 4; do
+  $T --scale $s --freeze-shared --iters 3000 --lr 1e-3 --sets T91,General-100 --val-nth 10 --seed 2$s --threads 1 \
+     --val-every 500 --init training/checkpoints/x3_stage5.pt --out $R/multi5_x$s
+done
+python training/export.py training/checkpoints/x3_stage5.pt $R/multi5_x2/best.pt $R/multi5_x4/best.pt \
+  python/fsrcnn_fast/data/fsrcnn_multi.safetensors
