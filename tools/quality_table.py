@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fsrcnn_fast import Model, metrics  # the installed package (pip install .)
+from fsrcnn_fast import Model, available_models, metrics  # the installed package (pip install .)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,9 @@ SCALES = (2, 3, 4)
 # label -> scale -> weights (a shipped model name or a file); None: bicubic
 MODELS: dict[str, dict[int, str | Path] | None] = {
     "bicubic": None,
-    "**fsrcnn_fast shipped FSRCNN**": {s: "fsrcnn" for s in SCALES},
+    "**fsrcnn_fast `fsrcnn`** (one network per scale)": {s: "fsrcnn" for s in SCALES},
+    "**fsrcnn_fast `fsrcnn-multi`** (one network, a deconvolution per scale)": {s: "fsrcnn-multi" for s in SCALES},
+    "**fsrcnn_fast `fsrcnn-s`** (FSRCNN-s, one network, a deconvolution per scale)": {s: "fsrcnn-s" for s in SCALES},
     "authors' FSRCNN (MATLAB release)": {s: W / "official_fsrcnn_via_yaBorn/model/FSRCNN" / f"x{s}.mat" for s in SCALES},
     "authors' FSRCNN-s (MATLAB release)": {s: W / "official_fsrcnn_via_yaBorn/model/FSRCNN-s" / f"x{s}.mat" for s in SCALES},
     "authors' SRCNN 9-5-5 ImageNet (MATLAB release)": {
@@ -42,6 +44,8 @@ def super_resolver(weights: str | Path | None, scale: int):
     if weights is None:
         return lambda lr: metrics.bicubic_sr(lr, scale)
     if isinstance(weights, Path) and not weights.is_file():
+        return None
+    if isinstance(weights, str) and weights not in available_models():
         return None
     model = Model.load(weights, scale=scale)
     return lambda lr: model.run_y(lr, scale=scale)

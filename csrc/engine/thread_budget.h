@@ -56,8 +56,9 @@ class ThreadLease {
 // one thread (measured here: 1.0-1.6x slower, the scheduler parks both threads on one core and
 // the halo rows every extra tile recomputes come on top). Each parallel call reports the CPU time
 // its threads got; when that falls below 75 % of team x wall time twice in a row, the gate sends
-// the next calls to one thread (one tile) for a while: 50 ms, doubling up to 2 s while the parallel
-// probes that follow keep finding the cores busy, reopening at once when one does not. Results are
+// the next calls to one thread (one tile) for a while: 0.2 s, doubling up to 5 s while each parallel
+// probe that follows finds the cores busy again, reopening at once when one does not (and halving
+// the backoff, so that contention coming back closes it again at its first slow call). Results are
 // bitwise identical whatever the thread count, so the gate only ever changes speed.
 class ContentionGate {
  public:
@@ -74,13 +75,16 @@ class ContentionGate {
         return;
       }
       if (cpu_seconds >= kMinUtilisation * team * wall_seconds) {
+        // Stay wary for a while after contention: the next slow call closes the gate at once.
+        const std::int64_t eased = backoff_ns().load(std::memory_order_relaxed) / 2;
+        backoff_ns().store(eased < kFirstBackoff ? 0 : eased, std::memory_order_relaxed);
         strikes().store(0, std::memory_order_relaxed);
-        backoff_ns().store(0, std::memory_order_relaxed);
         return;
       }
-      if (strikes().fetch_add(1, std::memory_order_relaxed) + 1 < kStrikes) return;  // one slow call proves little
-      const std::int64_t backoff =
-          std::clamp<std::int64_t>(2 * backoff_ns().load(std::memory_order_relaxed), kFirstBackoff, kMaxBackoff);
+      // One slow call proves little, unless it is the probe that follows a backoff.
+      const std::int64_t previous = backoff_ns().load(std::memory_order_relaxed);
+      if (previous == 0 && strikes().fetch_add(1, std::memory_order_relaxed) + 1 < kStrikes) return;
+      const std::int64_t backoff = std::clamp<std::int64_t>(2 * previous, kFirstBackoff, kMaxBackoff);
       backoff_ns().store(backoff, std::memory_order_relaxed);
       closed_until().store(now_ns() + backoff, std::memory_order_relaxed);
     }
@@ -104,7 +108,7 @@ class ContentionGate {
   static constexpr double kMinWall = 1e-3;
   static constexpr double kMinUtilisation = 0.75;
   static constexpr int kStrikes = 2;
-  static constexpr std::int64_t kFirstBackoff = 50'000'000, kMaxBackoff = 2'000'000'000;
+  static constexpr std::int64_t kFirstBackoff = 200'000'000, kMaxBackoff = 5'000'000'000;
 
   static std::int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
