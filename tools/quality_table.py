@@ -37,17 +37,22 @@ MODELS: dict[str, dict[int, str | Path] | None] = {
     "yjn870 FSRCNN-pytorch (.pth)": {s: W / "yjn870_fsrcnn_pytorch_pr6" / f"fsrcnn_x{s}.pth" for s in SCALES},
     "OpenCV dnn_superres FSRCNN (.pb)": {s: W / "saafke_opencv_dnn_superres" / f"FSRCNN_x{s}.pb" for s in SCALES},
     "OpenCV dnn_superres FSRCNN-small (.pb)": {s: W / "saafke_opencv_dnn_superres" / f"FSRCNN-small_x{s}.pb" for s in SCALES},
+    "chxy95 FSRCNN-s (flat-key .mat, PyTorch-trained)": {3: W / "chxy95_fsrcnn" / "weights.mat"},
+    # Trained against labels two HR pixels off Caffe's output grid: offset=2 aligns it with the image.
+    "wangxuewen99 FSRCNN (Caffe .caffemodel, offset=2)": {
+        3: (W / "wangxuewen99_fsrcnn_caffe" / "snapshot_iter_2546000.caffemodel", {"offset": 2})},
 }
 
 
-def super_resolver(weights: str | Path | None, scale: int):
+def super_resolver(weights: str | Path | tuple | None, scale: int):
     if weights is None:
         return lambda lr: metrics.bicubic_sr(lr, scale)
+    weights, options = weights if isinstance(weights, tuple) else (weights, {})
     if isinstance(weights, Path) and not weights.is_file():
         return None
     if isinstance(weights, str) and weights not in available_models():
         return None
-    model = Model.load(weights, scale=scale)
+    model = Model.load(weights, scale=scale, **options)
     return lambda lr: model.run_y(lr, scale=scale)
 
 
@@ -60,7 +65,10 @@ def table(sets: list[str]) -> None:
         cells = []
         for name in sets:
             for s in SCALES:
-                sr = super_resolver(None if files is None else files.get(s), s)
+                if files is not None and s not in files:  # the model has no network for this scale
+                    cells.append("")
+                    continue
+                sr = super_resolver(None if files is None else files[s], s)
                 if sr is None:
                     cells.append("")
                     continue

@@ -3,7 +3,8 @@
 Every importer maps its source exactly onto :class:`~fsrcnn_fast.weights.schema.NetworkSpec` (layouts,
 kernel flips, border mode, deconvolution offset or sub-pixel tail, shared or per-channel PReLU). Optional
 dependencies (SciPy for .mat, onnx for .onnx, h5py for Keras) are imported only when a file needs them;
-PyTorch and TensorFlow files are read without torch or TensorFlow, and no file is ever unpickled blindly.
+PyTorch, TensorFlow and Caffe files are read without torch, TensorFlow or Caffe, and no file is ever
+unpickled blindly.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ __all__ = ["load_weights", "save_weights", "IMPORTERS", "EXPORTERS"]
 # suffix -> what reads it (shown in errors and the README)
 IMPORTERS = {
     ".safetensors": "fsrcnn_fast's own format",
-    ".mat": "the authors' MATLAB releases (FSRCNN, FSRCNN-s, SRCNN; needs SciPy)",
+    ".mat": "the authors' MATLAB releases (FSRCNN, FSRCNN-s, SRCNN) and flat-key FSRCNN files (needs SciPy)",
     ".pth": "PyTorch state dicts (zip or legacy; no torch needed)",
     ".pt": "PyTorch state dicts (zip or legacy; no torch needed)",
     ".pb": "TensorFlow frozen graphs of OpenCV dnn_superres (no TensorFlow needed)",
     ".onnx": "ONNX graphs of Conv/ConvTranspose/PRelu/DepthToSpace (needs onnx)",
     ".h5": "Keras HDF5 models (needs h5py)",
     ".keras": "Keras 3 archives (needs h5py)",
+    ".caffemodel": "Caffe models (Convolution/PReLU/ReLU/Deconvolution; no Caffe needed; prototxt= optional)",
 }
 EXPORTERS = {
     ".safetensors": "every network and scale",
@@ -46,7 +48,8 @@ def load_weights(path: str | os.PathLike[str], scale: int | None = None, **optio
     """Every network a weights file provides, one per scale (``scale=`` keeps one).
 
     ``options`` go to the importer of that file type, e.g. ``mapping=``, ``border=``, ``offset=`` for
-    PyTorch state dicts (see :func:`fsrcnn_fast.weights.torch_io.load_torch`).
+    PyTorch state dicts (see :func:`fsrcnn_fast.weights.torch_io.load_torch`), ``prototxt=``,
+    ``offset=`` for Caffe models (:func:`fsrcnn_fast.weights.caffe_io.load_caffe`).
     """
     p = Path(os.fspath(path))
     kind = _suffix(p)
@@ -76,6 +79,10 @@ def load_weights(path: str | os.PathLike[str], scale: int | None = None, **optio
         from .onnx_io import load_onnx
 
         return (load_onnx(p, scale, **options),)
+    if kind == ".caffemodel":
+        from .caffe_io import load_caffe
+
+        return (load_caffe(p, scale, **options),)
     from .keras_io import load_keras
 
     return (load_keras(p, scale, **options),)

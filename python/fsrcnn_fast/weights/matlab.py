@@ -8,6 +8,14 @@ stride s with its 9x9 filter, i.e. ``out[o] = sum_p x[p] * f[o - s*p + 4]`` (off
 border. Their x3 model comes out one HR pixel late under that rule (their demo shifts the output
 before scoring), so it is imported with offset 3: correctly aligned output, no shift needed.
 
+Flat-key FSRCNN files (chxy95/FSRCNN's ``weights.mat``, a PyTorch training written out for the authors'
+MATLAB demo) hold ``weights_conv1..N`` (same ``[cin, k*k, cout]`` layout), ``weights_deconv``
+``[1, k*k, d]``, ``biases_conv1..N``, ``biases_deconv`` and ``prelu1..N`` with one slope per channel
+(``prelu{N+1}`` empty: no activation after the deconvolution). They run under the same conventions:
+read column-major, replicate borders, the same offsets (measured on chxy95's x3: Set5 32.52 / Set14
+29.07 dB, its README's numbers; read row-major it gives 32.52 / 29.09, with offset 4 26.32 / 24.57, with
+zero borders 32.25 on Set5). The layout does not record the scale: it comes from the name or ``scale=``.
+
 SRCNN files hold ``weights_conv1`` [k1*k1, n1], ``weights_conv2`` [n1, k2*k2, n2] (or [n1, n2] for
 k2 = 1), ``weights_conv3`` [n2, k3*k3] and ``biases_conv1..3``; ReLU after conv1 and conv2.
 """
@@ -28,12 +36,18 @@ __all__ = ["load_matlab"]
 _FSRCNN_OFFSET = {2: 4, 3: 3, 4: 4}
 
 
-def _scipy_loadmat():
+def _read_mat(path: Path) -> dict:
+    """``scipy.io.loadmat``, with every way it reports a damaged file (its MatReadError, or IndexError /
+    EOFError / KeyError from a truncated one) turned into ValueError."""
     try:
         from scipy.io import loadmat
+        from scipy.io.matlab import MatReadError
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("reading MATLAB .mat weights needs SciPy: pip install scipy") from exc
-    return loadmat
+    try:
+        return loadmat(str(path))
+    except (MatReadError, ValueError, TypeError, OSError, IndexError, KeyError, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from exc
 
 
 def _kernel(vec: np.ndarray, name: str) -> np.ndarray:
@@ -59,33 +73,86 @@ def _cells(mat: dict, key: str, path: Path) -> list[np.ndarray]:
     return [np.asarray(c) for c in np.asarray(mat[key], dtype=object).ravel()]
 
 
+def _fsrcnn_names(n_convs: int) -> list[str]:
+    return ["feature", "shrink", *[f"map.{i}" for i in range(n_convs - 3)], "expand"]
+
+
+def _conv_oihw(w: np.ndarray, name: str) -> np.ndarray:
+    """The authors' [cin, k*k, cout] (column-major k x k vectors) -> OIHW."""
+    w = np.asarray(w, np.float64)
+    if w.ndim == 2:  # MATLAB drops a trailing singleton: [cin, k*k] with cout = 1
+        w = w[:, :, None]
+    if w.ndim != 3:
+        raise ValueError(f"{name}: expected [cin, k*k, cout] weights, got shape {w.shape}")
+    cin, _, cout = w.shape
+    return np.stack([np.stack([_kernel(w[ci, :, co], name) for ci in range(cin)]) for co in range(cout)])
+
+
+def _deconv_weight(w: np.ndarray, name: str) -> np.ndarray:
+    """The authors' deconvolution [1, k*k, d] (MATLAB may drop the leading 1) -> [d, 1, k, k]."""
+    w = np.asarray(w, np.float64)
+    if w.ndim == 2:
+        w = w[None]
+    if w.ndim != 3 or w.shape[0] != 1:
+        raise ValueError(f"{name}: expected [1, k*k, d] deconvolution weights (one output channel), got {w.shape}")
+    return np.stack([_kernel(w[0, :, c], name) for c in range(w.shape[2])])[:, None]
+
+
+def _fsrcnn_spec(layers: list[Conv], deconv: np.ndarray, bias: np.ndarray, scale: int, source: str) -> NetworkSpec:
+    """The authors' deconv.m with the offset their demo scores at, replicate borders (see the module doc)."""
+    offset = _FSRCNN_OFFSET.get(scale, 4)
+    tail = Deconv("deconv", deconv, np.asarray(bias, np.float64).reshape(-1), scale, offset, "replicate")
+    meta = {"source": source, "deconv_offset": str(offset)}
+    return NetworkSpec("fsrcnn", tuple(layers), tail, scale, metadata=meta)
+
+
 def _fsrcnn(mat: dict, path: Path, scale: int) -> NetworkSpec:
     weights = _cells(mat, "weights_conv", path)
     biases = _cells(mat, "biases_conv", path)
     prelus = _cells(mat, "prelu_conv", path)
     if not (len(weights) == len(biases) and len(weights) >= 4):
         raise ValueError(f"{path}: weights_conv and biases_conv must have the same length (>= 4)")
-    names = ["feature", "shrink", *[f"map.{i}" for i in range(len(weights) - 4)], "expand"]
     layers = []
-    for i, name in enumerate(names):
-        w = weights[i]
-        if w.ndim == 2:  # MATLAB drops a trailing singleton: [cin, k*k] with cout = 1
-            w = w[:, :, None]
-        cin, taps, cout = w.shape
-        oihw = np.stack([np.stack([_kernel(w[ci, :, co], name) for ci in range(cin)]) for co in range(cout)])
+    for i, name in enumerate(_fsrcnn_names(len(weights) - 1)):
         slope = np.asarray(prelus[i], np.float64).reshape(-1)
         if slope.size != 1:
             raise ValueError(f"{path}: {name}: expected one shared PReLU slope, got {slope.size}")
-        layers.append(Conv(name, oihw, biases[i].reshape(-1), "prelu", slope, "replicate"))
-    w = weights[-1]
-    if w.ndim == 2:
-        w = w[None]
-    d = w.shape[2]
-    deconv = np.stack([_kernel(w[0, :, c], "deconv") for c in range(d)])[:, None]
-    offset = _FSRCNN_OFFSET.get(scale, 4)
-    tail = Deconv("deconv", deconv, biases[-1].reshape(-1), scale, offset, "replicate")
-    meta = {"source": f"MATLAB release {path.name}", "deconv_offset": str(offset)}
-    return NetworkSpec("fsrcnn", tuple(layers), tail, scale, metadata=meta)
+        layers.append(Conv(name, _conv_oihw(weights[i], name), biases[i].reshape(-1), "prelu", slope, "replicate"))
+    deconv = _deconv_weight(weights[-1], "deconv")
+    return _fsrcnn_spec(layers, deconv, biases[-1], scale, f"MATLAB release {path.name}")
+
+
+def _flat_key(mat: dict, key: str, path: Path) -> np.ndarray:
+    if key not in mat:
+        raise ValueError(f"{path}: no {key!r} (flat-key FSRCNN layout: weights_conv1..N, biases_conv1..N, "
+                         "prelu1..N, weights_deconv, biases_deconv)")
+    return np.asarray(mat[key])
+
+
+def _fsrcnn_flat(mat: dict, path: Path, scale: int) -> NetworkSpec:
+    """chxy95-style flat keys: weights_conv{i} / biases_conv{i} / prelu{i} (per channel), weights_deconv."""
+    n = 0
+    while f"weights_conv{n + 1}" in mat:
+        n += 1
+    if n < 3:
+        raise ValueError(f"{path}: flat-key FSRCNN needs weights_conv1..N with N >= 3, found {n}")
+    layers = []
+    for i, name in enumerate(_fsrcnn_names(n), start=1):
+        label = f"{name} (weights_conv{i})"
+        oihw = _conv_oihw(_flat_key(mat, f"weights_conv{i}", path), f"{path}: {label}")
+        slope = np.asarray(_flat_key(mat, f"prelu{i}", path), np.float64).reshape(-1)
+        if slope.size not in (1, oihw.shape[0]):
+            raise ValueError(f"{path}: prelu{i}: {slope.size} slopes for {oihw.shape[0]} channels (expected 1 or "
+                             f"{oihw.shape[0]})")
+        bias = np.asarray(_flat_key(mat, f"biases_conv{i}", path), np.float64).reshape(-1)
+        layers.append(Conv(name, oihw, bias, "prelu", slope, "replicate"))
+    after = np.asarray(mat.get(f"prelu{n + 1}", np.zeros(0)))
+    if after.size:
+        raise ValueError(f"{path}: prelu{n + 1} has {after.size} values: an activation after the deconvolution "
+                         "is not part of FSRCNN (it must be empty)")
+    deconv = _deconv_weight(_flat_key(mat, "weights_deconv", path), f"{path}: weights_deconv")
+    bias = _flat_key(mat, "biases_deconv", path)
+    return _fsrcnn_spec(layers, deconv, bias, scale, f"MATLAB flat-key file {path.name}")
 
 
 def _srcnn(mat: dict, path: Path, scale: int) -> NetworkSpec:
@@ -107,15 +174,15 @@ def _srcnn(mat: dict, path: Path, scale: int) -> NetworkSpec:
 
 
 def load_matlab(path: str | Path, scale: int | None = None) -> NetworkSpec:
-    """Reads an FSRCNN or SRCNN release file; the scale comes from the name (``x3.mat``) if not given.
+    """Reads an FSRCNN (cell arrays or flat keys) or SRCNN file; the scale comes from the name
+    (``x3.mat``) if not given.
 
     ``scipy.io.loadmat`` reads MATLAB's numeric format only (no code is executed)."""
     p = Path(path)
     s = _scale_from_name(p, scale)
-    try:
-        mat = _scipy_loadmat()(str(p))
-    except (ValueError, TypeError, OSError) as exc:
-        raise ValueError(f"{p}: not a readable MATLAB file ({exc})") from exc
+    mat = _read_mat(p)
+    if "weights_deconv" in mat:
+        return _fsrcnn_flat(mat, p, s)
     if "weights_conv1" in mat:
         return _srcnn(mat, p, s)
     return _fsrcnn(mat, p, s)
