@@ -44,3 +44,13 @@ for s in 2 4; do
 done
 python training/export.py training/checkpoints/x3_stage5.pt $R/multi5_x2/best.pt $R/multi5_x4/best.pt \
   python/fsrcnn_fast/data/fsrcnn_multi.safetensors
+# fsrcnn-s: FSRCNN-s (32,5,1), x3 from scratch on the paper's training sets at offset 3 (~30 min on one
+# thread), then a deconvolution per scale on its frozen layers, as fsrcnn-multi.
+$T --scale 3 --d 32 --s 5 --m 1 --deconv-offset 3 --iters 30000 --lr 1e-3 --sets T91,General-100 --val-nth 10 \
+   --seed 31 --threads 1 --val-every 1000 --out $R/fsrcnn_s_x3
+for s in 2 4; do
+  $T --scale $s --d 32 --s 5 --m 1 --freeze-shared --iters 3000 --lr 1e-3 --sets T91,General-100 --val-nth 10 \
+     --seed 3$s --threads 1 --val-every 500 --init $R/fsrcnn_s_x3/best.pt --out $R/fsrcnn_s_multi_x$s
+done
+python training/export.py $R/fsrcnn_s_x3/best.pt $R/fsrcnn_s_multi_x2/best.pt $R/fsrcnn_s_multi_x4/best.pt \
+  python/fsrcnn_fast/data/fsrcnn_s.safetensors

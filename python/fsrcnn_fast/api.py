@@ -19,7 +19,7 @@ from .weights.schema import Deconv, NetworkSpec, Subpixel
 
 __all__ = ["Model", "upscale", "available_models", "default_threads", "set_num_threads", "cpu_info"]
 
-SHIPPED_MODELS = ("fsrcnn", "fsrcnn-multi")
+SHIPPED_MODELS = ("fsrcnn", "fsrcnn-multi", "fsrcnn-s")
 _SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32), np.dtype(np.float64))
 _MAX_SIDE = 1 << 20
 
