@@ -5,10 +5,11 @@ import pytest
 
 from fsrcnn_fast import Model, metrics
 
-# Regression floors, a little under what the shipped files measure (x2 36.32, x3 32.69, x4 30.00) and
-# well over bicubic (33.66, 30.39, 28.42). The foundation issue asks 32.7 dB at x3: not reached yet by
-# this session's training, and the issue stays open until it is.
-FLOORS = {2: 36.2, 3: 32.55, 4: 29.9}
+# Floors, well over bicubic (33.66, 30.39, 28.42). fsrcnn measures x2 36.32, x3 32.71, x4 30.00: its x3
+# floor is the foundation issue's 32.7 dB. fsrcnn-multi (x3 layers of an earlier stage) measures 36.32,
+# 32.66, 30.03: regression floors a little under that.
+FLOORS = {2: 36.2, 3: 32.7, 4: 29.9}
+FLOORS_MULTI = {2: 36.2, 3: 32.55, 4: 29.9}
 
 
 # FSRCNN-s (32,5,1) measures 35.63 / 32.11 / 29.42.
@@ -21,7 +22,8 @@ def test_set5_psnr(shared_data, name, scale):
     model = Model.load(name, scale=scale)
     images = metrics.read_image_set(shared_data / "Set5")
     scores = metrics.evaluate_set(images, scale, model.run_y)
-    assert np.mean([s.psnr for s in scores]) >= (FLOORS_S if name == "fsrcnn-s" else FLOORS)[scale]
+    floors = {"fsrcnn": FLOORS, "fsrcnn-multi": FLOORS_MULTI, "fsrcnn-s": FLOORS_S}[name]
+    assert np.mean([s.psnr for s in scores]) >= floors[scale]
 
 
 @pytest.mark.parametrize("name", ["fsrcnn-multi", "fsrcnn-s"])
