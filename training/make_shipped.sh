@@ -4,7 +4,8 @@
 # Needs PyTorch and Pillow (pip install torch==2.13.0 pillow) and the training sets under
 # $FSRCNN_DATA (default ../shared/data): T91, General-100, BSD200-train. Never the test sets.
 # Time on the 2-core machine: about 75 min for stage 1 (one thread, sharing the machine), then
-# 5-15 min for each later stage.
+# 5-20 min for each later stage (two threads). x3 stages 1-8 ran before the trainer's faster formulation of
+# the same network (commit a87fce4): a rerun of them follows the same path up to float rounding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=training/runs
@@ -42,27 +43,38 @@ keep $R/fsrcnn_x3_s7 $R/x3_stage7
 $T --scale 3 --deconv-offset 3 --iters 24000 --lr 2e-4 --sets T91,General-100 --val-nth 10 --seed 13 --threads 2 \
    --val-every 1000 --init $R/x3_stage7/best.pt --out $R/fsrcnn_x3_s8
 python training/export.py $R/fsrcnn_x3_s8/best.pt python/fsrcnn_fast/data/fsrcnn_x3.safetensors
-# x2 and x4: fine-tuned from x3 stage 1 (the paper's transfer strategy), deconvolution re-learnt.
+# x2 and x4 (fsrcnn), each in three steps on two threads (~30 min per scale): a deconvolution learnt on the
+# frozen x3 stage-8 layers (the paper's transfer strategy; these are also fsrcnn-multi's), then two cosine
+# cycles of the whole network at that scale. x4 at offset 3: MATLAB's bicubic puts LR pixel p at HR 4p + 1.5,
+# offset 3 centres the taps on 4p + 1, offset 4 on 4p (1.5 pixels off). At x2 offsets 3 and 4 are both
+# half a pixel off; 4 is PyTorch's.
+$T --scale 2 --deconv-offset 4 --freeze-shared --iters 3000 --lr 1e-3 --sets T91,General-100 --val-nth 10 --seed 42 \
+   --threads 1 --val-every 500 --init training/checkpoints/x3_stage8.pt --out $R/multi8_x2
+$T --scale 4 --deconv-offset 3 --freeze-shared --iters 3000 --lr 1e-3 --sets T91,General-100 --val-nth 10 --seed 44 \
+   --threads 1 --val-every 500 --init training/checkpoints/x3_stage8.pt --out $R/multi8_x4
+$T --scale 2 --deconv-offset 4 --iters 24000 --lr 3e-4 --sets T91,General-100 --val-nth 10 --seed 52 --threads 2 \
+   --val-every 1000 --init $R/multi8_x2/best.pt --out $R/fsrcnn_x2_ft
+$T --scale 4 --deconv-offset 3 --iters 24000 --lr 3e-4 --sets T91,General-100 --val-nth 10 --seed 54 --threads 2 \
+   --val-every 1000 --init $R/multi8_x4/best.pt --out $R/fsrcnn_x4_ft
+$T --scale 2 --deconv-offset 4 --iters 24000 --lr 2e-4 --sets T91,General-100 --val-nth 10 --seed 53 --threads 2 \
+   --val-every 1000 --init $R/fsrcnn_x2_ft/best.pt --out $R/fsrcnn_x2_ft2
+$T --scale 4 --deconv-offset 3 --iters 24000 --lr 2e-4 --sets T91,General-100 --val-nth 10 --seed 55 --threads 2 \
+   --val-every 1000 --init $R/fsrcnn_x4_ft/best.pt --out $R/fsrcnn_x4_ft2
 for s in 2 4; do
-  $T --scale $s --iters 4000 --lr 5e-4 --sets T91,General-100 --val-nth 10 --seed 1 --threads 1 --val-every 500 \
-     --init $R/x3_stage1/best.pt --out $R/fsrcnn_x$s
-  python training/export.py $R/fsrcnn_x$s/best.pt python/fsrcnn_fast/data/fsrcnn_x$s.safetensors
+  python training/export.py $R/fsrcnn_x${s}_ft2/best.pt python/fsrcnn_fast/data/fsrcnn_x$s.safetensors
 done
-# fsrcnn-multi: one model for x2/x3/x4 (the paper's transfer strategy). The x3 stage-5 network's layers are
-# frozen and shared; only a deconvolution per scale is learnt (--freeze-shared; ~5 min each on one thread).
-for s in 2 4; do
-  $T --scale $s --freeze-shared --iters 3000 --lr 1e-3 --sets T91,General-100 --val-nth 10 --seed 2$s --threads 1 \
-     --val-every 500 --init training/checkpoints/x3_stage5.pt --out $R/multi5_x$s
-done
-python training/export.py training/checkpoints/x3_stage5.pt $R/multi5_x2/best.pt $R/multi5_x4/best.pt \
+# fsrcnn-multi: one model for x2/x3/x4, the x3 stage-8 network's layers shared by three deconvolutions.
+python training/export.py training/checkpoints/x3_stage8.pt $R/multi8_x2/best.pt $R/multi8_x4/best.pt \
   python/fsrcnn_fast/data/fsrcnn_multi.safetensors
 # fsrcnn-s: FSRCNN-s (32,5,1), x3 from scratch on the paper's training sets at offset 3 (~30 min on one
-# thread), then a deconvolution per scale on its frozen layers, as fsrcnn-multi.
-$T --scale 3 --d 32 --s 5 --m 1 --deconv-offset 3 --iters 30000 --lr 1e-3 --sets T91,General-100 --val-nth 10 \
-   --seed 31 --threads 1 --val-every 1000 --out $R/fsrcnn_s_x3
-for s in 2 4; do
-  $T --scale $s --d 32 --s 5 --m 1 --freeze-shared --iters 3000 --lr 1e-3 --sets T91,General-100 --val-nth 10 \
-     --seed 3$s --threads 1 --val-every 500 --init $R/fsrcnn_s_x3/best.pt --out $R/fsrcnn_s_multi_x$s
-done
-python training/export.py $R/fsrcnn_s_x3/best.pt $R/fsrcnn_s_multi_x2/best.pt $R/fsrcnn_s_multi_x4/best.pt \
+# thread), a second cosine cycle (~7 min on two), then a deconvolution per scale on its frozen layers.
+S="--d 32 --s 5 --m 1 --sets T91,General-100 --val-nth 10"
+$T $S --scale 3 --deconv-offset 3 --iters 30000 --lr 1e-3 --seed 31 --threads 1 --val-every 1000 --out $R/fsrcnn_s_x3
+$T $S --scale 3 --deconv-offset 3 --iters 30000 --lr 3e-4 --seed 32 --threads 2 --val-every 1000 \
+   --init $R/fsrcnn_s_x3/best.pt --out $R/fsrcnn_s_x3_c2
+$T $S --scale 2 --deconv-offset 4 --freeze-shared --iters 3000 --lr 1e-3 --seed 62 --threads 2 --val-every 500 \
+   --init $R/fsrcnn_s_x3_c2/best.pt --out $R/fsrcnn_s2_x2
+$T $S --scale 4 --deconv-offset 3 --freeze-shared --iters 3000 --lr 1e-3 --seed 64 --threads 2 --val-every 500 \
+   --init $R/fsrcnn_s_x3_c2/best.pt --out $R/fsrcnn_s2_x4
+python training/export.py $R/fsrcnn_s_x3_c2/best.pt $R/fsrcnn_s2_x2/best.pt $R/fsrcnn_s2_x4/best.pt \
   python/fsrcnn_fast/data/fsrcnn_s.safetensors

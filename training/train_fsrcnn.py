@@ -46,12 +46,12 @@ def data_root() -> Path:
     return Path(os.environ.get("FSRCNN_DATA", ROOT.parent / "shared" / "data"))
 
 
-def load_y_images(sets=TRAIN_SETS, val_nth: int = 20) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def load_y_images(sets=TRAIN_SETS, val_nth: int = 20, val_sets=()) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Y planes of the training sets. Every val_nth image of the validation sets is held out: of
-    BSD200-train when it is used, else of every set used."""
+    val_sets if given, else of BSD200-train when it is used, else of every set used."""
     from PIL import Image
 
-    val_sets = {"BSD200-train"} if "BSD200-train" in sets else set(sets)
+    val_sets = set(val_sets) or ({"BSD200-train"} if "BSD200-train" in sets else set(sets))
     train, val = [], []
     for name in sets:
         paths = sorted((data_root() / name).glob("*"))
@@ -209,6 +209,8 @@ def main() -> None:
     ap.add_argument("--sets", type=str, default=",".join(TRAIN_SETS),
                     help="training sets under $FSRCNN_DATA (T91 and General-100 are the paper's)")
     ap.add_argument("--val-nth", type=int, default=20, help="every n-th image of the validation sets is held out")
+    ap.add_argument("--val-sets", type=str, default="",
+                    help="sets the validation images come from (default: BSD200-train if used, else every set)")
     ap.add_argument("--freeze-shared", action="store_true",
                     help="train the deconvolution only (multi-scale models: every scale shares the other layers)")
     ap.add_argument("--seed", type=int, default=1)
@@ -226,7 +228,8 @@ def main() -> None:
     lr_patch = args.lr_patch or 96 // args.scale
 
     t0 = time.time()
-    train_imgs, val_imgs = load_y_images(tuple(args.sets.split(",")), args.val_nth)
+    train_imgs, val_imgs = load_y_images(tuple(args.sets.split(",")), args.val_nth,
+                                          tuple(filter(None, args.val_sets.split(","))))
     pairs = build_pairs(train_imgs, args.scale)
     val_pairs = build_pairs(val_imgs, args.scale, aug_scales=(1.0,))
     print(f"{len(pairs)} training pairs, {len(val_pairs)} validation images, prepared in {time.time() - t0:.0f}s", flush=True)
