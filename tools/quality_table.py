@@ -29,7 +29,7 @@ MODELS: dict[str, dict[int, str | Path] | None] = {
     "bicubic": None,
     "**fsrcnn_fast `fsrcnn`** (one network per scale)": {s: "fsrcnn" for s in SCALES},
     "**fsrcnn_fast `fsrcnn-multi`** (one network, a deconvolution per scale)": {s: "fsrcnn-multi" for s in SCALES},
-    "**fsrcnn_fast `fsrcnn-s`** (FSRCNN-s, one network, a deconvolution per scale)": {s: "fsrcnn-s" for s in SCALES},
+    "**fsrcnn_fast `fsrcnn-s`** (FSRCNN-s, one network per scale)": {s: "fsrcnn-s" for s in SCALES},
     "authors' FSRCNN (MATLAB release)": {s: W / "official_fsrcnn_via_yaBorn/model/FSRCNN" / f"x{s}.mat" for s in SCALES},
     "authors' FSRCNN-s (MATLAB release)": {s: W / "official_fsrcnn_via_yaBorn/model/FSRCNN-s" / f"x{s}.mat" for s in SCALES},
     "authors' SRCNN 9-5-5 ImageNet (MATLAB release)": {

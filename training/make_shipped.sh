@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the shipped weights (python/fsrcnn_fast/data/fsrcnn_x{2,3,4}.safetensors) on CPU, exactly
+# Reproduces the shipped weights (python/fsrcnn_fast/data/*.safetensors) on CPU, exactly
 # as they were made (same commands, seeds and thread counts; each file's metadata repeats its own).
 # Needs PyTorch and Pillow (pip install torch==2.13.0 pillow) and the training sets under
 # $FSRCNN_DATA (default ../shared/data): T91, General-100, BSD200-train. Never the test sets.
@@ -66,15 +66,24 @@ done
 # fsrcnn-multi: one model for x2/x3/x4, the x3 stage-8 network's layers shared by three deconvolutions.
 python training/export.py training/checkpoints/x3_stage8.pt $R/multi8_x2/best.pt $R/multi8_x4/best.pt \
   python/fsrcnn_fast/data/fsrcnn_multi.safetensors
-# fsrcnn-s: FSRCNN-s (32,5,1), x3 from scratch on the paper's training sets at offset 3 (~30 min on one
-# thread), a second cosine cycle (~7 min on two), then a deconvolution per scale on its frozen layers.
+# fsrcnn-s: FSRCNN-s (32,5,1), one network per scale. x3 from scratch on the paper's training sets at offset 3
+# (~30 min on one thread), then two more cosine cycles (~8 min each on two threads); x2 and x4 as fsrcnn's:
+# a deconvolution on the frozen x3 layers, then a whole-network cycle at that scale (~7 min each).
 S="--d 32 --s 5 --m 1 --sets T91,General-100 --val-nth 10"
 $T $S --scale 3 --deconv-offset 3 --iters 30000 --lr 1e-3 --seed 31 --threads 1 --val-every 1000 --out $R/fsrcnn_s_x3
 $T $S --scale 3 --deconv-offset 3 --iters 30000 --lr 3e-4 --seed 32 --threads 2 --val-every 1000 \
    --init $R/fsrcnn_s_x3/best.pt --out $R/fsrcnn_s_x3_c2
-$T $S --scale 2 --deconv-offset 4 --freeze-shared --iters 3000 --lr 1e-3 --seed 62 --threads 2 --val-every 500 \
-   --init $R/fsrcnn_s_x3_c2/best.pt --out $R/fsrcnn_s2_x2
-$T $S --scale 4 --deconv-offset 3 --freeze-shared --iters 3000 --lr 1e-3 --seed 64 --threads 2 --val-every 500 \
-   --init $R/fsrcnn_s_x3_c2/best.pt --out $R/fsrcnn_s2_x4
-python training/export.py $R/fsrcnn_s_x3_c2/best.pt $R/fsrcnn_s2_x2/best.pt $R/fsrcnn_s2_x4/best.pt \
-  python/fsrcnn_fast/data/fsrcnn_s.safetensors
+$T $S --scale 3 --deconv-offset 3 --iters 30000 --lr 2e-4 --seed 33 --threads 2 --val-every 1000 \
+   --init $R/fsrcnn_s_x3_c2/best.pt --out $R/fsrcnn_s_x3_c3
+$T $S --scale 2 --deconv-offset 4 --freeze-shared --iters 3000 --lr 1e-3 --seed 72 --threads 2 --val-every 500 \
+   --init $R/fsrcnn_s_x3_c3/best.pt --out $R/fsrcnn_s3_x2
+$T $S --scale 4 --deconv-offset 3 --freeze-shared --iters 3000 --lr 1e-3 --seed 74 --threads 2 --val-every 500 \
+   --init $R/fsrcnn_s_x3_c3/best.pt --out $R/fsrcnn_s3_x4
+$T $S --scale 2 --deconv-offset 4 --iters 24000 --lr 3e-4 --seed 82 --threads 2 --val-every 1000 \
+   --init $R/fsrcnn_s3_x2/best.pt --out $R/fsrcnn_s_x2_ft
+$T $S --scale 4 --deconv-offset 3 --iters 24000 --lr 3e-4 --seed 84 --threads 2 --val-every 1000 \
+   --init $R/fsrcnn_s3_x4/best.pt --out $R/fsrcnn_s_x4_ft
+python training/export.py $R/fsrcnn_s_x3_c3/best.pt python/fsrcnn_fast/data/fsrcnn_s_x3.safetensors
+for s in 2 4; do
+  python training/export.py $R/fsrcnn_s_x${s}_ft/best.pt python/fsrcnn_fast/data/fsrcnn_s_x$s.safetensors
+done

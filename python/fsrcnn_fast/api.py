@@ -20,6 +20,7 @@ from .weights.schema import Deconv, NetworkSpec, Subpixel
 __all__ = ["Model", "upscale", "available_models", "default_threads", "set_num_threads", "cpu_info"]
 
 SHIPPED_MODELS = ("fsrcnn", "fsrcnn-multi", "fsrcnn-s")
+_PER_SCALE_MODELS = ("fsrcnn", "fsrcnn-s")  # a network fine-tuned per scale, one file each; the rest share layers
 _SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32), np.dtype(np.float64))
 _MAX_SIDE = 1 << 20
 
@@ -71,7 +72,7 @@ def _shipped_file(name: str) -> Path:
 
 
 def _shipped_path(name: str, scale: int) -> Path:
-    return Path(str(resources.files("fsrcnn_fast") / "data" / f"{name}_x{scale}.safetensors"))
+    return Path(str(resources.files("fsrcnn_fast") / "data" / f"{name.replace('-', '_')}_x{scale}.safetensors"))
 
 
 def _to_engine(spec: NetworkSpec, winograd: int = -1):  # -> _core.Network
@@ -146,7 +147,7 @@ class Model:
         name = os.fspath(name_or_path)
         wanted = None if scale is None else _check_scale(scale)
         if name in SHIPPED_MODELS:
-            if name == "fsrcnn":  # one file per scale
+            if name in _PER_SCALE_MODELS:
                 scales = (2, 3, 4) if wanted is None else (wanted,)
                 for s in scales:
                     if not _shipped_path(name, s).is_file():
