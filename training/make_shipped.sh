@@ -50,7 +50,7 @@ keep $R/fsrcnn_x3_s8 $R/x3_stage8
 $T --scale 3 --deconv-offset 3 --batch 16 --lr-patch 24 --loss-margin 4 --iters 90000 --lr 1e-4 --sets T91,General-100 \
    --val-nth 10 --seed 14 --threads 1 --val-every 5000 --init $R/x3_stage8/best.pt --out $R/fsrcnn_x3_s9p24m4
 python training/export.py $R/fsrcnn_x3_s9p24m4/best.pt python/fsrcnn_fast/data/fsrcnn_x3.safetensors
-# x2 and x4 (fsrcnn), each in three steps on two threads (~30 min per scale): a deconvolution learnt on the
+# x2 and x4 (fsrcnn), each in four steps (~45 min per scale): a deconvolution learnt on the
 # frozen x3 stage-8 layers (the paper's transfer strategy; these are also fsrcnn-multi's), then two cosine
 # cycles of the whole network at that scale. x4 at offset 3: MATLAB's bicubic puts LR pixel p at HR 4p + 1.5,
 # offset 3 centres the taps on 4p + 1, offset 4 on 4p (1.5 pixels off). At x2 offsets 3 and 4 are both
@@ -67,8 +67,13 @@ $T --scale 2 --deconv-offset 4 --iters 24000 --lr 2e-4 --sets T91,General-100 --
    --val-every 1000 --init $R/fsrcnn_x2_ft/best.pt --out $R/fsrcnn_x2_ft2
 $T --scale 4 --deconv-offset 3 --iters 24000 --lr 2e-4 --sets T91,General-100 --val-nth 10 --seed 55 --threads 2 \
    --val-every 1000 --init $R/fsrcnn_x4_ft/best.pt --out $R/fsrcnn_x4_ft2
+# A third cycle per scale in x3 stage 9's small steps (one thread each, the two in parallel, ~12 min).
+$T --scale 2 --deconv-offset 4 --batch 16 --lr-patch 24 --loss-margin 4 --iters 45000 --lr 1e-4 --sets T91,General-100 \
+   --val-nth 10 --seed 56 --threads 1 --val-every 5000 --init $R/fsrcnn_x2_ft2/best.pt --out $R/fsrcnn_x2_ft3
+$T --scale 4 --deconv-offset 3 --batch 16 --lr-patch 24 --loss-margin 4 --iters 45000 --lr 1e-4 --sets T91,General-100 \
+   --val-nth 10 --seed 57 --threads 1 --val-every 5000 --init $R/fsrcnn_x4_ft2/best.pt --out $R/fsrcnn_x4_ft3
 for s in 2 4; do
-  python training/export.py $R/fsrcnn_x${s}_ft2/best.pt python/fsrcnn_fast/data/fsrcnn_x$s.safetensors
+  python training/export.py $R/fsrcnn_x${s}_ft3/best.pt python/fsrcnn_fast/data/fsrcnn_x$s.safetensors
 done
 # fsrcnn-multi: one model for x2/x3/x4, the x3 stage-8 network's layers shared by three deconvolutions.
 python training/export.py training/checkpoints/x3_stage8.pt $R/multi8_x2/best.pt $R/multi8_x4/best.pt \
