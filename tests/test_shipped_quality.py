@@ -5,7 +5,7 @@ import pytest
 
 from fsrcnn_fast import Model, metrics
 
-# Floors, well over bicubic (33.66, 30.39, 28.42). fsrcnn measures x2 36.82, x3 32.74, x4 30.49: its x3
+# Floors, well over bicubic (33.66, 30.39, 28.42). fsrcnn measures x2 36.82, x3 32.74 (stage 10), x4 30.49: its x3
 # floor is the foundation issue's 32.7 dB. fsrcnn-multi (the x3 layers shared, a deconvolution per scale)
 # measures 36.36, 32.71, 30.07: regression floors a little under these.
 FLOORS = {2: 36.75, 3: 32.7, 4: 30.4}
