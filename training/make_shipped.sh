@@ -10,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 R=training/runs
 T="python training/train_fsrcnn.py --batch 32 --lr-patch 32"
+# Small steps (x3 stage 9 on): 16 patches of 24x24 LR, the loss on their inner 16x16 (later options win).
+SMALL="--batch 16 --lr-patch 24 --loss-margin 4"
 keep() { mkdir -p "$2" && cp "$1/best.pt" "$1/config.json" "$2/"; }  # freeze a stage's best checkpoint
 
 # x3 stage 1: from scratch on T91 + General-100 + BSD200-train (validation: every 20th BSD200 image).
@@ -47,10 +49,10 @@ keep $R/fsrcnn_x3_s8 $R/x3_stage8
 # their inner 16x16 (--loss-margin 4: outer pixels see the patch's padding, not the image), lr 1e-4, 90k
 # iterations. Validation 29.801 (stage 8: 29.766). Same wall time with 16x16 patches
 # and no margin (120k iterations): 29.775.
-$T --scale 3 --deconv-offset 3 --batch 16 --lr-patch 24 --loss-margin 4 --iters 90000 --lr 1e-4 --sets T91,General-100 \
+$T --scale 3 --deconv-offset 3 $SMALL --iters 90000 --lr 1e-4 --sets T91,General-100 \
    --val-nth 10 --seed 14 --threads 1 --val-every 5000 --init $R/x3_stage8/best.pt --out $R/fsrcnn_x3_s9p24m4
 # x3 stage 10: another such cycle, 45k iterations (~11 min): validation 29.813, the shipped fsrcnn x3.
-$T --scale 3 --deconv-offset 3 --batch 16 --lr-patch 24 --loss-margin 4 --iters 45000 --lr 1e-4 --sets T91,General-100 \
+$T --scale 3 --deconv-offset 3 $SMALL --iters 45000 --lr 1e-4 --sets T91,General-100 \
    --val-nth 10 --seed 15 --threads 1 --val-every 5000 --init $R/fsrcnn_x3_s9p24m4/best.pt --out $R/fsrcnn_x3_s10
 python training/export.py $R/fsrcnn_x3_s10/best.pt python/fsrcnn_fast/data/fsrcnn_x3.safetensors
 # x2 and x4 (fsrcnn), each in four steps (~45 min per scale): a deconvolution learnt on the
@@ -71,9 +73,9 @@ $T --scale 2 --deconv-offset 4 --iters 24000 --lr 2e-4 --sets T91,General-100 --
 $T --scale 4 --deconv-offset 3 --iters 24000 --lr 2e-4 --sets T91,General-100 --val-nth 10 --seed 55 --threads 2 \
    --val-every 1000 --init $R/fsrcnn_x4_ft/best.pt --out $R/fsrcnn_x4_ft2
 # A third cycle per scale in x3 stage 9's small steps (one thread each, the two in parallel, ~12 min).
-$T --scale 2 --deconv-offset 4 --batch 16 --lr-patch 24 --loss-margin 4 --iters 45000 --lr 1e-4 --sets T91,General-100 \
+$T --scale 2 --deconv-offset 4 $SMALL --iters 45000 --lr 1e-4 --sets T91,General-100 \
    --val-nth 10 --seed 56 --threads 1 --val-every 5000 --init $R/fsrcnn_x2_ft2/best.pt --out $R/fsrcnn_x2_ft3
-$T --scale 4 --deconv-offset 3 --batch 16 --lr-patch 24 --loss-margin 4 --iters 45000 --lr 1e-4 --sets T91,General-100 \
+$T --scale 4 --deconv-offset 3 $SMALL --iters 45000 --lr 1e-4 --sets T91,General-100 \
    --val-nth 10 --seed 57 --threads 1 --val-every 5000 --init $R/fsrcnn_x4_ft2/best.pt --out $R/fsrcnn_x4_ft3
 for s in 2 4; do
   python training/export.py $R/fsrcnn_x${s}_ft3/best.pt python/fsrcnn_fast/data/fsrcnn_x$s.safetensors
@@ -105,16 +107,16 @@ $T $S --scale 2 --deconv-offset 4 --iters 24000 --lr 3e-4 --seed 82 --threads 2 
 $T $S --scale 4 --deconv-offset 3 --iters 24000 --lr 3e-4 --seed 84 --threads 2 --val-every 1000 \
    --init $R/fsrcnn_s3_x4/best.pt --out $R/fsrcnn_s_x4_ft
 # x3: a fourth cycle in x3 stage 9's small steps (one thread, ~7 min)...
-$T $S --scale 3 --deconv-offset 3 --batch 16 --lr-patch 24 --loss-margin 4 --iters 60000 --lr 1e-4 --seed 34 --threads 1 \
+$T $S --scale 3 --deconv-offset 3 $SMALL --iters 60000 --lr 1e-4 --seed 34 --threads 1 \
    --val-every 5000 --init $R/fsrcnn_s_x3_c3/best.pt --out $R/fsrcnn_s_x3_c4
 # and a fifth (~7 min): the shipped fsrcnn-s x3.
-$T $S --scale 3 --deconv-offset 3 --batch 16 --lr-patch 24 --loss-margin 4 --iters 60000 --lr 1e-4 --seed 35 --threads 1 \
+$T $S --scale 3 --deconv-offset 3 $SMALL --iters 60000 --lr 1e-4 --seed 35 --threads 1 \
    --val-every 5000 --init $R/fsrcnn_s_x3_c4/best.pt --out $R/fsrcnn_s_x3_c5
 python training/export.py $R/fsrcnn_s_x3_c5/best.pt python/fsrcnn_fast/data/fsrcnn_s_x3.safetensors
 # x2/x4: a second cycle each in small steps (one thread each, the two in parallel, ~8 min).
-$T $S --scale 2 --deconv-offset 4 --batch 16 --lr-patch 24 --loss-margin 4 --iters 45000 --lr 1e-4 --seed 86 --threads 1 \
+$T $S --scale 2 --deconv-offset 4 $SMALL --iters 45000 --lr 1e-4 --seed 86 --threads 1 \
    --val-every 5000 --init $R/fsrcnn_s_x2_ft/best.pt --out $R/fsrcnn_s_x2_ft2
-$T $S --scale 4 --deconv-offset 3 --batch 16 --lr-patch 24 --loss-margin 4 --iters 45000 --lr 1e-4 --seed 87 --threads 1 \
+$T $S --scale 4 --deconv-offset 3 $SMALL --iters 45000 --lr 1e-4 --seed 87 --threads 1 \
    --val-every 5000 --init $R/fsrcnn_s_x4_ft/best.pt --out $R/fsrcnn_s_x4_ft2
 for s in 2 4; do
   python training/export.py $R/fsrcnn_s_x${s}_ft2/best.pt python/fsrcnn_fast/data/fsrcnn_s_x$s.safetensors
