@@ -1,0 +1,77 @@
+"""Score checkpoints (or any weight files) on the held-out split of each training set, per set.
+
+The trainer's validation PSNR is one mean over every held-out image; this splits it by set and uses the
+library's MATLAB protocol (the one the README table uses), so runs trained on different sets can be
+compared on images none of them trained on, and against other releases:
+
+    python training/score.py training/checkpoints/x3_stage10.pt training/runs/fsrcnn_x3_s11b/best.pt \\
+        ../shared/data/weights/official_fsrcnn_via_yaBorn/model/FSRCNN/x3.mat --scale 3
+
+The held-out images are train_fsrcnn.py's: every --val-nth image (sorted by file name) of each set.
+Never a test set: Set5 and Set14 are refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+# The installed package (with its engine) first: export.py puts the source tree, which has no engine, on
+# sys.path for its own pure-Python needs.
+from fsrcnn_fast import Model, metrics
+from fsrcnn_fast.weights import safetensors_io
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from export import read_checkpoint  # noqa: E402
+from train_fsrcnn import data_root  # noqa: E402
+
+TEST_SETS = {"Set5", "Set14"}
+
+
+def held_out(name: str, nth: int) -> list[tuple[str, np.ndarray]]:
+    images = metrics.read_image_set(data_root() / name)  # sorted by path, as the trainer's glob
+    return [im for i, im in enumerate(images) if i % nth == 0]
+
+
+def load(path: str, scale: int, tmp: Path) -> Model:
+    if path.endswith(".pt"):  # a trainer checkpoint: through the exporter, as shipped weights are made
+        tensors, config, note = read_checkpoint(path)
+        out = tmp / (Path(path).parent.name + "_" + Path(path).stem + ".safetensors")
+        meta = {"network": "fsrcnn", "scales": str(config["scale"]), "border": "replicate", "tail": "deconv",
+                "deconv_offset": str(config.get("deconv_offset", 4)),
+                "d": str(config["d"]), "s": str(config["s"]), "m": str(config["m"]), "training": note}
+        safetensors_io.save(out, meta, tensors)
+        path = str(out)
+    return Model.load(path, scale=scale)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("weights", nargs="+", help="train_fsrcnn.py checkpoints (.pt) or any weights file")
+    ap.add_argument("--scale", type=int, default=3)
+    ap.add_argument("--sets", default="T91,General-100,BSD200-train")
+    ap.add_argument("--val-nth", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    sets = args.sets.split(",")
+    if TEST_SETS & set(sets):
+        raise SystemExit(f"{sorted(TEST_SETS & set(sets))}: test sets are not for choosing checkpoints")
+    images = {name: held_out(name, args.val_nth) for name in sets}
+    print("| weights | " + " | ".join(f"{n} ({len(images[n])})" for n in sets) + " |")
+    print("| --- |" + " --- |" * len(sets))
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in args.weights:
+            model = load(path, args.scale, Path(tmp))
+            row = []
+            for name in sets:
+                r = metrics.evaluate_set(images[name], args.scale, lambda lr: model.run_y(lr, threads=args.threads))
+                row.append(f"{np.mean([x.psnr for x in r]):.3f}")
+            print(f"| {path} | " + " | ".join(row) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
