@@ -81,3 +81,21 @@ def test_state_dict_keys_unchanged(train_fsrcnn):
     state = torch.load(ROOT / "training" / "checkpoints" / "x3_stage8.pt", map_location="cpu",
                        weights_only=True)["model"]
     assert set(state) == keys
+
+
+def test_patch_sampler_draws_sets_by_area_or_equally(train_fsrcnn):
+    """--balance-sets: each set gets an equal share of patches whatever its area; by default, its area."""
+    rng = np.random.default_rng(0)
+
+    def pairs(shapes):
+        return [(rng.random(s, dtype=np.float32), rng.random((3 * s[0], 3 * s[1]), dtype=np.float32)) for s in shapes]
+
+    by_set = {"small": pairs([(24, 30), (40, 24)]), "large": pairs([(100, 90), (80, 120), (10, 10)])}
+    areas = [24 * 30, 40 * 24, 100 * 90, 80 * 120]  # the 10x10 image cannot hold a 24x24 patch: dropped
+    by_area = train_fsrcnn.PatchSampler(by_set, 3, 24, seed=1)
+    np.testing.assert_allclose(by_area.prob, np.array(areas) / sum(areas))
+    balanced = train_fsrcnn.PatchSampler(by_set, 3, 24, seed=1, balance_sets=True)
+    np.testing.assert_allclose([balanced.prob[:2].sum(), balanced.prob[2:].sum()], [0.5, 0.5])
+    np.testing.assert_allclose(balanced.prob[2:] / balanced.prob[2], [1.0, areas[3] / areas[2]])
+    lr, hr = balanced.batch(5)
+    assert lr.shape == (5, 1, 24, 24) and hr.shape == (5, 1, 72, 72)

@@ -46,9 +46,10 @@ def data_root() -> Path:
     return Path(os.environ.get("FSRCNN_DATA", ROOT.parent / "shared" / "data"))
 
 
-def load_y_images(sets=TRAIN_SETS, val_nth: int = 20, val_sets=()) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Y planes of the training sets. Every val_nth image of the validation sets is held out: of
-    val_sets if given, else of BSD200-train when it is used, else of every set used."""
+def load_y_images(sets=TRAIN_SETS, val_nth: int = 20, val_sets=()) -> tuple[list[tuple[str, np.ndarray]], list[np.ndarray]]:
+    """Y planes of the training sets, as (set name, plane) pairs, and of the validation images. Every
+    val_nth image of the validation sets is held out: of val_sets if given, else of BSD200-train when it
+    is used, else of every set used."""
     from PIL import Image
 
     val_sets = set(val_sets) or ({"BSD200-train"} if "BSD200-train" in sets else set(sets))
@@ -58,7 +59,10 @@ def load_y_images(sets=TRAIN_SETS, val_nth: int = 20, val_sets=()) -> tuple[list
         for i, p in enumerate(paths):
             rgb = np.asarray(Image.open(p).convert("RGB"))
             y = rgb_to_y_uint8(rgb).astype(np.float64) / 255.0
-            (val if name in val_sets and i % val_nth == 0 else train).append(y)
+            if name in val_sets and i % val_nth == 0:
+                val.append(y)
+            else:
+                train.append((name, y))
     return train, val
 
 
@@ -76,10 +80,18 @@ def build_pairs(images: list[np.ndarray], scale: int, aug_scales=AUG_SCALES) -> 
 
 
 class PatchSampler:
-    def __init__(self, pairs, scale: int, lr_patch: int, seed: int):
-        self.pairs = [p for p in pairs if min(p[0].shape) >= lr_patch]
-        area = np.array([p[0].size for p in self.pairs], dtype=np.float64)
-        self.prob = area / area.sum()
+    """Random LR/HR patch pairs, each pixel of a set equally likely. Sets are drawn in proportion to their
+    area, or, with balance_sets, equally often (BSD200-train alone is three times T91 + General-100)."""
+
+    def __init__(self, pairs_by_set: dict, scale: int, lr_patch: int, seed: int, balance_sets: bool = False):
+        self.pairs, weights = [], []
+        for pairs in pairs_by_set.values():
+            kept = [p for p in pairs if min(p[0].shape) >= lr_patch]
+            area = np.array([p[0].size for p in kept], dtype=np.float64)
+            self.pairs += kept
+            weights.append(area / area.sum() if balance_sets else area)
+        weights = np.concatenate(weights)
+        self.prob = weights / weights.sum()
         self.scale, self.lr_patch = scale, lr_patch
         self.rng = np.random.default_rng(seed)
 
@@ -208,6 +220,8 @@ def main() -> None:
     ap.add_argument("--init", type=str, default="", help="checkpoint to fine-tune from (deconv reinitialised if scale differs)")
     ap.add_argument("--sets", type=str, default=",".join(TRAIN_SETS),
                     help="training sets under $FSRCNN_DATA (T91 and General-100 are the paper's)")
+    ap.add_argument("--balance-sets", action="store_true",
+                    help="draw patches from every training set equally often (default: in proportion to area)")
     ap.add_argument("--val-nth", type=int, default=20, help="every n-th image of the validation sets is held out")
     ap.add_argument("--val-sets", type=str, default="",
                     help="sets the validation images come from (default: BSD200-train if used, else every set)")
@@ -230,10 +244,12 @@ def main() -> None:
     t0 = time.time()
     train_imgs, val_imgs = load_y_images(tuple(args.sets.split(",")), args.val_nth,
                                           tuple(filter(None, args.val_sets.split(","))))
-    pairs = build_pairs(train_imgs, args.scale)
+    pairs_by_set = {name: build_pairs([y for n, y in train_imgs if n == name], args.scale)
+                    for name in dict.fromkeys(n for n, _ in train_imgs)}
     val_pairs = build_pairs(val_imgs, args.scale, aug_scales=(1.0,))
-    print(f"{len(pairs)} training pairs, {len(val_pairs)} validation images, prepared in {time.time() - t0:.0f}s", flush=True)
-    sampler = PatchSampler(pairs, args.scale, lr_patch, args.seed)
+    n_pairs = sum(len(p) for p in pairs_by_set.values())
+    print(f"{n_pairs} training pairs, {len(val_pairs)} validation images, prepared in {time.time() - t0:.0f}s", flush=True)
+    sampler = PatchSampler(pairs_by_set, args.scale, lr_patch, args.seed, args.balance_sets)
 
     model = make_model(torch, args.scale, args.d, args.s, args.m, args.deconv_offset)
     if args.init:
