@@ -47,12 +47,9 @@ def read_checkpoint(path: str):
     return tensors, config, note
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("checkpoints", nargs="+", help="one checkpoint, or one per scale of a multi-scale model")
-    ap.add_argument("output")
-    args = ap.parse_args()
-    runs = [read_checkpoint(c) for c in args.checkpoints]
+def export(checkpoints: list[str], output: str | Path) -> dict[str, str]:
+    """Writes one checkpoint, or one per scale of a multi-scale model, as a weights file; returns its metadata."""
+    runs = [read_checkpoint(c) for c in checkpoints]
     configs = [c for _, c, _ in runs]
     scales = [c["scale"] for c in configs]
     tensors: dict = {}
@@ -79,8 +76,17 @@ def main() -> None:
         "source": "fsrcnn_fast training/train_fsrcnn.py on " + first.get("sets", "T91,General-100,BSD200-train"),
         "training": " | ".join(f"x{s}: {note}" if len(runs) > 1 else note for (_, _, note), s in zip(runs, scales)),
     }
-    safetensors_io.save(args.output, meta, tensors)
-    Path(args.output).chmod(0o644)
+    safetensors_io.save(output, meta, tensors)
+    Path(output).chmod(0o644)
+    return meta
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoints", nargs="+", help="one checkpoint, or one per scale of a multi-scale model")
+    ap.add_argument("output")
+    args = ap.parse_args()
+    meta = export(args.checkpoints, args.output)
     print(f"wrote {args.output}: {meta['training']}")
 
 

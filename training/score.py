@@ -23,10 +23,9 @@ import numpy as np
 # The installed package (with its engine) first: export.py puts the source tree, which has no engine, on
 # sys.path for its own pure-Python needs.
 from fsrcnn_fast import Model, metrics
-from fsrcnn_fast.weights import safetensors_io
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export import read_checkpoint  # noqa: E402
+from export import export  # noqa: E402
 from train_fsrcnn import data_root  # noqa: E402
 
 TEST_SETS = {"Set5", "Set14"}
@@ -39,12 +38,8 @@ def held_out(name: str, nth: int) -> list[tuple[str, np.ndarray]]:
 
 def load(path: str, scale: int, tmp: Path) -> Model:
     if path.endswith(".pt"):  # a trainer checkpoint: through the exporter, as shipped weights are made
-        tensors, config, note = read_checkpoint(path)
         out = tmp / (Path(path).parent.name + "_" + Path(path).stem + ".safetensors")
-        meta = {"network": "fsrcnn", "scales": str(config["scale"]), "border": "replicate", "tail": "deconv",
-                "deconv_offset": str(config.get("deconv_offset", 4)),
-                "d": str(config["d"]), "s": str(config["s"]), "m": str(config["m"]), "training": note}
-        safetensors_io.save(out, meta, tensors)
+        export([path], out)
         path = str(out)
     return Model.load(path, scale=scale)
 
