@@ -46,14 +46,15 @@ def data_root() -> Path:
     return Path(os.environ.get("FSRCNN_DATA", ROOT.parent / "shared" / "data"))
 
 
-def load_y_images(sets=TRAIN_SETS, val_nth: int = 20, val_sets=()) -> tuple[list[tuple[str, np.ndarray]], list[np.ndarray]]:
-    """Y planes of the training sets, as (set name, plane) pairs, and of the validation images. Every
-    val_nth image of the validation sets is held out: of val_sets if given, else of BSD200-train when it
-    is used, else of every set used."""
+def load_y_images(sets=TRAIN_SETS, val_nth: int = 20, val_sets=()) -> tuple[dict[str, list[np.ndarray]], list[np.ndarray]]:
+    """Y planes of each training set (by set name) and of the validation images. Every val_nth image of
+    the validation sets is held out: of val_sets if given, else of BSD200-train when it is used, else of
+    every set used."""
     from PIL import Image
 
     val_sets = set(val_sets) or ({"BSD200-train"} if "BSD200-train" in sets else set(sets))
-    train, val = [], []
+    train: dict[str, list[np.ndarray]] = {}
+    val = []
     for name in sets:
         paths = sorted((data_root() / name).glob("*"))
         for i, p in enumerate(paths):
@@ -62,7 +63,7 @@ def load_y_images(sets=TRAIN_SETS, val_nth: int = 20, val_sets=()) -> tuple[list
             if name in val_sets and i % val_nth == 0:
                 val.append(y)
             else:
-                train.append((name, y))
+                train.setdefault(name, []).append(y)
     return train, val
 
 
@@ -244,8 +245,7 @@ def main() -> None:
     t0 = time.time()
     train_imgs, val_imgs = load_y_images(tuple(args.sets.split(",")), args.val_nth,
                                           tuple(filter(None, args.val_sets.split(","))))
-    pairs_by_set = {name: build_pairs([y for n, y in train_imgs if n == name], args.scale)
-                    for name in dict.fromkeys(n for n, _ in train_imgs)}
+    pairs_by_set = {name: build_pairs(planes, args.scale) for name, planes in train_imgs.items()}
     val_pairs = build_pairs(val_imgs, args.scale, aug_scales=(1.0,))
     n_pairs = sum(len(p) for p in pairs_by_set.values())
     print(f"{n_pairs} training pairs, {len(val_pairs)} validation images, prepared in {time.time() - t0:.0f}s", flush=True)
