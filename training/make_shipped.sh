@@ -10,9 +10,9 @@
 # A model that starts from another's layers starts from its committed checkpoint (training/checkpoints/),
 # so each command runs alone. Needs PyTorch and Pillow (pip install torch==2.13.0 pillow) and the
 # training sets under $FSRCNN_DATA (default ../shared/data): T91, General-100, BSD200-train. Never the
-# test sets. Times are on the 2-core machine: x3 stage 1 about 75 min (one thread, sharing the machine),
-# later stages 5-65 min each as noted. x3 stages 1-8 ran before the trainer's faster formulation of the
-# same network (commit a87fce4): a rerun of them follows the same path up to float rounding.
+# test sets. Times are on the 2-core machine, one thread per run, two runs at a time, as noted at each
+# (fsrcnn_x2 the longest, ~2 h). x3 stages 1-8 (x3_stage12 below) ran before the trainer's faster
+# formulation of the same network (commit a87fce4): a rerun of them follows the same path up to float rounding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=training/runs
