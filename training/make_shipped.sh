@@ -28,7 +28,7 @@ keep() { mkdir -p "$2" && cp "$1/best.pt" "$1/config.json" "$2/"; }  # freeze a 
 export_best() { python training/export.py "$R/$1/best.pt" "python/fsrcnn_fast/data/$2.safetensors"; }
 
 # fsrcnn x3: from scratch, one long cosine cycle of small steps at the deconvolution offset that centres
-# the taps at x3 (one thread, ~105 min, 440k iterations). Validation 29.311; the network it replaces (twelve
+# the taps at x3 (one thread, ~103 min, 440k iterations). Validation 29.311; the network it replaces (twelve
 # stages over four sessions, starting from scratch at offset 4 with larger steps) reached 29.148.
 fsrcnn_x3() {
   $T --scale 3 --deconv-offset 3 $SMALL $BAL --iters 440000 --lr 1e-3 --seed 301 --threads 1 --val-every 20000 \
@@ -93,7 +93,7 @@ x3_stage12() {
   keep $R/fsrcnn_x3_s12 $R/x3_stage12
 }
 
-# fsrcnn x2: from scratch at x2, as fsrcnn_x3 (one thread, ~120 min, 420k iterations). Validation
+# fsrcnn x2: from scratch at x2, as fsrcnn_x3 (one thread, ~116 min, 420k iterations). Validation
 # (every 10th image of the three sets) 32.851; the network it replaces, fine-tuned in five steps from the
 # x3 stage-8 layers, 32.600 (per split, training/score.py --scale 2: 34.399 / 31.719 / 31.922).
 # Offsets 3 and 4 are both half a pixel off at x2 (MATLAB's bicubic puts LR pixel p at HR 2p + 0.5); 4 is PyTorch's.
@@ -139,7 +139,7 @@ fsrcnn_multi() {
 
 # fsrcnn-s: FSRCNN-s (32,5,1), one network per scale.
 S="--d 32 --s 5 --m 1"
-# fsrcnn-s x3: from scratch, one cycle of small steps with $BAL, as fsrcnn_x3 (one thread, ~22 min, 200k
+# fsrcnn-s x3: from scratch, one cycle of small steps with $BAL, as fsrcnn_x3 (one thread, ~21 min, 200k
 # iterations). Validation 28.878; per split (training/score.py) 30.551 / 27.447 / 28.398, where the
 # network it replaces (fsrcnn_s_x3_stage6, six cycles) had 28.849 and 30.513 / 27.427 / 28.372.
 fsrcnn_s_x3() {
