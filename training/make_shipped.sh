@@ -26,15 +26,18 @@ SMALL="--batch 16 --lr-patch 24 --loss-margin 4"
 BAL="--sets T91,General-100,BSD200-train --balance-sets --val-sets T91,General-100,BSD200-train --val-nth 10"
 keep() { mkdir -p "$2" && cp "$1/best.pt" "$1/config.json" "$2/"; }  # freeze a stage's best checkpoint
 export_best() { python training/export.py "$R/$1/best.pt" "python/fsrcnn_fast/data/$2.safetensors"; }
+# The recipe that works best: from scratch at the model's own scale, one long cosine cycle of small steps on
+# $BAL (lr 1e-3 down to 1e-5, one thread), exported as shipped file $1 (run directory $1_scratch).
+from_scratch() {
+  local file=$1; shift
+  $T "$@" $SMALL $BAL --lr 1e-3 --threads 1 --val-every 20000 --out $R/${file}_scratch
+  export_best ${file}_scratch $file
+}
 
 # fsrcnn x3: from scratch, one long cosine cycle of small steps at the deconvolution offset that centres
 # the taps at x3 (one thread, ~103 min, 440k iterations). Validation 29.311; the network it replaces (twelve
 # stages over four sessions, starting from scratch at offset 4 with larger steps) reached 29.148.
-fsrcnn_x3() {
-  $T --scale 3 --deconv-offset 3 $SMALL $BAL --iters 440000 --lr 1e-3 --seed 301 --threads 1 --val-every 20000 \
-     --out $R/fsrcnn_x3_scratch
-  export_best fsrcnn_x3_scratch fsrcnn_x3
-}
+fsrcnn_x3() { from_scratch fsrcnn_x3 --scale 3 --deconv-offset 3 --iters 440000 --seed 301; }
 
 # The x3 network shipped until session 5, in twelve stages over four sessions: fsrcnn_x4 starts from its
 # stage 8 (training/checkpoints/x3_stage8.pt) and fsrcnn-multi shares its stage 12 (x3_stage12.pt);
@@ -97,11 +100,7 @@ x3_stage12() {
 # (every 10th image of the three sets) 32.851; the network it replaces, fine-tuned in five steps from the
 # x3 stage-8 layers, 32.600 (per split, training/score.py --scale 2: 34.399 / 31.719 / 31.922).
 # Offsets 3 and 4 are both half a pixel off at x2 (MATLAB's bicubic puts LR pixel p at HR 2p + 0.5); 4 is PyTorch's.
-fsrcnn_x2() {
-  $T --scale 2 --deconv-offset 4 $SMALL $BAL --iters 420000 --lr 1e-3 --seed 201 --threads 1 --val-every 20000 \
-     --out $R/fsrcnn_x2_scratch
-  export_best fsrcnn_x2_scratch fsrcnn_x2
-}
+fsrcnn_x2() { from_scratch fsrcnn_x2 --scale 2 --deconv-offset 4 --iters 420000 --seed 201; }
 
 # fsrcnn x4 in five steps: a deconvolution learnt on the frozen x3 stage-8 layers (the paper's transfer
 # strategy, as fsrcnn-multi), then whole-network cosine cycles at x4: two of 24k iterations on two threads
@@ -142,11 +141,7 @@ S="--d 32 --s 5 --m 1"
 # fsrcnn-s x3: from scratch, one cycle of small steps with $BAL, as fsrcnn_x3 (one thread, ~21 min, 200k
 # iterations). Validation 28.878; per split (training/score.py) 30.551 / 27.447 / 28.398, where the
 # network it replaces (fsrcnn_s_x3_stage6, six cycles) had 28.849 and 30.513 / 27.427 / 28.372.
-fsrcnn_s_x3() {
-  $T $S --scale 3 --deconv-offset 3 $SMALL $BAL --iters 200000 --lr 1e-3 --seed 331 --threads 1 --val-every 20000 \
-     --out $R/fsrcnn_s_x3_scratch
-  export_best fsrcnn_s_x3_scratch fsrcnn_s_x3
-}
+fsrcnn_s_x3() { from_scratch fsrcnn_s_x3 $S --scale 3 --deconv-offset 3 --iters 200000 --seed 331; }
 
 # The fsrcnn-s x3 shipped until session 5: from scratch on the paper's training sets at offset 3 (~30 min on
 # one thread), two more cosine cycles (~8 min each on two threads), two in small steps (~7 min each), one
