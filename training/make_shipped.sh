@@ -11,7 +11,7 @@
 # so each command runs alone. Needs PyTorch and Pillow (pip install torch==2.13.0 pillow) and the
 # training sets under $FSRCNN_DATA (default ../shared/data): T91, General-100, BSD200-train. Never the
 # test sets. Times are on the 2-core machine, one thread per run, two runs at a time, as noted at each
-# (fsrcnn_x2 the longest, ~2 h). x3 stages 1-8 (x3_stage12 below) ran before the trainer's faster
+# (fsrcnn_x3 the longest: two cycles, ~3.3 h). x3 stages 1-8 (x3_stage12 below) ran before the trainer's faster
 # formulation of the same network (commit a87fce4): a rerun of them follows the same path up to float rounding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,9 +52,9 @@ fsrcnn_x3() {
   export_best fsrcnn_x3_scratch_c2 fsrcnn_x3
 }
 
-# The x3 network shipped until session 5, in twelve stages over four sessions: fsrcnn_x4 starts from its
-# stage 8 (training/checkpoints/x3_stage8.pt) and fsrcnn-multi shares its stage 12 (x3_stage12.pt);
-# `bash training/make_shipped.sh x3_stage12` remakes both (training/runs/x3_stage8, x3_stage12).
+# The x3 network shipped until session 5, in twelve stages over four sessions: fsrcnn-multi shares its
+# stage 12 (training/checkpoints/x3_stage12.pt); `bash training/make_shipped.sh x3_stage12` remakes it
+# (training/runs/x3_stage12).
 x3_stage12() {
   # x3 stage 1: from scratch on T91 + General-100 + BSD200-train (validation: every 20th BSD200 image).
   $T --scale 3 --iters 40000 --stop-at 36000 --seed 1 --threads 1 --val-every 1000 --out $R/fsrcnn_x3
@@ -115,25 +115,12 @@ x3_stage12() {
 # Offsets 3 and 4 are both half a pixel off at x2 (MATLAB's bicubic puts LR pixel p at HR 2p + 0.5); 4 is PyTorch's.
 fsrcnn_x2() { from_scratch fsrcnn_x2 --scale 2 --deconv-offset 4 --iters 420000 --seed 201; }
 
-# fsrcnn x4 in five steps: a deconvolution learnt on the frozen x3 stage-8 layers (the paper's transfer
-# strategy, as fsrcnn-multi), then whole-network cosine cycles at x4: two of 24k iterations on two threads
-# (~10 min each), one of small steps (~12 min), one long one (~45 min). Offset 3: MATLAB's bicubic puts LR
-# pixel p at HR 4p + 1.5, offset 3 centres the taps on 4p + 1, offset 4 on 4p (1.5 pixels off).
-fsrcnn_x4() {
-  local P="--scale 4 --deconv-offset 3"
-  $T $P --freeze-shared --iters 3000 --lr 1e-3 --sets T91,General-100 --val-nth 10 --seed 44 --threads 1 \
-     --val-every 500 --init $C/x3_stage8.pt --out $R/multi8_x4
-  $T $P --iters 24000 --lr 3e-4 --sets T91,General-100 --val-nth 10 --seed 54 --threads 2 --val-every 1000 \
-     --init $R/multi8_x4/best.pt --out $R/fsrcnn_x4_ft
-  $T $P --iters 24000 --lr 2e-4 --sets T91,General-100 --val-nth 10 --seed 55 --threads 2 --val-every 1000 \
-     --init $R/fsrcnn_x4_ft/best.pt --out $R/fsrcnn_x4_ft2
-  $T $P $SMALL --iters 45000 --lr 1e-4 --sets T91,General-100 --val-nth 10 --seed 57 --threads 1 \
-     --val-every 5000 --init $R/fsrcnn_x4_ft2/best.pt --out $R/fsrcnn_x4_ft3
-  # 180k iterations with BSD200-train, balanced, as x3 stage 11 (~47 min).
-  $T $P $SMALL $BAL --iters 180000 --lr 1e-4 --seed 59 --threads 1 --val-every 20000 \
-     --init $R/fsrcnn_x4_ft3/best.pt --out $R/fsrcnn_x4_ft4
-  export_best fsrcnn_x4_ft4 fsrcnn_x4
-}
+# fsrcnn x4: from scratch, as fsrcnn_x3's first cycle (one thread, 500k iterations, ~122 min). Validation
+# 27.552; per split (training/score.py --scale 4) 29.059 / 25.951 / 27.198, where the network it replaces
+# (five fine-tuning steps from the x3 stage-8 layers, the recipe until session 6) had 27.365 and
+# 28.788 / 25.702 / 27.069. Offset 3: MATLAB's bicubic puts LR pixel p at HR 4p + 1.5, offset 3 centres the
+# taps on 4p + 1, offset 4 on 4p (1.5 pixels off).
+fsrcnn_x4() { from_scratch fsrcnn_x4 --scale 4 --deconv-offset 3 --iters 500000 --seed 401; }
 
 # fsrcnn-multi: one model for x2/x3/x4, the x3 stage-12 network's layers shared by three deconvolutions
 # (x2's and x4's learnt on those frozen layers, one thread each, ~2 min). Not the shipped fsrcnn x3's layers:
