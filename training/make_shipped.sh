@@ -38,6 +38,12 @@ from_scratch() {
   long_cycle ${file}_scratch "$@"
   export_best ${file}_scratch $file
 }
+# A second cycle (lr 3e-4) from $1's first (run directory $1_scratch), exported as shipped file $1.
+second_cycle() {
+  local file=$1; shift
+  long_cycle ${file}_scratch_c2 --lr 3e-4 "$@" --init $R/${file}_scratch/best.pt
+  export_best ${file}_scratch_c2 $file
+}
 
 # fsrcnn x3: from scratch, one long cosine cycle of small steps at the deconvolution offset that centres
 # the taps at x3 (one thread, ~103 min, 440k iterations; validation 29.311, committed as
@@ -48,8 +54,7 @@ from_scratch() {
 fsrcnn_x3() {
   local P="--scale 3 --deconv-offset 3"
   long_cycle fsrcnn_x3_scratch $P --iters 440000 --seed 301
-  long_cycle fsrcnn_x3_scratch_c2 $P --iters 400000 --lr 3e-4 --seed 302 --init $R/fsrcnn_x3_scratch/best.pt
-  export_best fsrcnn_x3_scratch_c2 fsrcnn_x3
+  second_cycle fsrcnn_x3 $P --iters 400000 --seed 302
 }
 
 # The x3 network shipped until session 5, in twelve stages over four sessions: fsrcnn-multi shares its
@@ -142,32 +147,12 @@ S="--d 32 --s 5 --m 1"
 # iterations; validation 28.878, committed as training/checkpoints/fsrcnn_s_x3_scratch.pt), then a second
 # cycle from it at lr 3e-4 (200k, ~23 min): validation 28.904, per split (training/score.py) 30.583 /
 # 27.501 / 28.415 against the first cycle's 30.551 / 27.447 / 28.398. The network they replace
-# (fsrcnn_s_x3_stage6, six cycles) had 28.849 and 30.513 / 27.427 / 28.372.
+# (training/checkpoints/fsrcnn_s_x3_stage6.pt, six cycles; its recipe is in this file before session 6) had
+# 28.849 and 30.513 / 27.427 / 28.372.
 fsrcnn_s_x3() {
   local P="$S --scale 3 --deconv-offset 3"
   long_cycle fsrcnn_s_x3_scratch $P --iters 200000 --seed 331
-  long_cycle fsrcnn_s_x3_scratch_c2 $P --iters 200000 --lr 3e-4 --seed 332 --init $R/fsrcnn_s_x3_scratch/best.pt
-  export_best fsrcnn_s_x3_scratch_c2 fsrcnn_s_x3
-}
-
-# The fsrcnn-s x3 shipped until session 5: from scratch on the paper's training sets at offset 3 (~30 min on
-# one thread), two more cosine cycles (~8 min each on two threads), two in small steps (~7 min each), one
-# with $BAL. fsrcnn-s x2 and x4 were fine-tuned from its third cycle until session 6.
-fsrcnn_s_x3_stage6() {
-  local P="$S --scale 3 --deconv-offset 3 --sets T91,General-100 --val-nth 10"
-  $T $P --iters 30000 --lr 1e-3 --seed 31 --threads 1 --val-every 1000 --out $R/fsrcnn_s_x3
-  $T $P --iters 30000 --lr 3e-4 --seed 32 --threads 2 --val-every 1000 \
-     --init $R/fsrcnn_s_x3/best.pt --out $R/fsrcnn_s_x3_c2
-  $T $P --iters 30000 --lr 2e-4 --seed 33 --threads 2 --val-every 1000 \
-     --init $R/fsrcnn_s_x3_c2/best.pt --out $R/fsrcnn_s_x3_c3
-  $T $P $SMALL --iters 60000 --lr 1e-4 --seed 34 --threads 1 \
-     --val-every 5000 --init $R/fsrcnn_s_x3_c3/best.pt --out $R/fsrcnn_s_x3_c4
-  $T $P $SMALL --iters 60000 --lr 1e-4 --seed 35 --threads 1 \
-     --val-every 5000 --init $R/fsrcnn_s_x3_c4/best.pt --out $R/fsrcnn_s_x3_c5
-  # A sixth, 150k iterations with BSD200-train, balanced, as fsrcnn x3 stage 11 (~17 min).
-  $T $S --scale 3 --deconv-offset 3 $SMALL $BAL --iters 150000 --lr 1e-4 --seed 36 --threads 1 \
-     --val-every 10000 --init $R/fsrcnn_s_x3_c5/best.pt --out $R/fsrcnn_s_x3_c6
-  keep $R/fsrcnn_s_x3_c6 $R/fsrcnn_s_x3_stage6
+  second_cycle fsrcnn_s_x3 $P --iters 200000 --seed 332
 }
 
 # fsrcnn-s x2 and x4: from scratch at their own scale (170k / 120k iterations, ~22 / ~14 min; committed as
@@ -178,20 +163,18 @@ fsrcnn_s_x3_stage6() {
 fsrcnn_s_x2() {
   local P="$S --scale 2 --deconv-offset 4"
   long_cycle fsrcnn_s_x2_scratch $P --iters 170000 --seed 321 --val-every 10000
-  long_cycle fsrcnn_s_x2_scratch_c2 $P --iters 180000 --lr 3e-4 --seed 322 --init $R/fsrcnn_s_x2_scratch/best.pt
-  export_best fsrcnn_s_x2_scratch_c2 fsrcnn_s_x2
+  second_cycle fsrcnn_s_x2 $P --iters 180000 --seed 322
 }
 
 fsrcnn_s_x4() {
   local P="$S --scale 4 --deconv-offset 3"
   long_cycle fsrcnn_s_x4_scratch $P --iters 120000 --seed 341 --val-every 10000
-  long_cycle fsrcnn_s_x4_scratch_c2 $P --iters 200000 --lr 3e-4 --seed 342 --init $R/fsrcnn_s_x4_scratch/best.pt
-  export_best fsrcnn_s_x4_scratch_c2 fsrcnn_s_x4
+  second_cycle fsrcnn_s_x4 $P --iters 200000 --seed 342
 }
 
 MODELS=(fsrcnn_x3 fsrcnn_x2 fsrcnn_x4 fsrcnn_multi fsrcnn_s_x3 fsrcnn_s_x2 fsrcnn_s_x4)
 for model in "${@:-${MODELS[@]}}"; do
-  [[ " ${MODELS[*]} x3_stage12 fsrcnn_s_x3_stage6 " == *" $model "* ]] ||
-    { echo "unknown model '$model'; one of: ${MODELS[*]} (or x3_stage12, fsrcnn_s_x3_stage6)" >&2; exit 2; }
+  [[ " ${MODELS[*]} x3_stage12 " == *" $model "* ]] ||
+    { echo "unknown model '$model'; one of: ${MODELS[*]} (or x3_stage12)" >&2; exit 2; }
   "$model"
 done
