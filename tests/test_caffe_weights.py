@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from datafiles import require_file
 import netgen
 import oracle
 from fsrcnn_fast import Model, load_weights, metrics
@@ -24,18 +25,7 @@ WANG_SET5_ALIGNED, WANG_SET5_AS_CAFFE = 32.10, 22.16
 
 
 def _wang(shared_data: Path, name: str = "snapshot_iter_2546000.caffemodel") -> Path:
-    path = shared_data / "weights" / "wangxuewen99_fsrcnn_caffe" / name
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    return path
-
-
-@pytest.fixture(scope="module")
-def gray_crop(shared_data) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(shared_data / "Set5" / "butterfly.png") as im:
-        return np.asarray(im.convert("L"))[100:124, 50:81].copy()
+    return require_file(shared_data / "weights" / "wangxuewen99_fsrcnn_caffe" / name)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("scipy")
 from scipy.io import savemat  # noqa: E402
 
+from datafiles import require_file  # noqa: E402
 import netgen  # noqa: E402
 import oracle  # noqa: E402
 from fsrcnn_fast import Model, load_weights, metrics  # noqa: E402
@@ -24,18 +25,7 @@ CHXY95_SET5, CHXY95_SET14 = 32.52, 29.07
 
 
 def _chxy95(shared_data: Path) -> Path:
-    path = shared_data / "weights" / "chxy95_fsrcnn" / "weights.mat"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    return path
-
-
-@pytest.fixture(scope="module")
-def gray_crop(shared_data) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(shared_data / "Set5" / "butterfly.png") as im:
-        return np.asarray(im.convert("L"))[100:124, 50:81].copy()
+    return require_file(shared_data / "weights" / "chxy95_fsrcnn" / "weights.mat")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import pytest
 
 pytest.importorskip("scipy")
 
+from datafiles import require_file  # noqa: E402
 from fsrcnn_fast import Model, metrics  # noqa: E402
 
 PAPER_SET5 = {
@@ -22,9 +23,7 @@ def set5(shared_data):
 
 @pytest.mark.parametrize("net, scale", list(PAPER_SET5))
 def test_fsrcnn_release_reproduces_paper(shared_data, set5, net, scale):
-    path = shared_data / "weights" / "official_fsrcnn_via_yaBorn" / "model" / net / f"x{scale}.mat"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
+    path = require_file(shared_data / "weights" / "official_fsrcnn_via_yaBorn" / "model" / net / f"x{scale}.mat")
     model = Model.load(path)
     assert model.scale == scale and model.border == "replicate"
     scores = metrics.evaluate_set(set5, scale, model.run_y)
@@ -32,9 +31,7 @@ def test_fsrcnn_release_reproduces_paper(shared_data, set5, net, scale):
 
 
 def test_srcnn_955_release_reproduces_paper(shared_data, set5):
-    path = shared_data / "weights" / "official_srcnn_via_yaBorn" / "model" / "9-5-5(ImageNet)" / "x2.mat"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
+    path = require_file(shared_data / "weights" / "official_srcnn_via_yaBorn" / "model" / "9-5-5(ImageNet)" / "x2.mat")
     model = Model.load(path)
     assert model.arch.startswith("SRCNN 9-5-5")
     scores = metrics.evaluate_set(set5, 2, model.run_y)

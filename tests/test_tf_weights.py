@@ -8,6 +8,7 @@ import struct
 import numpy as np
 import pytest
 
+from datafiles import require_file
 import oracle
 from fsrcnn_fast import Model
 from fsrcnn_fast.weights.schema import NetworkSpec, Subpixel
@@ -19,19 +20,7 @@ THINKERLEOLEE = [f"fsrcnn{v}_x{s}.pb" for v in ("", "_s") for s in (2, 3, 4)]
 
 
 def _pb(shared_data, folder: str, name: str):
-    path = shared_data / "weights" / folder / name
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    return path
-
-
-@pytest.fixture(scope="module")
-def gray_crop(shared_data) -> np.ndarray:
-    """A small real-image patch (uint8 gray), small because the machine is shared with benchmarks."""
-    from PIL import Image
-
-    with Image.open(shared_data / "Set5" / "butterfly.png") as im:
-        return np.asarray(im.convert("L"))[100:124, 50:81].copy()
+    return require_file(shared_data / "weights" / folder / name)
 
 
 def _opencv_superres():

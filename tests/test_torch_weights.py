@@ -13,6 +13,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from datafiles import require_file
 import netgen
 import oracle
 from fsrcnn_fast import Model, WeightsError
@@ -151,9 +152,7 @@ def check_runs_like(spec, model, y, pre_upsample_scale=None):
 
 @pytest.fixture(params=[2, 3, 4])
 def yjn870_file(request, shared_data):
-    path = shared_data / YJN870_PATH.format(request.param)
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
+    path = require_file(shared_data / YJN870_PATH.format(request.param))
     return request.param, path
 
 
@@ -189,9 +188,7 @@ def test_real_yjn870_reproduces_set5(shared_data):
 
     set5 = metrics.read_image_set(shared_data / "Set5")
     for scale, want in YJN870_SET5.items():
-        path = shared_data / YJN870_PATH.format(scale)
-        if not path.is_file():
-            pytest.skip(f"{path} not present")
+        path = require_file(shared_data / YJN870_PATH.format(scale))
         model = Model(torch_io.load_torch(path))
         scores = metrics.evaluate_set(set5, scale, model.run_y)
         assert np.mean([s.psnr for s in scores]) == pytest.approx(want, abs=0.01)
