@@ -38,11 +38,11 @@ from_scratch() {
   long_cycle ${file}_scratch "$@"
   export_best ${file}_scratch $file
 }
-# A second cycle (lr 3e-4) from $1's first (run directory $1_scratch), exported as shipped file $1.
+# A second cycle (lr 3e-4) from the first cycle in run directory $1, into $1_c2, exported as shipped file $2.
 second_cycle() {
-  local file=$1; shift
-  long_cycle ${file}_scratch_c2 --lr 3e-4 "$@" --init $R/${file}_scratch/best.pt
-  export_best ${file}_scratch_c2 $file
+  local first=$1 file=$2; shift 2
+  long_cycle ${first}_c2 --lr 3e-4 "$@" --init $R/$first/best.pt
+  export_best ${first}_c2 $file
 }
 
 # fsrcnn x3: from scratch, one long cosine cycle of small steps at the deconvolution offset that centres
@@ -54,7 +54,7 @@ second_cycle() {
 fsrcnn_x3() {
   local P="--scale 3 --deconv-offset 3"
   long_cycle fsrcnn_x3_scratch $P --iters 440000 --seed 301
-  second_cycle fsrcnn_x3 $P --iters 400000 --seed 302
+  second_cycle fsrcnn_x3_scratch fsrcnn_x3 $P --iters 400000 --seed 302
 }
 
 # The x3 network shipped until session 5, in twelve stages over four sessions: fsrcnn-multi shares its
@@ -143,35 +143,35 @@ fsrcnn_multi() {
 
 # fsrcnn-s: FSRCNN-s (32,5,1), one network per scale.
 S="--d 32 --s 5 --m 1"
-# fsrcnn-s x3: from scratch, one cycle of small steps with $BAL, as fsrcnn_x3 (one thread, ~21 min, 200k
-# iterations; validation 28.878, committed as training/checkpoints/fsrcnn_s_x3_scratch.pt), then a second
-# cycle from it at lr 3e-4 (200k, ~23 min): validation 28.904, per split (training/score.py) 30.583 /
-# 27.501 / 28.415 against the first cycle's 30.551 / 27.447 / 28.398. The network they replace
-# (training/checkpoints/fsrcnn_s_x3_stage6.pt, six cycles; its recipe is in this file before session 6) had
-# 28.849 and 30.513 / 27.427 / 28.372.
+# fsrcnn-s x3: from scratch, one cycle of small steps with $BAL as long as fsrcnn's (500k iterations, one
+# thread, ~51 min): validation 28.941 (committed as training/checkpoints/fsrcnn_s_x3_long.pt), then a second
+# cycle from it at lr 3e-4 (300k, ~30 min): validation 28.953, per split (training/score.py) 30.652 / 27.557
+# / 28.453 against the first cycle's 30.636 / 27.550 / 28.441. The network they replace (the same recipe
+# with 200k-iteration cycles, training/checkpoints/fsrcnn_s_x3_scratch_c2.pt) had 28.904 and 30.583 /
+# 27.501 / 28.415: a small network still gains from a long first cycle.
 fsrcnn_s_x3() {
   local P="$S --scale 3 --deconv-offset 3"
-  long_cycle fsrcnn_s_x3_scratch $P --iters 200000 --seed 331
-  second_cycle fsrcnn_s_x3 $P --iters 200000 --seed 332
+  long_cycle fsrcnn_s_x3_long $P --iters 500000 --seed 351
+  second_cycle fsrcnn_s_x3_long fsrcnn_s_x3 $P --iters 300000 --seed 352
 }
 
-# fsrcnn-s x2 and x4: from scratch at their own scale (170k / 120k iterations, ~22 / ~14 min; committed as
-# training/checkpoints/fsrcnn_s_x{2,4}_scratch.pt), then a second cycle at lr 3e-4 (180k / 200k, ~26 / ~25 min).
-# Validation x2 32.257, per split 34.041 / 31.228 / 31.623; x4 27.111, 28.433 / 25.422 / 26.872. The
-# networks they replace (fine-tuned from fsrcnn_s_x3_stage3) had x2 32.229, 34.027 / 31.210 / 31.585 and
-# x4 27.073, 28.383 / 25.381 / 26.842.
-fsrcnn_s_x2() {
-  local P="$S --scale 2 --deconv-offset 4"
-  long_cycle fsrcnn_s_x2_scratch $P --iters 170000 --seed 321 --val-every 10000
-  second_cycle fsrcnn_s_x2 $P --iters 180000 --seed 322
-}
-
+# fsrcnn-s x4: as fsrcnn_s_x3 (500k iterations, ~56 min; validation 27.218, committed as
+# training/checkpoints/fsrcnn_s_x4_long.pt, per split 28.577 / 25.547 / 26.956), then a second cycle
+# (250k, ~30 min): validation 27.226, per split 28.590 / 25.553 / 26.962. The network they replace (120k + 200k
+# iterations, training/checkpoints/fsrcnn_s_x4_scratch_c2.pt) had 27.111 and 28.433 / 25.422 / 26.872.
 fsrcnn_s_x4() {
   local P="$S --scale 4 --deconv-offset 3"
-  long_cycle fsrcnn_s_x4_scratch $P --iters 120000 --seed 341 --val-every 10000
-  second_cycle fsrcnn_s_x4 $P --iters 200000 --seed 342
+  long_cycle fsrcnn_s_x4_long $P --iters 500000 --seed 371
+  second_cycle fsrcnn_s_x4_long fsrcnn_s_x4 $P --iters 250000 --seed 372
 }
 
+# fsrcnn-s x2: one 450k-iteration cycle from scratch, as fsrcnn_s_x3's first (one thread, ~59 min; no
+# second cycle yet): validation 32.323, per split 34.079 / 31.273 / 31.708. The network it replaces (170k +
+# 180k iterations, training/checkpoints/fsrcnn_s_x2_scratch_c2.pt) had 32.257 and 34.041 / 31.228 / 31.623.
+fsrcnn_s_x2() {
+  long_cycle fsrcnn_s_x2_long $S --scale 2 --deconv-offset 4 --iters 450000 --seed 361
+  export_best fsrcnn_s_x2_long fsrcnn_s_x2
+}
 MODELS=(fsrcnn_x3 fsrcnn_x2 fsrcnn_x4 fsrcnn_multi fsrcnn_s_x3 fsrcnn_s_x2 fsrcnn_s_x4)
 for model in "${@:-${MODELS[@]}}"; do
   [[ " ${MODELS[*]} x3_stage12 " == *" $model "* ]] ||
