@@ -165,13 +165,16 @@ fsrcnn_s_x4() {
   second_cycle fsrcnn_s_x4_long fsrcnn_s_x4 $P --iters 250000 --seed 372
 }
 
-# fsrcnn-s x2: one 450k-iteration cycle from scratch, as fsrcnn_s_x3's first (one thread, ~59 min; no
-# second cycle yet): validation 32.323, per split 34.079 / 31.273 / 31.708. The network it replaces (170k +
-# 180k iterations, training/checkpoints/fsrcnn_s_x2_scratch_c2.pt) had 32.257 and 34.041 / 31.228 / 31.623.
+# fsrcnn-s x2: as fsrcnn_s_x3 (a 450k-iteration first cycle, ~59 min: validation 32.323, committed as
+# training/checkpoints/fsrcnn_s_x2_long.pt, per split 34.079 / 31.273 / 31.708; then 180k at lr 3e-4, ~25
+# min): validation 32.339, per split 34.105 / 31.287 / 31.720. The network they replace (170k + 180k
+# iterations, training/checkpoints/fsrcnn_s_x2_scratch_c2.pt) had 32.257 and 34.041 / 31.228 / 31.623.
 fsrcnn_s_x2() {
-  long_cycle fsrcnn_s_x2_long $S --scale 2 --deconv-offset 4 --iters 450000 --seed 361
-  export_best fsrcnn_s_x2_long fsrcnn_s_x2
+  local P="$S --scale 2 --deconv-offset 4"
+  long_cycle fsrcnn_s_x2_long $P --iters 450000 --seed 361
+  second_cycle fsrcnn_s_x2_long fsrcnn_s_x2 $P --iters 180000 --seed 362
 }
+
 MODELS=(fsrcnn_x3 fsrcnn_x2 fsrcnn_x4 fsrcnn_multi fsrcnn_s_x3 fsrcnn_s_x2 fsrcnn_s_x4)
 for model in "${@:-${MODELS[@]}}"; do
   [[ " ${MODELS[*]} x3_stage12 " == *" $model "* ]] ||
