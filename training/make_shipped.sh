@@ -38,11 +38,12 @@ from_scratch() {
   long_cycle ${file}_scratch "$@"
   export_best ${file}_scratch $file
 }
-# A second cycle (lr 3e-4) from the first cycle in run directory $1, into $1_c2, exported as shipped file $2.
-second_cycle() {
-  local first=$1 file=$2; shift 2
-  long_cycle ${first}_c2 --lr 3e-4 "$@" --init $R/$first/best.pt
-  export_best ${first}_c2 $file
+# Cycle $2 (2, 3, ...) of the network whose first cycle is run directory $1, at learning rate $3, from the
+# previous cycle's best, into $1_c$2.
+next_cycle() {
+  local first=$1 n=$2 lr=$3; shift 3
+  local prev=$first; (( n > 2 )) && prev=${first}_c$((n - 1))
+  long_cycle ${first}_c$n --lr $lr "$@" --init $R/$prev/best.pt
 }
 
 # fsrcnn x3: from scratch, one long cosine cycle of small steps at the deconvolution offset that centres
@@ -54,7 +55,8 @@ second_cycle() {
 fsrcnn_x3() {
   local P="--scale 3 --deconv-offset 3"
   long_cycle fsrcnn_x3_scratch $P --iters 440000 --seed 301
-  second_cycle fsrcnn_x3_scratch fsrcnn_x3 $P --iters 400000 --seed 302
+  next_cycle fsrcnn_x3_scratch 2 3e-4 $P --iters 400000 --seed 302
+  export_best fsrcnn_x3_scratch_c2 fsrcnn_x3
 }
 
 # The x3 network shipped until session 5, in twelve stages over four sessions: fsrcnn-multi shares its
@@ -152,9 +154,9 @@ S="--d 32 --s 5 --m 1"
 fsrcnn_s_x3() {
   local P="$S --scale 3 --deconv-offset 3"
   long_cycle fsrcnn_s_x3_long $P --iters 500000 --seed 351
-  second_cycle fsrcnn_s_x3_long fsrcnn_s_x3 $P --iters 300000 --seed 352
+  next_cycle fsrcnn_s_x3_long 2 3e-4 $P --iters 300000 --seed 352
   # A third cycle (lr 2e-4, 100k iterations, ~12 min): per split 30.654 / 27.562 / 28.457, validation 28.957.
-  long_cycle fsrcnn_s_x3_long_c3 $P --lr 2e-4 --iters 100000 --seed 353 --init $R/fsrcnn_s_x3_long_c2/best.pt
+  next_cycle fsrcnn_s_x3_long 3 2e-4 $P --iters 100000 --seed 353
   export_best fsrcnn_s_x3_long_c3 fsrcnn_s_x3
 }
 
@@ -165,7 +167,8 @@ fsrcnn_s_x3() {
 fsrcnn_s_x4() {
   local P="$S --scale 4 --deconv-offset 3"
   long_cycle fsrcnn_s_x4_long $P --iters 500000 --seed 371
-  second_cycle fsrcnn_s_x4_long fsrcnn_s_x4 $P --iters 250000 --seed 372
+  next_cycle fsrcnn_s_x4_long 2 3e-4 $P --iters 250000 --seed 372
+  export_best fsrcnn_s_x4_long_c2 fsrcnn_s_x4
 }
 
 # fsrcnn-s x2: as fsrcnn_s_x3 (a 450k-iteration first cycle, ~59 min: validation 32.323, committed as
@@ -175,9 +178,9 @@ fsrcnn_s_x4() {
 fsrcnn_s_x2() {
   local P="$S --scale 2 --deconv-offset 4"
   long_cycle fsrcnn_s_x2_long $P --iters 450000 --seed 361
-  second_cycle fsrcnn_s_x2_long fsrcnn_s_x2 $P --iters 180000 --seed 362
+  next_cycle fsrcnn_s_x2_long 2 3e-4 $P --iters 180000 --seed 362
   # A third cycle (lr 2e-4, 100k iterations, ~12 min): per split 34.110 / 31.294 / 31.726, validation 32.345.
-  long_cycle fsrcnn_s_x2_long_c3 $P --lr 2e-4 --iters 100000 --seed 363 --init $R/fsrcnn_s_x2_long_c2/best.pt
+  next_cycle fsrcnn_s_x2_long 3 2e-4 $P --iters 100000 --seed 363
   export_best fsrcnn_s_x2_long_c3 fsrcnn_s_x2
 }
 
