@@ -99,3 +99,62 @@ def test_patch_sampler_draws_sets_by_area_or_equally(train_fsrcnn):
     np.testing.assert_allclose(balanced.prob[2:] / balanced.prob[2], [1.0, areas[3] / areas[2]])
     lr, hr = balanced.batch(5)
     assert lr.shape == (5, 1, 24, 24) and hr.shape == (5, 1, 72, 72)
+
+
+def test_distilled_pairs_blend_teacher_output_into_target(train_fsrcnn, tmp_path):
+    """--teacher: the target is (1 - w) HR + w teacher(LR), the teacher run on the whole LR image and
+    clipped to [0, 1] (with --teacher-ensemble, its 8-view mean); LR inputs are untouched; a teacher at
+    another scale is refused."""
+    torch.manual_seed(3)
+    teacher = train_fsrcnn.make_model(torch, 3, 8, 4, 1, 3)
+    with torch.no_grad():
+        teacher.deconv.weight.normal_(std=0.2)  # outputs well outside [0, 1]: the clip must show
+    ckpt = tmp_path / "teacher.pt"
+    torch.save({"model": teacher.state_dict()}, ckpt)
+    (tmp_path / "teacher.json").write_text('{"scale": 3, "d": 8, "s": 4, "m": 1, "deconv_offset": 3}')
+    rng = np.random.default_rng(0)
+    by_set = {"a": [(rng.random((7, 9), dtype=np.float32), rng.random((21, 27), dtype=np.float32))],
+              "b": [(rng.random((5, 5), dtype=np.float32), rng.random((15, 15), dtype=np.float32))] * 2}
+    with torch.no_grad():
+        want_teacher = {name: [np.clip(teacher(torch.from_numpy(lr)[None, None]).numpy()[0, 0], 0, 1)
+                               for lr, _ in pairs] for name, pairs in by_set.items()}
+    assert any(((t == 0) | (t == 1)).any() for ts in want_teacher.values() for t in ts)
+    for weight in (0.0, 0.3, 1.0):
+        got = train_fsrcnn.distilled_pairs(torch, str(ckpt), by_set, 3, weight)
+        assert list(got) == ["a", "b"]
+        for name, pairs in by_set.items():
+            assert len(got[name]) == len(pairs)
+            for (lr, hr), (lr2, target), t in zip(pairs, got[name], want_teacher[name]):
+                assert lr2 is lr and target.dtype == np.float32
+                np.testing.assert_allclose(target, (1 - weight) * hr + weight * t, rtol=0, atol=1e-6)
+    got = train_fsrcnn.distilled_pairs(torch, str(ckpt), by_set, 3, 1.0, ensemble=True)
+    with torch.no_grad():
+        lr, _ = by_set["a"][0]
+        want = np.clip(train_fsrcnn.dihedral_mean(torch, teacher, torch.from_numpy(lr)[None, None]).numpy()[0, 0], 0, 1)
+    np.testing.assert_allclose(got["a"][0][1], want, rtol=0, atol=1e-6)
+    assert np.abs(want - want_teacher["a"][0]).max() > 1e-3
+    with pytest.raises(SystemExit, match="x3, training x2"):
+        train_fsrcnn.distilled_pairs(torch, str(ckpt), by_set, 2, 0.5)
+
+
+@pytest.mark.parametrize("shape", [(7, 9), (6, 6)])
+def test_dihedral_mean_is_equivariant_and_averages_eight_views(train_fsrcnn, shape):
+    """--teacher-ensemble: rotating or flipping the input rotates or flips the averaged output (a view
+    undone the wrong way breaks that on any non-symmetric network), and it is the mean of the 8 views."""
+    torch.manual_seed(5)
+    model = train_fsrcnn.make_model(torch, 3, 8, 4, 1, 3).double()
+    with torch.no_grad():
+        model.deconv.weight.normal_()
+    x = torch.rand(1, 1, *shape, dtype=torch.float64)
+    with torch.no_grad():
+        y = train_fsrcnn.dihedral_mean(torch, model, x)
+        assert y.shape == (1, 1, 3 * shape[0], 3 * shape[1])
+        np.testing.assert_allclose(train_fsrcnn.dihedral_mean(torch, model, torch.rot90(x, 1, (2, 3))),
+                                   torch.rot90(y, 1, (2, 3)), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(train_fsrcnn.dihedral_mean(torch, model, torch.flip(x, (2,))),
+                                   torch.flip(y, (2,)), rtol=0, atol=1e-12)
+        assert not torch.allclose(model(torch.flip(x, (2,))), torch.flip(model(x), (2,)), atol=1e-6)
+        views = [torch.rot90(model(torch.rot90(x, k, (2, 3))), -k, (2, 3)) for k in range(4)]
+        views += [torch.flip(torch.rot90(model(torch.rot90(torch.flip(x, (3,)), k, (2, 3))), -k, (2, 3)), (3,))
+                  for k in range(4)]
+        np.testing.assert_allclose(y, sum(views) / 8, rtol=0, atol=1e-12)
