@@ -3,8 +3,8 @@
 Data: Y channel (MATLAB rgb2ycbcr) of the training sets under $FSRCNN_DATA
 (T91, General-100, BSD200-train; never Set5/Set14), augmented as in the paper by
 downscaling with factors 0.9/0.8/0.7/0.6 and by rotation (plus flips); LR images
-made by MATLAB-style bicubic downscaling. Every 20th BSD200 image is held out as
-the validation split that picks the checkpoint. The network matches the engine:
+made by MATLAB-style bicubic downscaling. A held-out split of the training
+images (--val-sets, --val-nth; by default every 20th BSD200 image) picks the checkpoint. The network matches the engine:
 replicate padding at the image edge (border "replicate": every conv pads with
 the nearest edge pixel, and the deconv treats LR pixels beyond the edge as the
 nearest edge pixel), PReLU per channel, deconv offset --deconv-offset:
@@ -13,10 +13,14 @@ ConvTranspose2d(d, 1, 9, stride=scale, padding=4, output_padding=scale-1). At x3
 MATLAB's bicubic puts LR pixel p at HR 3p + 1, so offset 3 centres the 9 taps on
 it; offset 4 leaves one tap of support on one side (about 0.6 dB on Set5).
 
-Example (the shipped x3 model):
-    python training/train_fsrcnn.py --scale 3 --iters 60000 --seed 1 --out training/runs/fsrcnn_x3
-Fine-tune another scale from it:
-    python training/train_fsrcnn.py --scale 2 --init training/runs/fsrcnn_x3/best.pt ...
+With --teacher, a trained larger network's output (optionally its 8 rotation/flip mean) is blended into
+each target: knowledge distillation, worth a little for FSRCNN-s.
+
+Example (a first cycle from scratch; training/make_shipped.sh has the exact command of every shipped file):
+    python training/train_fsrcnn.py --scale 3 --deconv-offset 3 --iters 440000 --seed 301 \
+        --batch 16 --lr-patch 24 --loss-margin 4 --out training/runs/fsrcnn_x3_scratch
+Continue from a checkpoint (its deconvolution re-learnt if the scale differs):
+    python training/train_fsrcnn.py --scale 3 --lr 3e-4 --init training/checkpoints/x3_scratch.pt ...
 """
 
 from __future__ import annotations
