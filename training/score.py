@@ -7,6 +7,9 @@ compared on images none of them trained on, and against other releases:
     python training/score.py training/checkpoints/x3_stage10.pt training/runs/fsrcnn_x3_s11b/best.pt \\
         ../shared/data/weights/official_fsrcnn_via_yaBorn/model/FSRCNN/x3.mat --scale 3
 
+--eight-views scores each network's mean over the 8 rotations and flips of the input instead, the
+target train_fsrcnn.py --teacher-ensemble distils from.
+
 The held-out images are train_fsrcnn.py's: every --val-nth image (sorted by file name) of each set.
 Never a test set: Set5 and Set14 are refused.
 """
@@ -44,6 +47,18 @@ def load(path: str, scale: int, tmp: Path) -> Model:
     return Model.load(path, scale=scale)
 
 
+def eight_view_mean(run, lr: np.ndarray) -> np.ndarray:
+    """run's output averaged over the 8 rotations and flips of lr, each undone: train_fsrcnn.py's
+    --teacher-ensemble target, scored here with the engine."""
+    acc = 0.0
+    for k in range(4):
+        for flip in (False, True):
+            view = np.rot90(lr, k)[:, ::-1] if flip else np.rot90(lr, k)
+            out = run(np.ascontiguousarray(view))
+            acc = acc + np.rot90(out[:, ::-1] if flip else out, -k)
+    return acc / 8
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", nargs="+", help="train_fsrcnn.py checkpoints (.pt) or any weights file")
@@ -51,6 +66,8 @@ def main() -> None:
     ap.add_argument("--sets", default="T91,General-100,BSD200-train")
     ap.add_argument("--val-nth", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--eight-views", action="store_true",
+                    help="score each network's mean over the 8 rotations/flips of the input (a distillation teacher)")
     args = ap.parse_args()
     sets = args.sets.split(",")
     if TEST_SETS & set(sets):
@@ -63,7 +80,11 @@ def main() -> None:
             model = load(path, args.scale, Path(tmp))
             row = []
             for name in sets:
-                r = metrics.evaluate_set(images[name], args.scale, lambda lr: model.run_y(lr, threads=args.threads))
+                def run(lr, model=model):
+                    return model.run_y(lr, threads=args.threads)
+
+                r = metrics.evaluate_set(images[name], args.scale,
+                                         (lambda lr: eight_view_mean(run, lr)) if args.eight_views else run)
                 row.append(f"{np.mean([x.psnr for x in r]):.3f}")
             print(f"| {path} | " + " | ".join(row) + " |", flush=True)
 

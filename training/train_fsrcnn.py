@@ -217,7 +217,8 @@ def checkpoint_config(path: str) -> dict:
 
 def dihedral_mean(torch, model, x):
     """The model's output averaged over the 8 rotations and flips of its input (each undone on the
-    output): a better teacher than the model alone (about +0.1 dB on validation at x2 and x3)."""
+    output): a better teacher than the model alone (0.07-0.17 dB on each held-out split for the shipped
+    fsrcnn, training/score.py --eight-views)."""
     acc = 0
     for k in range(4):
         for flip in (False, True):

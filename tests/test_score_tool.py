@@ -1,0 +1,50 @@
+"""training/score.py --eight-views: the 8-view mean undoes each rotation and flip it applies."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fsrcnn_fast
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def score():
+    spec = importlib.util.spec_from_file_location("score", ROOT / "training" / "score.py")
+    module = importlib.util.module_from_spec(spec)
+    saved = list(sys.path)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved  # score.py puts training/ on the path for its own imports
+    return module
+
+
+def nearest_x3(lr):  # commutes with every rotation and flip
+    return np.repeat(np.repeat(lr, 3, axis=0), 3, axis=1)
+
+
+@pytest.mark.parametrize("shape", [(7, 10), (1, 4), (6, 6)])
+def test_eight_view_mean_of_an_equivariant_map_is_the_map(score, shape):
+    lr = np.random.default_rng(1).random(shape, dtype=np.float32)
+    np.testing.assert_allclose(score.eight_view_mean(nearest_x3, lr), nearest_x3(lr), rtol=0, atol=1e-6)
+
+
+def test_eight_view_mean_of_a_network_is_equivariant(score):
+    model = fsrcnn_fast.Model.load("fsrcnn-s", scale=3)
+    lr = np.random.default_rng(2).random((9, 13), dtype=np.float32)
+
+    def run(y):
+        return model.run_y(y, threads=1)
+
+    mean = score.eight_view_mean(run, lr)
+    assert mean.shape == (27, 39)
+    np.testing.assert_allclose(score.eight_view_mean(run, np.rot90(lr).copy()), np.rot90(mean), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(score.eight_view_mean(run, lr[::-1].copy()), mean[::-1], rtol=0, atol=1e-5)
+    assert np.abs(mean - run(lr)).max() > 1e-4  # the network alone is not equivariant: the test can see a wrong undo
