@@ -153,25 +153,30 @@ fsrcnn_multi() {
 
 # fsrcnn-s: FSRCNN-s (32,5,1), one network per scale.
 S="--d 32 --s 5 --m 1"
+# The x2 and x3 recipe at scale $1, deconvolution offset $2: a long first cycle ($5 iterations), a second
+# at lr 3e-4 ($6), a third at lr 2e-4 (100k), then distillation from teacher $3 (the shipped fsrcnn at
+# that scale): its plain output (150k), then its 8-view mean (250k). Seeds $4 to $4 + 4, one per cycle.
+fsrcnn_s_distilled() {
+  local name=fsrcnn_s_x$1 P="$S --scale $1 --deconv-offset $2" teacher=$3 seed=$4
+  long_cycle ${name}_long $P --iters $5 --seed $seed
+  next_cycle ${name}_long 2 3e-4 $P --iters $6 --seed $((seed + 1))
+  next_cycle ${name}_long 3 2e-4 $P --iters 100000 --seed $((seed + 2))
+  distil_cycle ${name}_kd ${name}_long_c3 $teacher $P --iters 150000 --seed $((seed + 3))
+  distil_cycle ${name}_kde ${name}_kd $teacher $P --iters 250000 --seed $((seed + 4)) --teacher-ensemble
+  export_best ${name}_kde $name
+}
+
 # fsrcnn-s x3: from scratch, one cycle of small steps with $BAL as long as fsrcnn's (500k iterations, one
 # thread, ~51 min): validation 28.941 (committed as training/checkpoints/fsrcnn_s_x3_long.pt), then a second
 # cycle from it at lr 3e-4 (300k, ~30 min): validation 28.953, per split (training/score.py) 30.652 / 27.557
 # / 28.453 against the first cycle's 30.636 / 27.550 / 28.441. The network they replace (the same recipe
 # with 200k-iteration cycles, training/checkpoints/fsrcnn_s_x3_scratch_c2.pt) had 28.904 and 30.583 /
 # 27.501 / 28.415: a small network still gains from a long first cycle.
-fsrcnn_s_x3() {
-  local P="$S --scale 3 --deconv-offset 3"
-  long_cycle fsrcnn_s_x3_long $P --iters 500000 --seed 351
-  next_cycle fsrcnn_s_x3_long 2 3e-4 $P --iters 300000 --seed 352
-  # A third cycle (lr 2e-4, 100k iterations, ~12 min): per split 30.654 / 27.562 / 28.457, validation 28.957.
-  next_cycle fsrcnn_s_x3_long 3 2e-4 $P --iters 100000 --seed 353
-  # Distilled from the shipped fsrcnn x3 (~18 min): validation 28.966, per split 30.669 / 27.568 / 28.463;
-  # then from its 8-view mean (250k iterations, ~28 min): validation 28.974, per split 30.676 / 27.586 /
-  # 28.471. A third such cycle (lr 2e-4, the target the teacher's alone) reached 28.976 but 30.674 on T91: not kept.
-  distil_cycle fsrcnn_s_x3_kd fsrcnn_s_x3_long_c3 x3_scratch_c2 $P --iters 150000 --seed 354
-  distil_cycle fsrcnn_s_x3_kde fsrcnn_s_x3_kd x3_scratch_c2 $P --iters 250000 --seed 355 --teacher-ensemble
-  export_best fsrcnn_s_x3_kde fsrcnn_s_x3
-}
+# The third cycle (~12 min): per split 30.654 / 27.562 / 28.457, validation 28.957. Distilled from the
+# shipped fsrcnn x3 (~18 min): validation 28.966, per split 30.669 / 27.568 / 28.463; then from its 8-view
+# mean (~28 min): validation 28.974, per split 30.676 / 27.586 / 28.471. A further such cycle (lr 2e-4, the
+# target the teacher's alone) reached 28.976 but 30.674 on T91: not kept.
+fsrcnn_s_x3() { fsrcnn_s_distilled 3 3 x3_scratch_c2 351 500000 300000; }
 
 # fsrcnn-s x4: as fsrcnn_s_x3 (500k iterations, ~56 min; validation 27.218, committed as
 # training/checkpoints/fsrcnn_s_x4_long.pt, per split 28.577 / 25.547 / 26.956), then a second cycle
@@ -191,18 +196,10 @@ fsrcnn_s_x4() {
 # training/checkpoints/fsrcnn_s_x2_long.pt, per split 34.079 / 31.273 / 31.708; then 180k at lr 3e-4, ~25
 # min): validation 32.339, per split 34.105 / 31.287 / 31.720. The network they replace (170k + 180k
 # iterations, training/checkpoints/fsrcnn_s_x2_scratch_c2.pt) had 32.257 and 34.041 / 31.228 / 31.623.
-fsrcnn_s_x2() {
-  local P="$S --scale 2 --deconv-offset 4"
-  long_cycle fsrcnn_s_x2_long $P --iters 450000 --seed 361
-  next_cycle fsrcnn_s_x2_long 2 3e-4 $P --iters 180000 --seed 362
-  # A third cycle (lr 2e-4, 100k iterations, ~12 min): per split 34.110 / 31.294 / 31.726, validation 32.345.
-  next_cycle fsrcnn_s_x2_long 3 2e-4 $P --iters 100000 --seed 363
-  # Distilled as fsrcnn_s_x3, from the shipped fsrcnn x2 (~22 min): validation 32.354, per split 34.118 /
-  # 31.300 / 31.736; then from its 8-view mean (~34 min): validation 32.367, per split 34.142 / 31.314 / 31.742.
-  distil_cycle fsrcnn_s_x2_kd fsrcnn_s_x2_long_c3 x2_scratch $P --iters 150000 --seed 364
-  distil_cycle fsrcnn_s_x2_kde fsrcnn_s_x2_kd x2_scratch $P --iters 250000 --seed 365 --teacher-ensemble
-  export_best fsrcnn_s_x2_kde fsrcnn_s_x2
-}
+# The third cycle (~12 min): per split 34.110 / 31.294 / 31.726, validation 32.345. Distilled from the
+# shipped fsrcnn x2 (~22 min): validation 32.354, per split 34.118 / 31.300 / 31.736; then from its 8-view
+# mean (~34 min): validation 32.367, per split 34.142 / 31.314 / 31.742.
+fsrcnn_s_x2() { fsrcnn_s_distilled 2 4 x2_scratch 361 450000 180000; }
 
 MODELS=(fsrcnn_x3 fsrcnn_x2 fsrcnn_x4 fsrcnn_multi fsrcnn_s_x3 fsrcnn_s_x2 fsrcnn_s_x4)
 for model in "${@:-${MODELS[@]}}"; do
