@@ -101,6 +101,47 @@ def test_patch_sampler_draws_sets_by_area_or_equally(train_fsrcnn):
     assert lr.shape == (5, 1, 24, 24) and hr.shape == (5, 1, 72, 72)
 
 
+def test_patch_sampler_edge_patches_count_the_image_border(train_fsrcnn):
+    """--edge-prob: patches flush with an image edge, whose loss mask counts the pixels on that edge (the
+    network is padded there as at test time) and leaves out --loss-margin LR pixels on every other side.
+    Each patch is found back in its image (values are unique) to check the mask, rotated and flipped with
+    the patch, against its position."""
+    scale, p, margin = 3, 8, 2
+    lr_img = np.arange(14 * 17, dtype=np.float32).reshape(14, 17)
+    hr_img = np.kron(lr_img, np.ones((scale, scale), np.float32))
+    sampler = train_fsrcnn.PatchSampler({"one": [(lr_img, hr_img)]}, scale, p, seed=4, edge_prob=0.5,
+                                        loss_margin=margin)
+    lr, hr, mask = sampler.batch(300)
+    views = [(k, f) for k in range(4) for f in (False, True)]
+    flush_rows = flush_cols = 0
+    for a, b, m in zip(lr[:, 0], hr[:, 0], mask[:, 0]):
+        for k, flip in views:  # undo the sampler's rotation, then flip
+            a0 = np.rot90(a[:, ::-1] if flip else a, -k)
+            if a0[0, 1] - a0[0, 0] == 1 and a0[1, 0] - a0[0, 0] == 17:
+                break
+        else:
+            raise AssertionError("patch is not a rotated/flipped crop of the image")
+        i, j = divmod(int(a0[0, 0]), 17)
+        np.testing.assert_array_equal(a0, lr_img[i : i + p, j : j + p])
+        np.testing.assert_array_equal(np.rot90(b[:, ::-1] if flip else b, -k),
+                                      hr_img[i * scale : (i + p) * scale, j * scale : (j + p) * scale])
+        inside = np.ones((p, p), bool)  # LR pixels whose HR pixels the loss should count
+        if i > 0:
+            inside[:margin] = False
+        if i + p < 14:
+            inside[-margin:] = False
+        if j > 0:
+            inside[:, :margin] = False
+        if j + p < 17:
+            inside[:, -margin:] = False
+        want = np.kron(inside, np.ones((scale, scale))).astype(np.float32)
+        np.testing.assert_array_equal(np.rot90(m[:, ::-1] if flip else m, -k), want)
+        flush_rows += i in (0, 14 - p)
+        flush_cols += j in (0, 17 - p)
+    # half the draws flush by choice, the rest uniform over 7 (rows) or 10 (columns) positions
+    assert 0.55 < flush_rows / 300 < 0.8 and 0.5 < flush_cols / 300 < 0.75
+
+
 def test_distilled_pairs_blend_teacher_output_into_target(train_fsrcnn, tmp_path):
     """--teacher: the target is (1 - w) HR + w teacher(LR), the teacher run on the whole LR image and
     clipped to [0, 1] (with --teacher-ensemble, its 8-view mean); LR inputs are untouched; a teacher at

@@ -88,7 +88,8 @@ class PatchSampler:
     """Random LR/HR patch pairs, each pixel of a set equally likely. Sets are drawn in proportion to their
     area, or, with balance_sets, equally often (BSD200-train alone is three times T91 + General-100)."""
 
-    def __init__(self, pairs_by_set: dict, scale: int, lr_patch: int, seed: int, balance_sets: bool = False):
+    def __init__(self, pairs_by_set: dict, scale: int, lr_patch: int, seed: int, balance_sets: bool = False,
+                 edge_prob: float = 0.0, loss_margin: int = 0):
         self.pairs, weights = [], []
         for pairs in pairs_by_set.values():
             kept = [p for p in pairs if min(p[0].shape) >= lr_patch]
@@ -98,23 +99,54 @@ class PatchSampler:
         weights = np.concatenate(weights)
         self.prob = weights / weights.sum()
         self.scale, self.lr_patch = scale, lr_patch
+        self.edge_prob, self.loss_margin = edge_prob, loss_margin
         self.rng = np.random.default_rng(seed)
 
-    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def _corner(self, extent: int) -> int:
+        """A patch's first row (or column) in a plane of `extent` LR pixels: uniform, or, with probability
+        edge_prob, flush with one of the plane's two edges."""
+        last = extent - self.lr_patch
+        if self.edge_prob and self.rng.random() < self.edge_prob:
+            return int(self.rng.integers(0, 2)) * last
+        return int(self.rng.integers(0, last + 1))
+
+    def _loss_mask(self, i: int, j: int, shape) -> np.ndarray:
+        """1 on the HR pixels the loss counts: all but loss_margin LR pixels at each patch side that lies
+        inside the image (their receptive field runs into the patch's padding, which the image does not
+        have); a side on the image's own edge is padded as at test time, so its pixels count."""
+        s, p, cut = self.scale, self.lr_patch, self.loss_margin * self.scale
+        mask = np.zeros((p * s, p * s), np.float32)
+        top = 0 if i == 0 else cut
+        bottom = p * s if i == shape[0] - p else p * s - cut
+        left = 0 if j == 0 else cut
+        right = p * s if j == shape[1] - p else p * s - cut
+        mask[top:bottom, left:right] = 1.0
+        return mask
+
+    def batch(self, n: int):
+        """n (LR, HR) patch pairs, NCHW float32; with edge_prob, also each pair's loss mask (N1HW, HR)."""
         s, p = self.scale, self.lr_patch
         lrs = np.empty((n, 1, p, p), np.float32)
         hrs = np.empty((n, 1, p * s, p * s), np.float32)
+        masks = np.empty_like(hrs) if self.edge_prob else None
         for k, idx in enumerate(self.rng.choice(len(self.pairs), size=n, p=self.prob)):
             lr, hr = self.pairs[idx]
-            i = self.rng.integers(0, lr.shape[0] - p + 1)
-            j = self.rng.integers(0, lr.shape[1] - p + 1)
+            if self.edge_prob:
+                i, j = self._corner(lr.shape[0]), self._corner(lr.shape[1])
+            else:  # the draws of the runs before edge_prob existed, so their commands still reproduce them
+                i = self.rng.integers(0, lr.shape[0] - p + 1)
+                j = self.rng.integers(0, lr.shape[1] - p + 1)
             a, b = lr[i : i + p, j : j + p], hr[i * s : (i + p) * s, j * s : (j + p) * s]
+            c = self._loss_mask(i, j, lr.shape) if self.edge_prob else None
             rot, flip = self.rng.integers(0, 4), self.rng.integers(0, 2)
             a, b = np.rot90(a, rot), np.rot90(b, rot)
             if flip:
                 a, b = a[:, ::-1], b[:, ::-1]
             lrs[k, 0], hrs[k, 0] = a, b
-        return lrs, hrs
+            if c is not None:
+                c = np.rot90(c, rot)
+                masks[k, 0] = c[:, ::-1] if flip else c
+        return (lrs, hrs, masks) if self.edge_prob else (lrs, hrs)
 
 
 def subpixel_taps(scale: int, offset: int, k: int = 9):
@@ -269,6 +301,9 @@ def main() -> None:
     ap.add_argument("--loss-margin", type=int, default=0,
                     help="LR pixels at each patch edge left out of the loss: their receptive field runs off the "
                          "patch into padding that the real image does not have")
+    ap.add_argument("--edge-prob", type=float, default=0.0,
+                    help="probability that a patch's rows (and, independently, its columns) lie flush with an "
+                         "image edge, where the loss counts every pixel: the network learns the image border")
     ap.add_argument("--deconv-offset", type=int, default=4, help="deconv offset (3 centres the taps at x3)")
     ap.add_argument("--init", type=str, default="", help="checkpoint to fine-tune from (deconv reinitialised if scale differs)")
     ap.add_argument("--sets", type=str, default=",".join(TRAIN_SETS),
@@ -310,7 +345,8 @@ def main() -> None:
                                        args.teacher_ensemble)
     n_pairs = sum(len(p) for p in pairs_by_set.values())
     print(f"{n_pairs} training pairs, {len(val_pairs)} validation images, prepared in {time.time() - t0:.0f}s", flush=True)
-    sampler = PatchSampler(pairs_by_set, args.scale, lr_patch, args.seed, args.balance_sets)
+    sampler = PatchSampler(pairs_by_set, args.scale, lr_patch, args.seed, args.balance_sets,
+                           args.edge_prob, args.loss_margin)
 
     model = make_model(torch, args.scale, args.d, args.s, args.m, args.deconv_offset)
     if args.init:
@@ -345,13 +381,17 @@ def main() -> None:
     t0 = time.time()
     last = args.stop_at or args.iters
     for it in range(1, last + 1):
-        lr_b, hr_b = sampler.batch(args.batch)
+        lr_b, hr_b, *mask_b = sampler.batch(args.batch)
         pred = model(torch.from_numpy(lr_b).contiguous(memory_format=torch.channels_last))
         target = torch.from_numpy(hr_b)
-        if args.loss_margin:
-            cut = args.loss_margin * args.scale
-            pred, target = pred[..., cut:-cut, cut:-cut], target[..., cut:-cut, cut:-cut]
-        loss = torch.nn.functional.mse_loss(pred, target)
+        if mask_b:
+            mask = torch.from_numpy(mask_b[0])
+            loss = ((pred - target) ** 2 * mask).sum() / mask.sum()
+        else:
+            if args.loss_margin:
+                cut = args.loss_margin * args.scale
+                pred, target = pred[..., cut:-cut, cut:-cut], target[..., cut:-cut, cut:-cut]
+            loss = torch.nn.functional.mse_loss(pred, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
