@@ -48,3 +48,25 @@ def test_eight_view_mean_of_a_network_is_equivariant(score):
     np.testing.assert_allclose(score.eight_view_mean(run, np.rot90(lr).copy()), np.rot90(mean), rtol=0, atol=1e-5)
     np.testing.assert_allclose(score.eight_view_mean(run, lr[::-1].copy()), mean[::-1], rtol=0, atol=1e-5)
     assert np.abs(mean - run(lr)).max() > 1e-4  # the network alone is not equivariant: the test can see a wrong undo
+
+
+@pytest.mark.parametrize("scale,width", [(3, 2), (2, 1), (4, 3)])
+def test_border_psnr_scores_only_the_ring_inside_the_shave(score, scale, width):
+    """--border N: the PSNR of the HR pixels within N LR pixels of the edge, once the protocol's shave of
+    `scale` pixels is gone: errors in the shaved frame or the interior do not count, the ring's do."""
+    image = np.random.default_rng(scale).integers(20, 230, (41, 53), dtype=np.uint8)
+    hr, _ = fsrcnn_fast.metrics.protocol_pair(image, scale)
+
+    def run(lr):
+        out = hr.astype(np.float64)
+        out[:scale] += 50  # the shaved frame: never scored
+        h, w = out.shape
+        ring = np.zeros(out.shape, bool)
+        ring[scale : h - scale, scale : w - scale] = True
+        c = scale + width * scale
+        ring[c : h - c, c : w - c] = False
+        out[ring] += 4
+        out[c : h - c, c : w - c] += 1  # interior: not the ring's business
+        return out / 255.0
+
+    assert score.border_psnr([("synthetic", image)], scale, run, width) == pytest.approx(10 * np.log10(255**2 / 16))

@@ -8,7 +8,9 @@ compared on images none of them trained on, and against other releases:
         ../shared/data/weights/official_fsrcnn_via_yaBorn/model/FSRCNN/x3.mat --scale 3
 
 --eight-views scores each network's mean over the 8 rotations and flips of the input instead, the
-target train_fsrcnn.py --teacher-ensemble distils from.
+target train_fsrcnn.py --teacher-ensemble distils from. --border N adds, per set, the PSNR of the ring of HR
+pixels within N LR pixels of the image edge (inside the protocol's shave), where train_fsrcnn.py
+--edge-prob trains.
 
 The held-out images are train_fsrcnn.py's: every --val-nth image (sorted by file name) of each set.
 Never a test set: Set5 and Set14 are refused.
@@ -59,6 +61,22 @@ def eight_view_mean(run, lr: np.ndarray) -> np.ndarray:
     return acc / 8
 
 
+def border_psnr(images, scale: int, run, width: int) -> float:
+    """Mean over images of the PSNR of the HR pixels within `width` LR pixels of the edge, after the
+    protocol's shave of `scale` pixels."""
+    scores = []
+    for _, image in images:
+        hr, lr = metrics.protocol_pair(image, scale)
+        out = metrics.shave(metrics.to_uint8(run(lr)), scale).astype(np.float64)
+        ref = metrics.shave(hr, scale).astype(np.float64)
+        ring = np.ones(ref.shape, bool)
+        cut = width * scale
+        ring[cut:-cut, cut:-cut] = False
+        mse = np.mean((out[ring] - ref[ring]) ** 2)
+        scores.append(10 * np.log10(255.0**2 / mse) if mse > 0 else float("inf"))
+    return float(np.mean(scores))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", nargs="+", help="train_fsrcnn.py checkpoints (.pt) or any weights file")
@@ -68,24 +86,29 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--eight-views", action="store_true",
                     help="score each network's mean over the 8 rotations/flips of the input (a distillation teacher)")
+    ap.add_argument("--border", type=int, default=0, metavar="N",
+                    help="also score the ring of HR pixels within N LR pixels of the image edge")
     args = ap.parse_args()
     sets = args.sets.split(",")
     if TEST_SETS & set(sets):
         raise SystemExit(f"{sorted(TEST_SETS & set(sets))}: test sets are not for choosing checkpoints")
     images = {name: held_out(name, args.val_nth) for name in sets}
-    print("| weights | " + " | ".join(f"{n} ({len(images[n])})" for n in sets) + " |")
-    print("| --- |" + " --- |" * len(sets))
+    columns = [f"{n} ({len(images[n])})" for n in sets]
+    if args.border:
+        columns += [f"{n} border {args.border}" for n in sets]
+    print("| weights | " + " | ".join(columns) + " |")
+    print("| --- |" + " --- |" * len(columns))
     with tempfile.TemporaryDirectory() as tmp:
         for path in args.weights:
             model = load(path, args.scale, Path(tmp))
-            row = []
-            for name in sets:
-                def run(lr, model=model):
-                    return model.run_y(lr, threads=args.threads)
+            def run(lr, model=model):
+                return model.run_y(lr, threads=args.threads)
 
-                r = metrics.evaluate_set(images[name], args.scale,
-                                         (lambda lr: eight_view_mean(run, lr)) if args.eight_views else run)
-                row.append(f"{np.mean([x.psnr for x in r]):.3f}")
+            sr = (lambda lr: eight_view_mean(run, lr)) if args.eight_views else run
+            row = [f"{np.mean([x.psnr for x in metrics.evaluate_set(images[n], args.scale, sr)]):.3f}"
+                   for n in sets]
+            if args.border:
+                row += [f"{border_psnr(images[n], args.scale, sr, args.border):.3f}" for n in sets]
             print(f"| {path} | " + " | ".join(row) + " |", flush=True)
 
 
