@@ -14,6 +14,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import fsrcnn_fast  # noqa: E402  (the installed package, engine included, before the trainer puts the source tree on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -81,6 +83,30 @@ def test_state_dict_keys_unchanged(train_fsrcnn):
     state = torch.load(ROOT / "training" / "checkpoints" / "x3_stage8.pt", map_location="cpu",
                        weights_only=True)["model"]
     assert set(state) == keys
+
+
+@pytest.mark.parametrize("scale,offset", [(2, 4), (3, 3), (4, 3)])
+def test_engine_runs_an_exported_checkpoint_as_trained_up_to_the_edge(train_fsrcnn, tmp_path, scale, offset):
+    """What --edge-prob teaches at the image border is what the engine does there: an exported
+    checkpoint, run by the library, is the trainer's network on every pixel, the edge rows included."""
+    spec = importlib.util.spec_from_file_location("export", ROOT / "training" / "export.py")
+    export = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(export)
+    torch.manual_seed(scale)
+    model = train_fsrcnn.make_model(torch, scale, 8, 4, 2, offset)
+    with torch.no_grad():
+        model.deconv.weight.normal_(std=0.05)
+        for act in [model.feature_act, model.shrink_act, *model.map_acts, model.expand_act]:
+            act.weight.uniform_(-0.5, 0.5)
+    torch.save({"model": model.state_dict(), "iter": 1, "val_psnr": 0.0}, tmp_path / "net.pt")
+    config = {"scale": scale, "d": 8, "s": 4, "m": 2, "deconv_offset": offset}
+    (tmp_path / "net.json").write_text(__import__("json").dumps(config))
+    export.export([str(tmp_path / "net.pt")], tmp_path / "net.safetensors")
+    x = np.random.default_rng(scale).random((11, 14), dtype=np.float32)
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)[None, None]).numpy()[0, 0]
+    got = fsrcnn_fast.Model.load(tmp_path / "net.safetensors", scale=scale).run_y(x, threads=1)
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-5)
 
 
 def test_patch_sampler_draws_sets_by_area_or_equally(train_fsrcnn):
