@@ -53,18 +53,27 @@ distil_cycle() {
   long_cycle $out --lr 3e-4 --val-every 10000 --teacher $C/$teacher.pt --teacher-weight 0.5 \
     --init $R/$init/best.pt "$@"
 }
+# A cycle that teaches the image border: into run $1 from run $2's best, lr 3e-4, 150k iterations, with
+# patches flush with an image edge on a side 15 % of the time (--edge-prob), the loss counting that edge.
+edge_cycle() {
+  local out=$1 init=$2; shift 2
+  long_cycle $out --lr 3e-4 --val-every 10000 --iters 150000 --edge-prob 0.15 --init $R/$init/best.pt "$@"
+}
 
 # fsrcnn x3: from scratch, one long cosine cycle of small steps at the deconvolution offset that centres
 # the taps at x3 (one thread, ~103 min, 440k iterations; validation 29.311, committed as
 # training/checkpoints/x3_scratch.pt), then a second cycle from it at lr 3e-4 (400k iterations, ~95 min):
 # validation 29.333, per split (training/score.py --scale 3) 31.115 / 28.064 / 28.759 against the first
 # cycle's 31.091 / 28.034 / 28.740. The network they replace (twelve stages over four sessions, starting
-# from scratch at offset 4 with larger steps) reached 29.148.
+# from scratch at offset 4 with larger steps) reached 29.148. Then an edge cycle (~39 min, committed as
+# training/checkpoints/x3_edge.pt): validation 29.362, per split 31.187 / 28.081 / 28.770, and within 3 LR
+# pixels of the edge (training/score.py --border 3) 31.087 / 29.719 / 30.402 against 30.835 / 29.571 / 30.237.
 fsrcnn_x3() {
   local P="--scale 3 --deconv-offset 3"
   long_cycle fsrcnn_x3_scratch $P --iters 440000 --seed 301
   next_cycle fsrcnn_x3_scratch 2 3e-4 $P --iters 400000 --seed 302
-  export_best fsrcnn_x3_scratch_c2 fsrcnn_x3
+  edge_cycle fsrcnn_x3_edge fsrcnn_x3_scratch_c2 $P --seed 305
+  export_best fsrcnn_x3_edge fsrcnn_x3
 }
 
 # The x3 network shipped until session 5, in twelve stages over four sessions: fsrcnn-multi shares its
