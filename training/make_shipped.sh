@@ -208,7 +208,13 @@ fsrcnn_s_x4() {
 # The third cycle (~12 min): per split 34.110 / 31.294 / 31.726, validation 32.345. Distilled from the
 # shipped fsrcnn x2 (~22 min): validation 32.354, per split 34.118 / 31.300 / 31.736; then from its 8-view
 # mean (~34 min): validation 32.367, per split 34.142 / 31.314 / 31.742.
-fsrcnn_s_x2() { fsrcnn_s_distilled 2 4 x2_scratch 361 450000 180000; }
+# Then an edge cycle from it (seed 367, ~22 min): validation 32.380, per split 34.174 / 31.326 / 31.746,
+# within 3 LR pixels of the edge 34.440 / 32.980 / 33.469 (was 34.175 / 32.681 / 33.334).
+fsrcnn_s_x2() {
+  fsrcnn_s_distilled 2 4 x2_scratch 361 450000 180000
+  edge_cycle fsrcnn_s_x2_edge fsrcnn_s_x2_kde $S --scale 2 --deconv-offset 4 --seed 367
+  export_best fsrcnn_s_x2_edge fsrcnn_s_x2
+}
 
 MODELS=(fsrcnn_x3 fsrcnn_x2 fsrcnn_x4 fsrcnn_multi fsrcnn_s_x3 fsrcnn_s_x2 fsrcnn_s_x4)
 for model in "${@:-${MODELS[@]}}"; do
