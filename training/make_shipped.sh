@@ -163,7 +163,7 @@ fsrcnn_multi() {
 # fsrcnn-s: FSRCNN-s (32,5,1), one network per scale.
 S="--d 32 --s 5 --m 1"
 # The x2 and x3 recipe at scale $1, deconvolution offset $2: a long first cycle ($5 iterations), a second
-# at lr 3e-4 ($6), a third at lr 2e-4 (100k), then distillation from teacher $3 (the shipped fsrcnn at
+# at lr 3e-4 ($6), a third at lr 2e-4 (100k), then distillation from teacher $3 (the fsrcnn at
 # that scale): its plain output (150k), then its 8-view mean (250k). Seeds $4 to $4 + 4, one per cycle.
 fsrcnn_s_distilled() {
   local name=fsrcnn_s_x$1 P="$S --scale $1 --deconv-offset $2" teacher=$3 seed=$4
@@ -172,7 +172,6 @@ fsrcnn_s_distilled() {
   next_cycle ${name}_long 3 2e-4 $P --iters 100000 --seed $((seed + 2))
   distil_cycle ${name}_kd ${name}_long_c3 $teacher $P --iters 150000 --seed $((seed + 3))
   distil_cycle ${name}_kde ${name}_kd $teacher $P --iters 250000 --seed $((seed + 4)) --teacher-ensemble
-  export_best ${name}_kde $name
 }
 
 # fsrcnn-s x3: from scratch, one cycle of small steps with $BAL as long as fsrcnn's (500k iterations, one
@@ -185,7 +184,10 @@ fsrcnn_s_distilled() {
 # shipped fsrcnn x3 (~18 min): validation 28.966, per split 30.669 / 27.568 / 28.463; then from its 8-view
 # mean (~28 min): validation 28.974, per split 30.676 / 27.586 / 28.471. A further such cycle (lr 2e-4, the
 # target the teacher's alone) reached 28.976 but 30.674 on T91: not kept.
-fsrcnn_s_x3() { fsrcnn_s_distilled 3 3 x3_scratch_c2 351 500000 300000; }
+fsrcnn_s_x3() {
+  fsrcnn_s_distilled 3 3 x3_scratch_c2 351 500000 300000
+  export_best fsrcnn_s_x3_kde fsrcnn_s_x3
+}
 
 # fsrcnn-s x4: as fsrcnn_s_x3 (500k iterations, ~56 min; validation 27.218, committed as
 # training/checkpoints/fsrcnn_s_x4_long.pt, per split 28.577 / 25.547 / 26.956), then a second cycle
