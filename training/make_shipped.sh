@@ -184,9 +184,17 @@ fsrcnn_s_distilled() {
 # shipped fsrcnn x3 (~18 min): validation 28.966, per split 30.669 / 27.568 / 28.463; then from its 8-view
 # mean (~28 min): validation 28.974, per split 30.676 / 27.586 / 28.471. A further such cycle (lr 2e-4, the
 # target the teacher's alone) reached 28.976 but 30.674 on T91: not kept.
+# Then an edge cycle (seed 358, ~20 min): validation 28.977, per split 30.685 / 27.581 / 28.472, General-100
+# lower; and a distillation cycle with edges from the edge-trained fsrcnn x3's 8-view mean (150k, seed
+# 359, ~20 min): validation 28.984, per split 30.693 / 27.588 / 28.479, within 3 LR pixels of the edge
+# 30.610 / 29.255 / 30.143 (before both: 30.549 / 29.245 / 30.073).
 fsrcnn_s_x3() {
+  local P="$S --scale 3 --deconv-offset 3"
   fsrcnn_s_distilled 3 3 x3_scratch_c2 351 500000 300000
-  export_best fsrcnn_s_x3_kde fsrcnn_s_x3
+  edge_cycle fsrcnn_s_x3_edge fsrcnn_s_x3_kde $P --seed 358
+  distil_cycle fsrcnn_s_x3_edge_kde fsrcnn_s_x3_edge x3_edge $P --iters 150000 --seed 359 --teacher-ensemble \
+    --edge-prob 0.15
+  export_best fsrcnn_s_x3_edge_kde fsrcnn_s_x3
 }
 
 # fsrcnn-s x4: as fsrcnn_s_x3 (500k iterations, ~56 min; validation 27.218, committed as
