@@ -137,7 +137,15 @@ x3_stage12() {
 # (every 10th image of the three sets) 32.851; the network it replaces, fine-tuned in five steps from the
 # x3 stage-8 layers, 32.600 (per split, training/score.py --scale 2: 34.399 / 31.719 / 31.922).
 # Offsets 3 and 4 are both half a pixel off at x2 (MATLAB's bicubic puts LR pixel p at HR 2p + 0.5); 4 is PyTorch's.
-fsrcnn_x2() { from_scratch fsrcnn_x2 --scale 2 --deconv-offset 4 --iters 420000 --seed 201; }
+# Then an edge cycle (seed 202, ~44 min, committed as training/checkpoints/x2_edge.pt): validation 32.886,
+# per split 34.673 / 32.049 / 32.201 (was 34.632 / 32.004 / 32.171), within 3 LR pixels of the edge
+# 35.013 / 33.424 / 33.901 (was 34.688 / 33.052 / 33.564).
+fsrcnn_x2() {
+  local P="--scale 2 --deconv-offset 4"
+  long_cycle fsrcnn_x2_scratch $P --iters 420000 --seed 201
+  edge_cycle fsrcnn_x2_edge fsrcnn_x2_scratch $P --seed 202
+  export_best fsrcnn_x2_edge fsrcnn_x2
+}
 
 # fsrcnn x4: from scratch, as fsrcnn_x3's first cycle (one thread, 500k iterations, ~122 min). Validation
 # 27.552; per split (training/score.py --scale 4) 29.059 / 25.951 / 27.198, where the network it replaces
