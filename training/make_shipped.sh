@@ -181,6 +181,15 @@ fsrcnn_s_distilled() {
   distil_cycle ${name}_kd ${name}_long_c3 $teacher $P --iters 150000 --seed $((seed + 3))
   distil_cycle ${name}_kde ${name}_kd $teacher $P --iters 250000 --seed $((seed + 4)) --teacher-ensemble
 }
+# The border, at scale $1, offset $2, from fsrcnn_s_distilled's network: an edge cycle (seed $4), then a
+# distillation cycle with edges (150k, seed $4 + 1) from edge-trained teacher $3's 8-view mean; exported.
+fsrcnn_s_edges() {
+  local name=fsrcnn_s_x$1 P="$S --scale $1 --deconv-offset $2" teacher=$3 seed=$4
+  edge_cycle ${name}_edge ${name}_kde $P --seed $seed
+  distil_cycle ${name}_edge_kde ${name}_edge $teacher $P --iters 150000 --seed $((seed + 1)) --teacher-ensemble \
+    --edge-prob 0.15
+  export_best ${name}_edge_kde $name
+}
 
 # fsrcnn-s x3: from scratch, one cycle of small steps with $BAL as long as fsrcnn's (500k iterations, one
 # thread, ~51 min): validation 28.941 (committed as training/checkpoints/fsrcnn_s_x3_long.pt), then a second
@@ -197,12 +206,8 @@ fsrcnn_s_distilled() {
 # 359, ~20 min): validation 28.984, per split 30.693 / 27.588 / 28.479, within 3 LR pixels of the edge
 # 30.610 / 29.255 / 30.143 (before both: 30.549 / 29.245 / 30.073).
 fsrcnn_s_x3() {
-  local P="$S --scale 3 --deconv-offset 3"
   fsrcnn_s_distilled 3 3 x3_scratch_c2 351 500000 300000
-  edge_cycle fsrcnn_s_x3_edge fsrcnn_s_x3_kde $P --seed 358
-  distil_cycle fsrcnn_s_x3_edge_kde fsrcnn_s_x3_edge x3_edge $P --iters 150000 --seed 359 --teacher-ensemble \
-    --edge-prob 0.15
-  export_best fsrcnn_s_x3_edge_kde fsrcnn_s_x3
+  fsrcnn_s_edges 3 3 x3_edge 358
 }
 
 # fsrcnn-s x4: as fsrcnn_s_x3 (500k iterations, ~56 min; validation 27.218, committed as
@@ -227,11 +232,12 @@ fsrcnn_s_x4() {
 # shipped fsrcnn x2 (~22 min): validation 32.354, per split 34.118 / 31.300 / 31.736; then from its 8-view
 # mean (~34 min): validation 32.367, per split 34.142 / 31.314 / 31.742.
 # Then an edge cycle from it (seed 367, ~22 min): validation 32.380, per split 34.174 / 31.326 / 31.746,
-# within 3 LR pixels of the edge 34.440 / 32.980 / 33.469 (was 34.175 / 32.681 / 33.334).
+# within 3 LR pixels of the edge 34.440 / 32.980 / 33.469 (was 34.175 / 32.681 / 33.334); and distillation
+# with edges from the edge-trained fsrcnn x2's 8-view mean (seed 368, ~22 min): validation 32.387, per split
+# 34.191 / 31.340 / 31.747, within 3 LR pixels of the edge 34.453 / 33.011 / 33.484.
 fsrcnn_s_x2() {
   fsrcnn_s_distilled 2 4 x2_scratch 361 450000 180000
-  edge_cycle fsrcnn_s_x2_edge fsrcnn_s_x2_kde $S --scale 2 --deconv-offset 4 --seed 367
-  export_best fsrcnn_s_x2_edge fsrcnn_s_x2
+  fsrcnn_s_edges 2 4 x2_edge 367
 }
 
 MODELS=(fsrcnn_x3 fsrcnn_x2 fsrcnn_x4 fsrcnn_multi fsrcnn_s_x3 fsrcnn_s_x2 fsrcnn_s_x4)
