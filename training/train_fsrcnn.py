@@ -13,6 +13,10 @@ ConvTranspose2d(d, 1, 9, stride=scale, padding=4, output_padding=scale-1). At x3
 MATLAB's bicubic puts LR pixel p at HR 3p + 1, so offset 3 centres the 9 taps on
 it; offset 4 leaves one tap of support on one side (about 0.6 dB on Set5).
 
+Random patches almost never touch the image edge, and --loss-margin leaves out their outer pixels, so
+the padding at the border is never trained; with --edge-prob some patches lie flush with an image edge
+and the loss counts the pixels there (worth 0.15-0.37 dB within 3 LR pixels of the edge for fsrcnn).
+
 With --teacher, a trained larger network's output (optionally its 8 rotation/flip mean) is blended into
 each target: knowledge distillation, worth a little for FSRCNN-s.
 
