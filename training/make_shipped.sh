@@ -11,7 +11,7 @@
 # so each command runs alone. Needs PyTorch and Pillow (pip install torch==2.13.0 pillow) and the
 # training sets under $FSRCNN_DATA (default ../shared/data): T91, General-100, BSD200-train. Never the
 # test sets. Times are on the 2-core machine, one thread per run, two runs at a time, as noted at each
-# (fsrcnn_x3 the longest: two cycles, ~3.3 h). x3 stages 1-8 (x3_stage12 below) ran before the trainer's faster
+# (fsrcnn_x3 the longest: three cycles, ~4 h). x3 stages 1-8 (x3_stage12 below) ran before the trainer's faster
 # formulation of the same network (commit a87fce4): a rerun of them follows the same path up to float rounding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
