@@ -69,4 +69,4 @@ def test_border_psnr_scores_only_the_ring_inside_the_shave(score, scale, width):
         out[c : h - c, c : w - c] += 1  # interior: not the ring's business
         return out / 255.0
 
-    assert score.border_psnr([("synthetic", image)], scale, run, width) == pytest.approx(10 * np.log10(255**2 / 16))
+    assert score.set_scores([("synthetic", image)], scale, run, width)[1] == pytest.approx(10 * np.log10(255**2 / 16))
