@@ -123,8 +123,8 @@ def test_patch_sampler_draws_sets_by_area_or_equally(train_fsrcnn):
     balanced = train_fsrcnn.PatchSampler(by_set, 3, 24, seed=1, balance_sets=True)
     np.testing.assert_allclose([balanced.prob[:2].sum(), balanced.prob[2:].sum()], [0.5, 0.5])
     np.testing.assert_allclose(balanced.prob[2:] / balanced.prob[2], [1.0, areas[3] / areas[2]])
-    lr, hr = balanced.batch(5)
-    assert lr.shape == (5, 1, 24, 24) and hr.shape == (5, 1, 72, 72)
+    lr, hr, mask = balanced.batch(5)
+    assert lr.shape == (5, 1, 24, 24) and hr.shape == (5, 1, 72, 72) and mask is None
 
 
 def test_patch_sampler_edge_patches_count_the_image_border(train_fsrcnn):

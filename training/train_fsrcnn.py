@@ -128,7 +128,8 @@ class PatchSampler:
         return mask
 
     def batch(self, n: int):
-        """n (LR, HR) patch pairs, NCHW float32; with edge_prob, also each pair's loss mask (N1HW, HR)."""
+        """n (LR, HR) patch pairs, NCHW float32, and, with edge_prob, each pair's loss mask (N1HW, HR;
+        else None: the trainer drops loss_margin on every side)."""
         s, p = self.scale, self.lr_patch
         lrs = np.empty((n, 1, p, p), np.float32)
         hrs = np.empty((n, 1, p * s, p * s), np.float32)
@@ -150,7 +151,7 @@ class PatchSampler:
             if c is not None:
                 c = np.rot90(c, rot)
                 masks[k, 0] = c[:, ::-1] if flip else c
-        return (lrs, hrs, masks) if self.edge_prob else (lrs, hrs)
+        return lrs, hrs, masks
 
 
 def subpixel_taps(scale: int, offset: int, k: int = 9):
@@ -385,11 +386,11 @@ def main() -> None:
     t0 = time.time()
     last = args.stop_at or args.iters
     for it in range(1, last + 1):
-        lr_b, hr_b, *mask_b = sampler.batch(args.batch)
+        lr_b, hr_b, mask_b = sampler.batch(args.batch)
         pred = model(torch.from_numpy(lr_b).contiguous(memory_format=torch.channels_last))
         target = torch.from_numpy(hr_b)
-        if mask_b:
-            mask = torch.from_numpy(mask_b[0])
+        if mask_b is not None:
+            mask = torch.from_numpy(mask_b)
             loss = ((pred - target) ** 2 * mask).sum() / mask.sum()
         else:
             if args.loss_margin:
