@@ -27,16 +27,10 @@ BAL="--sets T91,General-100,BSD200-train --balance-sets --val-sets T91,General-1
 keep() { mkdir -p "$2" && cp "$1/best.pt" "$1/config.json" "$2/"; }  # freeze a stage's best checkpoint
 export_best() { python training/export.py "$R/$1/best.pt" "python/fsrcnn_fast/data/$2.safetensors"; }
 # The recipe that works best: one long cosine cycle of small steps on $BAL (lr 1e-3 down to 1e-5 unless
-# the arguments say otherwise, one thread) into run directory $1; from_scratch runs one at the model's own
-# scale and exports it as shipped file $1 (run directory $1_scratch).
+# the arguments say otherwise, one thread) into run directory $1.
 long_cycle() {
   local out=$1; shift
   $T $SMALL $BAL --lr 1e-3 --threads 1 --val-every 20000 "$@" --out $R/$out
-}
-from_scratch() {
-  local file=$1; shift
-  long_cycle ${file}_scratch "$@"
-  export_best ${file}_scratch $file
 }
 # Cycle $2 (2, 3, ...) of the network whose first cycle is run directory $1, at learning rate $3, from the
 # previous cycle's best, into $1_c$2.
@@ -55,9 +49,10 @@ distil_cycle() {
 }
 # A cycle that teaches the image border: into run $1 from run $2's best, lr 3e-4, 150k iterations, with
 # patches flush with an image edge on a side 15 % of the time (--edge-prob), the loss counting that edge.
+EDGE="--edge-prob 0.15"
 edge_cycle() {
   local out=$1 init=$2; shift 2
-  long_cycle $out --lr 3e-4 --val-every 10000 --iters 150000 --edge-prob 0.15 --init $R/$init/best.pt "$@"
+  long_cycle $out --lr 3e-4 --val-every 10000 --iters 150000 $EDGE --init $R/$init/best.pt "$@"
 }
 
 # fsrcnn x3: from scratch, one long cosine cycle of small steps at the deconvolution offset that centres
@@ -152,7 +147,10 @@ fsrcnn_x2() {
 # (five fine-tuning steps from the x3 stage-8 layers, the recipe until session 6) had 27.365 and
 # 28.788 / 25.702 / 27.069. Offset 3: MATLAB's bicubic puts LR pixel p at HR 4p + 1.5, offset 3 centres the
 # taps on 4p + 1, offset 4 on 4p (1.5 pixels off).
-fsrcnn_x4() { from_scratch fsrcnn_x4 --scale 4 --deconv-offset 3 --iters 500000 --seed 401; }
+fsrcnn_x4() {
+  long_cycle fsrcnn_x4_scratch --scale 4 --deconv-offset 3 --iters 500000 --seed 401
+  export_best fsrcnn_x4_scratch fsrcnn_x4
+}
 
 # fsrcnn-multi: one model for x2/x3/x4, the x3 stage-12 network's layers shared by three deconvolutions
 # (x2's and x4's learnt on those frozen layers, one thread each, ~2 min). Not the shipped fsrcnn x3's layers:
@@ -186,8 +184,7 @@ fsrcnn_s_distilled() {
 fsrcnn_s_edges() {
   local name=fsrcnn_s_x$1 P="$S --scale $1 --deconv-offset $2" teacher=$3 seed=$4
   edge_cycle ${name}_edge ${name}_kde $P --seed $seed
-  distil_cycle ${name}_edge_kde ${name}_edge $teacher $P --iters 150000 --seed $((seed + 1)) --teacher-ensemble \
-    --edge-prob 0.15
+  distil_cycle ${name}_edge_kde ${name}_edge $teacher $P --iters 150000 --seed $((seed + 1)) --teacher-ensemble $EDGE
   export_best ${name}_edge_kde $name
 }
 
