@@ -12,7 +12,8 @@ THREADS = sorted({1, all_threads()})
 
 def record(benchmark, spec, size, threads, peak, runtime="fsrcnn_fast"):
     macs = macs_per_frame(spec, SIZES[size])
-    benchmark.extra_info.update({"runtime": runtime, "size": size, "threads": threads, "gmac_per_frame": macs / 1e9})
+    benchmark.extra_info.update({"runtime": runtime, "size": size, "threads": threads, "gmac_per_frame": macs / 1e9,
+                                 "fma_peak_gmacs": peak})
     stats = benchmark.stats.stats if benchmark.stats else None
     if stats is not None and stats.median > 0:
         gmacs = macs / stats.median / 1e9
