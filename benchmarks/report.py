@@ -69,11 +69,11 @@ def draw(rows: list[dict], png: str) -> None:
     print(f"wrote {png}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("json")
     ap.add_argument("--png", default=None)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     rows = load(args.json)
     peak = recorded_peak(args.json)
     print(f"single-core FMA peak during the run: {peak:.1f} GMAC/s" if peak else "no FMA peak in this run")
