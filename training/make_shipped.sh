@@ -180,12 +180,11 @@ fsrcnn_s_distilled() {
   distil_cycle ${name}_kde ${name}_kd $teacher $P --iters 250000 --seed $((seed + 4)) --teacher-ensemble
 }
 # The border, at scale $1, offset $2, from fsrcnn_s_distilled's network: an edge cycle (seed $4), then a
-# distillation cycle with edges (150k, seed $4 + 1) from edge-trained teacher $3's 8-view mean; exported.
+# distillation cycle with edges (150k, seed $4 + 1) from edge-trained teacher $3's 8-view mean.
 fsrcnn_s_edges() {
   local name=fsrcnn_s_x$1 P="$S --scale $1 --deconv-offset $2" teacher=$3 seed=$4
   edge_cycle ${name}_edge ${name}_kde $P --seed $seed
   distil_cycle ${name}_edge_kde ${name}_edge $teacher $P --iters 150000 --seed $((seed + 1)) --teacher-ensemble $EDGE
-  export_best ${name}_edge_kde $name
 }
 
 # fsrcnn-s x3: from scratch, one cycle of small steps with $BAL as long as fsrcnn's (500k iterations, one
@@ -202,9 +201,19 @@ fsrcnn_s_edges() {
 # lower; and a distillation cycle with edges from the edge-trained fsrcnn x3's 8-view mean (150k, seed
 # 359, ~20 min): validation 28.984, per split 30.693 / 27.588 / 28.479, within 3 LR pixels of the edge
 # 30.610 / 29.255 / 30.143 (before both: 30.549 / 29.245 / 30.073).
+# Then three more such cycles, each from the last, at lower rates and, from the second, 32 patches a step
+# (less gradient noise): lr 2e-4, 200k (seed 360, ~26 min): validation 28.990, per split 30.704 / 27.587 /
+# 28.483 (General-100 lower: kept only as the next one's start); lr 2e-4, batch 32, 100k (seed 361, ~26
+# min): 28.992, 30.705 / 27.590 / 28.485; lr 1.5e-4, batch 32, 100k (seed 362, ~25 min): 28.995, 30.711 /
+# 27.591 / 28.488, within 3 LR pixels of the edge 30.624 / 29.258 / 30.150.
 fsrcnn_s_x3() {
   fsrcnn_s_distilled 3 3 x3_scratch_c2 351 500000 300000
   fsrcnn_s_edges 3 3 x3_edge 358
+  local K="x3_edge $S --scale 3 --deconv-offset 3 --teacher-ensemble $EDGE"
+  distil_cycle fsrcnn_s_x3_edge_kde2 fsrcnn_s_x3_edge_kde $K --iters 200000 --lr 2e-4 --seed 360
+  distil_cycle fsrcnn_s_x3_edge_kde3 fsrcnn_s_x3_edge_kde2 $K --iters 100000 --lr 2e-4 --batch 32 --seed 361
+  distil_cycle fsrcnn_s_x3_edge_kde4 fsrcnn_s_x3_edge_kde3 $K --iters 100000 --lr 1.5e-4 --batch 32 --seed 362
+  export_best fsrcnn_s_x3_edge_kde4 fsrcnn_s_x3
 }
 
 # fsrcnn-s x4: as fsrcnn_s_x3 (500k iterations, ~56 min; validation 27.218, committed as
@@ -235,6 +244,7 @@ fsrcnn_s_x4() {
 fsrcnn_s_x2() {
   fsrcnn_s_distilled 2 4 x2_scratch 361 450000 180000
   fsrcnn_s_edges 2 4 x2_edge 367
+  export_best fsrcnn_s_x2_edge_kde fsrcnn_s_x2
 }
 
 MODELS=(fsrcnn_x3 fsrcnn_x2 fsrcnn_x4 fsrcnn_multi fsrcnn_s_x3 fsrcnn_s_x2 fsrcnn_s_x4)
