@@ -1,7 +1,7 @@
 """Table and chart from a benchmark run.
 
     pytest benchmarks --benchmark-only --benchmark-json=bench.json
-    python benchmarks/report.py bench.json --png benchmarks/results.png
+    python benchmarks/report.py bench.json --png docs/benchmark.png
 """
 
 from __future__ import annotations
