@@ -20,15 +20,15 @@ def load(path: str) -> list[dict]:
         rows.append({
             "group": b["group"], "runtime": info.get("runtime", b["name"]), "threads": info.get("threads"),
             "ms": median * 1e3, "fps": 1.0 / median, "gmacs": gmac / median if gmac else None,
+            "peak": info.get("fma_peak_gmacs"),
         })
     return rows
 
 
-def recorded_peak(path: str) -> float | None:
+def recorded_peak(rows: list[dict]) -> float | None:
     """The FMA peak measured in the benchmark session itself: measured now, it would reflect whatever
     else the machine is doing when the report is drawn."""
-    peaks = sorted(b["extra_info"]["fma_peak_gmacs"] for b in json.load(open(path))["benchmarks"]
-                   if b.get("extra_info", {}).get("fma_peak_gmacs"))
+    peaks = sorted(r["peak"] for r in rows if r["peak"])
     return peaks[len(peaks) // 2] if peaks else None
 
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--png", default=None)
     args = ap.parse_args(argv)
     rows = load(args.json)
-    peak = recorded_peak(args.json)
+    peak = recorded_peak(rows)
     print(f"single-core FMA peak during the run: {peak:.1f} GMAC/s" if peak else "no FMA peak in this run")
     print_table(rows, peak)
     if args.png:

@@ -29,7 +29,7 @@ def test_percent_of_peak_uses_the_recorded_peak(tmp_path, capsys):
     # 0.5 GMAC in 10 ms = 50 GMAC/s; peaks 40, 50, 80 recorded: the median, 50, is the peak.
     rows = [bench_row(0.010, 1, 40.0), bench_row(0.010, 1, 50.0), bench_row(0.005, 2, 80.0)]
     path.write_text(json.dumps({"benchmarks": rows}))
-    assert report.recorded_peak(str(path)) == 50.0
+    assert report.recorded_peak(report.load(str(path))) == 50.0
     report.main([str(path)])
     out = capsys.readouterr().out
     assert "peak during the run: 50.0 GMAC/s" in out
@@ -40,7 +40,7 @@ def test_no_recorded_peak_leaves_percent_out(tmp_path, capsys):
     report = load_report()
     path = tmp_path / "bench.json"
     path.write_text(json.dumps({"benchmarks": [bench_row(0.010, 1, None)]}))
-    assert report.recorded_peak(str(path)) is None
+    assert report.recorded_peak(report.load(str(path))) is None
     report.main([str(path)])
     out = capsys.readouterr().out
     assert "no FMA peak" in out and "%" not in out.splitlines()[-1]
