@@ -85,6 +85,59 @@ def test_state_dict_keys_unchanged(train_fsrcnn):
     assert set(state) == keys
 
 
+def _randomise_factors(model, seed):
+    """Every factor and bias random (the start from load_plain leaves most of the narrow factor zero)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * 0.3)
+
+
+@pytest.mark.parametrize("m,wide", [(1, 8), (2, 19)])
+@pytest.mark.parametrize("shape", [(1, 1), (6, 9)])
+def test_collapsed_network_is_the_expanded_one(train_fsrcnn, m, wide, shape):
+    """--expand trains factors; checkpoints hold their collapse. The plain network built from
+    plain_state_dict() computes what the factored one does, the image edge included (replicate padding
+    commutes with the collapse), and has exactly the plain network's keys."""
+    expanded = train_fsrcnn.make_model(torch, 3, 8, 4, m, 3, expand=wide).double()
+    _randomise_factors(expanded, seed=m * 100 + wide)
+    plain = train_fsrcnn.make_model(torch, 3, 8, 4, m, 3).double()
+    state = expanded.plain_state_dict()
+    assert list(state) == list(plain.state_dict())
+    plain.load_state_dict(state)
+    x = torch.rand(2, 1, *shape, dtype=torch.float64)
+    np.testing.assert_allclose(expanded(x).detach().numpy(), plain(x).detach().numpy(), rtol=0, atol=1e-12)
+    # against torch's own layers too: the factored convolutions are convolutions
+    np.testing.assert_allclose(expanded(x).detach().numpy(), reference_forward(plain, x, 3, 3).detach().numpy(),
+                               rtol=0, atol=1e-12)
+
+
+def test_expand_narrower_than_a_layer_is_refused(train_fsrcnn):
+    with pytest.raises(ValueError, match="--expand 7: fewer channels than the layer's 8 outputs"):
+        train_fsrcnn.make_model(torch, 3, 8, 4, 1, 3, expand=7)
+
+
+def test_expanded_network_starts_from_a_plain_checkpoint(train_fsrcnn):
+    """--init into --expand: the factors multiply back to the checkpoint's weights, so training resumes
+    from the same function; every factor trains (the narrow factor's zero block gets a gradient)."""
+    torch.manual_seed(5)
+    plain = train_fsrcnn.make_model(torch, 3, 8, 4, 2, 3).double()
+    _randomise_factors(plain, seed=5)
+    expanded = train_fsrcnn.make_model(torch, 3, 8, 4, 2, 3, expand=12).double()
+    result = expanded.load_plain_state_dict(plain.state_dict())
+    assert not result.missing_keys and not result.unexpected_keys
+    for key, value in expanded.plain_state_dict().items():
+        np.testing.assert_allclose(value.numpy(), plain.state_dict()[key].numpy(), rtol=0, atol=1e-12, err_msg=key)
+    x = torch.rand(1, 1, 7, 8, dtype=torch.float64)
+    np.testing.assert_allclose(expanded(x).detach().numpy(), plain(x).detach().numpy(), rtol=0, atol=1e-12)
+    (expanded(x) ** 2).sum().backward()
+    for name, p in expanded.named_parameters():
+        if name.endswith(".narrow"):
+            assert p.grad[:, p.shape[0]:].abs().sum() > 0, name  # the block load_plain zeroed
+        if name.endswith(".wide"):
+            assert p.grad.abs().sum() > 0, name
+
+
 @pytest.mark.parametrize("scale,offset", [(2, 4), (3, 3), (4, 3)])
 def test_engine_runs_an_exported_checkpoint_as_trained_up_to_the_edge(train_fsrcnn, tmp_path, scale, offset):
     """What --edge-prob teaches at the image border is what the engine does there: an exported

@@ -171,7 +171,9 @@ def subpixel_taps(scale: int, offset: int, k: int = 9):
     return lo, hi, taps
 
 
-def make_model(torch, scale: int, d: int, s: int, m: int, offset: int = 4):
+def make_model(torch, scale: int, d: int, s: int, m: int, offset: int = 4, expand: int = 0):
+    """The FSRCNN(d, s, m) the engine runs. With expand, each convolution but the deconvolution is trained
+    over-parameterised (CollapsibleConv): the same network, a different optimisation path."""
     nn = torch.nn
     F = torch.nn.functional
 
@@ -186,6 +188,61 @@ def make_model(torch, scale: int, d: int, s: int, m: int, offset: int = 4):
         def forward(self, x):
             return x + (1 - self.weight).view(1, -1, 1, 1) * torch.relu(-x)
 
+    class CollapsibleConv(nn.Module):
+        """A k x k convolution (replicate padding) whose weight is the product of a k x k convolution to
+        `wide` channels and a 1 x 1 one back, plus the identity when it maps a space onto itself: linear
+        factors that collapse into one k x k weight, done at every step so each step costs one convolution.
+        The function class is the plain convolution's; the factors change how gradient descent moves
+        through it, which helps small networks (the collapsible linear blocks of SESR, Bhardwaj et al.
+        2022). plain_state_dict() stores the collapsed weight under the plain layer's keys."""
+
+        def __init__(self, cin: int, cout: int, k: int, wide: int):
+            super().__init__()
+            if wide < cout:  # a product through fewer channels than the output has would cap the rank
+                raise ValueError(f"--expand {wide}: fewer channels than the layer's {cout} outputs")
+            self.k, self.residual = k, cin == cout
+            self.wide = nn.Parameter(torch.empty(wide, cin, k, k))
+            self.narrow = nn.Parameter(torch.empty(cout, wide))
+            self.bias = nn.Parameter(torch.zeros(cout))
+            nn.init.kaiming_normal_(self.wide, a=0.25, nonlinearity="leaky_relu")
+            nn.init.kaiming_normal_(self.narrow, nonlinearity="linear")
+            if self.residual:  # start near the plain layer's scale: the identity carries the signal
+                self.narrow.data.mul_(0.1)
+
+        def weight(self):
+            w = torch.einsum("oe,eikl->oikl", self.narrow, self.wide)
+            if self.residual:
+                w = w + self.identity()
+            return w
+
+        def identity(self):
+            n, c = self.bias.shape[0], self.k // 2
+            eye = self.wide.new_zeros(n, n, self.k, self.k)
+            eye[:, :, c, c] = torch.eye(n, dtype=eye.dtype)
+            return eye
+
+        def load_plain(self, weight, bias):
+            """Factors whose product is the plain weight: its rows in the first wide channels, passed
+            through by the narrow factor; the other wide channels keep their random start with a zero
+            path out, so training opens them."""
+            cout = weight.shape[0]
+            with torch.no_grad():
+                self.wide[:cout] = weight - self.identity() if self.residual else weight
+                self.narrow.zero_()
+                self.narrow[:, :cout] = torch.eye(cout, dtype=self.narrow.dtype)
+                self.bias.copy_(bias)
+
+        def forward(self, x):
+            p = self.k // 2
+            if p:
+                x = F.pad(x, (p, p, p, p), mode="replicate")
+            return F.conv2d(x, self.weight(), self.bias)
+
+    def conv(cin: int, cout: int, k: int):
+        if expand:
+            return CollapsibleConv(cin, cout, k, expand)
+        return nn.Conv2d(cin, cout, k, padding=k // 2, **({"padding_mode": "replicate"} if k > 1 else {}))
+
     lo, hi, taps = subpixel_taps(scale, offset)
     # src = deconv.weight (d, 1, 9, 9) tap (ty, tx) / dst = conv weight (s*s, d, K, K), channel
     # ry*s + rx, taps (taps[ry, jy], taps[rx, jx]); index 81 is an appended zero.
@@ -196,18 +253,19 @@ def make_model(torch, scale: int, d: int, s: int, m: int, offset: int = 4):
     class FSRCNN(nn.Module):
         def __init__(self):
             super().__init__()
-            self.feature = nn.Conv2d(1, d, 5, padding=2, padding_mode="replicate")
+            self.feature = conv(1, d, 5)
             self.feature_act = PReLU(d)
-            self.shrink = nn.Conv2d(d, s, 1)
+            self.shrink = conv(d, s, 1)
             self.shrink_act = PReLU(s)
-            self.maps = nn.ModuleList([nn.Conv2d(s, s, 3, padding=1, padding_mode="replicate") for _ in range(m)])
+            self.maps = nn.ModuleList([conv(s, s, 3) for _ in range(m)])
             self.map_acts = nn.ModuleList([PReLU(s) for _ in range(m)])
-            self.expand = nn.Conv2d(s, d, 1)
+            self.expand = conv(s, d, 1)
             self.expand_act = PReLU(d)
             self.deconv = nn.ConvTranspose2d(d, 1, 9, stride=scale)  # holds the weights; run as sub-pixel conv
-            for conv in [self.feature, self.shrink, *self.maps, self.expand]:
-                nn.init.kaiming_normal_(conv.weight, a=0.25, nonlinearity="leaky_relu")
-                nn.init.zeros_(conv.bias)
+            for layer in [self.feature, self.shrink, *self.maps, self.expand]:
+                if isinstance(layer, nn.Conv2d):
+                    nn.init.kaiming_normal_(layer.weight, a=0.25, nonlinearity="leaky_relu")
+                    nn.init.zeros_(layer.bias)
             nn.init.normal_(self.deconv.weight, std=0.001)
             nn.init.zeros_(self.deconv.bias)
 
@@ -227,6 +285,31 @@ def make_model(torch, scale: int, d: int, s: int, m: int, offset: int = 4):
             w = w[:, flat_index].reshape(d, scale * scale, k, k).transpose(0, 1)
             y = F.conv2d(x, w, self.deconv.bias.expand(scale * scale))
             return F.pixel_shuffle(y, scale)
+
+        def plain_state_dict(self) -> dict:
+            """The state dict of the plain network (every collapsible convolution collapsed): what
+            checkpoints hold, so export, scoring, --init and --teacher never see the factors."""
+            state = {}
+            for name, t in self.state_dict().items():
+                layer, _, key = name.rpartition(".")
+                module = self.get_submodule(layer)
+                if isinstance(module, CollapsibleConv):
+                    if key == "narrow":
+                        continue
+                    if key == "wide":
+                        key, t = "weight", module.weight().detach()
+                state[f"{layer}.{key}"] = t.contiguous()
+            return state
+
+        def load_plain_state_dict(self, state: dict, strict: bool = True):
+            """Load a plain network's state dict (a checkpoint), factoring each collapsible layer's weight."""
+            state = dict(state)
+            for layer, module in self.named_modules():
+                if isinstance(module, CollapsibleConv) and f"{layer}.weight" in state:
+                    module.load_plain(state.pop(f"{layer}.weight"), state.pop(f"{layer}.bias"))
+                    state[f"{layer}.wide"], state[f"{layer}.narrow"] = module.wide.data, module.narrow.data
+                    state[f"{layer}.bias"] = module.bias.data
+            return self.load_state_dict(state, strict=strict)
 
     return FSRCNN()
 
@@ -326,6 +409,9 @@ def main() -> None:
                     help="target = (1 - w) HR + w teacher(LR); validation still scores against HR")
     ap.add_argument("--teacher-ensemble", action="store_true",
                     help="the teacher's output averaged over the 8 rotations/flips of the input")
+    ap.add_argument("--expand", type=int, default=0, metavar="WIDE",
+                    help="train each convolution but the deconvolution as collapsible factors through WIDE "
+                         "channels (same network, saved collapsed)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--val-every", type=int, default=2000)
@@ -353,7 +439,7 @@ def main() -> None:
     sampler = PatchSampler(pairs_by_set, args.scale, lr_patch, args.seed, args.balance_sets,
                            args.edge_prob, args.loss_margin)
 
-    model = make_model(torch, args.scale, args.d, args.s, args.m, args.deconv_offset)
+    model = make_model(torch, args.scale, args.d, args.s, args.m, args.deconv_offset, args.expand)
     if args.init:
         state = torch.load(args.init, map_location="cpu", weights_only=True)["model"]
         init_config = checkpoint_config(args.init)
@@ -370,7 +456,7 @@ def main() -> None:
             else:
                 w[..., -shift:, -shift:] = src[..., : 9 + shift, : 9 + shift]
             state["deconv.weight"] = w
-        missing = model.load_state_dict(state, strict=False)
+        missing = model.load_plain_state_dict(state, strict=False)
         print("initialised from", args.init, "missing:", missing.missing_keys, flush=True)
     if args.freeze_shared:  # no gradient flows into the shared layers: the backward pass is the deconv's alone
         for name, p in model.named_parameters():
@@ -405,7 +491,7 @@ def main() -> None:
             v = validate(torch, model, val_pairs, args.scale)
             log.append({"iter": it, "loss": loss.item(), "val_psnr": v, "seconds": time.time() - t0})
             print(json.dumps(log[-1]), flush=True)
-            ckpt = {"model": {k: t.contiguous() for k, t in model.state_dict().items()}, "iter": it, "val_psnr": v}
+            ckpt = {"model": model.plain_state_dict(), "iter": it, "val_psnr": v}
             torch.save(ckpt, out / "last.pt")
             if v > best:
                 best = v
