@@ -168,9 +168,10 @@ fsrcnn_multi() {
 
 # fsrcnn-s: FSRCNN-s (32,5,1), one network per scale.
 S="--d 32 --s 5 --m 1"
-# The x2 and x3 recipe at scale $1, deconvolution offset $2: a long first cycle ($5 iterations), a second
-# at lr 3e-4 ($6), a third at lr 2e-4 (100k), then distillation from teacher $3 (the fsrcnn at
-# that scale): its plain output (150k), then its 8-view mean (250k). Seeds $4 to $4 + 4, one per cycle.
+# The x2 recipe (x3's too, before fsrcnn_s_expanded below) at scale $1, deconvolution offset $2: a long
+# first cycle ($5 iterations), a second at lr 3e-4 ($6), a third at lr 2e-4 (100k), then distillation from
+# teacher $3 (the fsrcnn at that scale): its plain output (150k), then its 8-view mean (250k). Seeds $4 to
+# $4 + 4, one per cycle.
 fsrcnn_s_distilled() {
   local name=fsrcnn_s_x$1 P="$S --scale $1 --deconv-offset $2" teacher=$3 seed=$4
   long_cycle ${name}_long $P --iters $5 --seed $seed
@@ -187,36 +188,37 @@ fsrcnn_s_edges() {
   distil_cycle ${name}_edge_kde ${name}_edge $teacher $P --iters 150000 --seed $((seed + 1)) --teacher-ensemble $EDGE
 }
 
-# fsrcnn-s x3: from scratch, one cycle of small steps with $BAL as long as fsrcnn's (500k iterations, one
-# thread, ~51 min): validation 28.941 (committed as training/checkpoints/fsrcnn_s_x3_long.pt), then a second
-# cycle from it at lr 3e-4 (300k, ~30 min): validation 28.953, per split (training/score.py) 30.652 / 27.557
-# / 28.453 against the first cycle's 30.636 / 27.550 / 28.441. The network they replace (the same recipe
-# with 200k-iteration cycles, training/checkpoints/fsrcnn_s_x3_scratch_c2.pt) had 28.904 and 30.583 /
-# 27.501 / 28.415: a small network still gains from a long first cycle.
-# The third cycle (~12 min): per split 30.654 / 27.562 / 28.457, validation 28.957. Distilled from the
-# shipped fsrcnn x3 (~18 min): validation 28.966, per split 30.669 / 27.568 / 28.463; then from its 8-view
-# mean (~28 min): validation 28.974, per split 30.676 / 27.586 / 28.471. A further such cycle (lr 2e-4, the
-# target the teacher's alone) reached 28.976 but 30.674 on T91: not kept.
-# Then an edge cycle (seed 358, ~20 min): validation 28.977, per split 30.685 / 27.581 / 28.472, General-100
-# lower; and a distillation cycle with edges from the edge-trained fsrcnn x3's 8-view mean (150k, seed
-# 359, ~20 min): validation 28.984, per split 30.693 / 27.588 / 28.479, within 3 LR pixels of the edge
-# 30.610 / 29.255 / 30.143 (before both: 30.549 / 29.245 / 30.073).
-# Then three more such cycles, each from the last, at lower rates and, from the second, 32 patches a step
-# (less gradient noise): lr 2e-4, 200k (seed 360, ~26 min): validation 28.990, per split 30.704 / 27.587 /
-# 28.483 (General-100 lower: kept only as the next one's start); lr 2e-4, batch 32, 100k (seed 361, ~26
-# min): 28.992, 30.705 / 27.590 / 28.485; lr 1.5e-4, batch 32, 100k (seed 362, ~25 min): 28.995, 30.711 /
-# 27.591 / 28.488, within 3 LR pixels of the edge 30.624 / 29.258 / 30.150.
-fsrcnn_s_x3() {
-  fsrcnn_s_distilled 3 3 x3_scratch_c2 351 500000 300000
-  fsrcnn_s_edges 3 3 x3_edge 358
-  local K="x3_edge $S --scale 3 --deconv-offset 3 --teacher-ensemble $EDGE"
-  distil_cycle fsrcnn_s_x3_edge_kde2 fsrcnn_s_x3_edge_kde $K --iters 200000 --lr 2e-4 --seed 360
-  distil_cycle fsrcnn_s_x3_edge_kde3 fsrcnn_s_x3_edge_kde2 $K --iters 100000 --lr 2e-4 --batch 32 --seed 361
-  distil_cycle fsrcnn_s_x3_edge_kde4 fsrcnn_s_x3_edge_kde3 $K --iters 100000 --lr 1.5e-4 --batch 32 --seed 362
-  export_best fsrcnn_s_x3_edge_kde4 fsrcnn_s_x3
+# The recipe that trains FSRCNN-s best: from scratch, every convolution but the deconvolution trained as
+# collapsible linear factors (--expand 256: a k x k convolution to 256 channels and a 1 x 1 one back, plus
+# the identity on the map layer, multiplied into the plain layer at every step and in every checkpoint:
+# the same network, found by a better path), distilled from the first step from edge-trained teacher $3's
+# 8-view mean, with edge patches; 400k iterations at lr 5e-4 into fsrcnn_s_x$1_expand. Scale $1, deconv
+# offset $2, seed $4.
+EXPANDED="--expand 256 --teacher-weight 0.5 --teacher-ensemble $EDGE --val-every 10000"
+fsrcnn_s_expanded() {
+  long_cycle fsrcnn_s_x$1_expand $S --scale $1 --deconv-offset $2 $EXPANDED --teacher $C/$3.pt --lr 5e-4 \
+    --iters 400000 --seed $4
 }
 
-# fsrcnn-s x4: as fsrcnn_s_x3 (500k iterations, ~56 min; validation 27.218, committed as
+# fsrcnn-s x3: fsrcnn_s_expanded (seed 380, ~72 min): validation 29.031, per split (training/score.py) 30.747
+# / 27.643 / 28.520, committed as training/checkpoints/fsrcnn_s_x3_expand.pt; then a second such cycle from
+# it at lr 1.5e-4, 32 patches a step (100k, seed 381, ~29 min): validation 29.034, per split 30.752 / 27.647
+# / 28.522, within 3 LR pixels of the edge 30.708 / 29.350 / 30.124.
+# The network it replaces was a chain of plain cycles, 1.55M iterations in all (from scratch 500k, two more
+# cycles, distillation from fsrcnn x3 and from its 8-view mean, an edge cycle, four distillation cycles with
+# edges; its checkpoints are committed, training/checkpoints/fsrcnn_s_x3_long.pt to
+# fsrcnn_s_x3_edge_kde4.pt, each .json its command): validation 28.995, per split 30.711 / 27.591 / 28.488,
+# at the edge 30.624 / 29.258 / 30.150. Its fifth such cycle with --expand 256 (lr 1e-4, 100k) reached
+# 29.003 (30.731 / 27.609 / 28.488) where plain cycles had stopped at 28.995: the factors, not the
+# iterations, make the difference.
+fsrcnn_s_x3() {
+  fsrcnn_s_expanded 3 3 x3_edge 380
+  long_cycle fsrcnn_s_x3_expand_c2 $S --scale 3 --deconv-offset 3 $EXPANDED --teacher $C/x3_edge.pt \
+    --lr 1.5e-4 --batch 32 --iters 100000 --seed 381 --init $R/fsrcnn_s_x3_expand/best.pt
+  export_best fsrcnn_s_x3_expand_c2 fsrcnn_s_x3
+}
+
+# fsrcnn-s x4: as fsrcnn_s_x2's first cycles (500k iterations, ~56 min; validation 27.218, committed as
 # training/checkpoints/fsrcnn_s_x4_long.pt, per split 28.577 / 25.547 / 26.956), then a second cycle
 # (250k, ~30 min): validation 27.226, per split 28.590 / 25.553 / 26.962. The network they replace (120k + 200k
 # iterations, training/checkpoints/fsrcnn_s_x4_scratch_c2.pt) had 27.111 and 28.433 / 25.422 / 26.872.
@@ -230,7 +232,7 @@ fsrcnn_s_x4() {
   export_best fsrcnn_s_x4_kde fsrcnn_s_x4
 }
 
-# fsrcnn-s x2: as fsrcnn_s_x3 (a 450k-iteration first cycle, ~59 min: validation 32.323, committed as
+# fsrcnn-s x2: fsrcnn_s_distilled (a 450k-iteration first cycle, ~59 min: validation 32.323, committed as
 # training/checkpoints/fsrcnn_s_x2_long.pt, per split 34.079 / 31.273 / 31.708; then 180k at lr 3e-4, ~25
 # min): validation 32.339, per split 34.105 / 31.287 / 31.720. The network they replace (170k + 180k
 # iterations, training/checkpoints/fsrcnn_s_x2_scratch_c2.pt) had 32.257 and 34.041 / 31.228 / 31.623.
