@@ -1,8 +1,9 @@
 """The training script's fast formulation is the same function as the paper's layers.
 
 train_fsrcnn.py runs the deconvolution as scale*scale phase convolutions + pixel shuffle and PReLU
-as two clamps (both several times faster to train on CPU); these compare them with PyTorch's own
-ConvTranspose2d and PReLU. Needs torch (skips without it)."""
+as x + (1 - a) relu(-x) (both several times faster to train on CPU), and with --expand trains each
+convolution as factors collapsed into it; these compare them with PyTorch's own ConvTranspose2d,
+PReLU and Conv2d. Needs torch (skips without it)."""
 
 from __future__ import annotations
 
