@@ -168,26 +168,6 @@ fsrcnn_multi() {
 
 # fsrcnn-s: FSRCNN-s (32,5,1), one network per scale.
 S="--d 32 --s 5 --m 1"
-# The x2 recipe (x3's too, before fsrcnn_s_expanded below) at scale $1, deconvolution offset $2: a long
-# first cycle ($5 iterations), a second at lr 3e-4 ($6), a third at lr 2e-4 (100k), then distillation from
-# teacher $3 (the fsrcnn at that scale): its plain output (150k), then its 8-view mean (250k). Seeds $4 to
-# $4 + 4, one per cycle.
-fsrcnn_s_distilled() {
-  local name=fsrcnn_s_x$1 P="$S --scale $1 --deconv-offset $2" teacher=$3 seed=$4
-  long_cycle ${name}_long $P --iters $5 --seed $seed
-  next_cycle ${name}_long 2 3e-4 $P --iters $6 --seed $((seed + 1))
-  next_cycle ${name}_long 3 2e-4 $P --iters 100000 --seed $((seed + 2))
-  distil_cycle ${name}_kd ${name}_long_c3 $teacher $P --iters 150000 --seed $((seed + 3))
-  distil_cycle ${name}_kde ${name}_kd $teacher $P --iters 250000 --seed $((seed + 4)) --teacher-ensemble
-}
-# The border, at scale $1, offset $2, from fsrcnn_s_distilled's network: an edge cycle (seed $4), then a
-# distillation cycle with edges (150k, seed $4 + 1) from edge-trained teacher $3's 8-view mean.
-fsrcnn_s_edges() {
-  local name=fsrcnn_s_x$1 P="$S --scale $1 --deconv-offset $2" teacher=$3 seed=$4
-  edge_cycle ${name}_edge ${name}_kde $P --seed $seed
-  distil_cycle ${name}_edge_kde ${name}_edge $teacher $P --iters 150000 --seed $((seed + 1)) --teacher-ensemble $EDGE
-}
-
 # The recipe that trains FSRCNN-s best: from scratch, every convolution but the deconvolution trained as
 # collapsible linear factors (--expand 256: a k x k convolution to 256 channels and a 1 x 1 one back, plus
 # the identity on the map layer, multiplied into the plain layer at every step and in every checkpoint:
@@ -204,7 +184,7 @@ fsrcnn_s_expanded() {
 # / 27.643 / 28.520, committed as training/checkpoints/fsrcnn_s_x3_expand.pt; then a second such cycle from
 # it at lr 1.5e-4, 32 patches a step (100k, seed 381, ~29 min): validation 29.034, per split 30.752 / 27.647
 # / 28.522, within 3 LR pixels of the edge 30.708 / 29.350 / 30.124.
-# The network it replaces was a chain of plain cycles, 1.55M iterations in all (from scratch 500k, two more
+# The network it replaces was a chain of plain cycles, 2.0M iterations in all (from scratch 500k, two more
 # cycles, distillation from fsrcnn x3 and from its 8-view mean, an edge cycle, four distillation cycles with
 # edges; its checkpoints are committed, training/checkpoints/fsrcnn_s_x3_long.pt to
 # fsrcnn_s_x3_edge_kde4.pt, each .json its command): validation 28.995, per split 30.711 / 27.591 / 28.488,
@@ -218,7 +198,7 @@ fsrcnn_s_x3() {
   export_best fsrcnn_s_x3_expand_c2 fsrcnn_s_x3
 }
 
-# fsrcnn-s x4: as fsrcnn_s_x2's first cycles (500k iterations, ~56 min; validation 27.218, committed as
+# fsrcnn-s x4: plain cycles, from scratch (500k iterations, ~56 min; validation 27.218, committed as
 # training/checkpoints/fsrcnn_s_x4_long.pt, per split 28.577 / 25.547 / 26.956), then a second cycle
 # (250k, ~30 min): validation 27.226, per split 28.590 / 25.553 / 26.962. The network they replace (120k + 200k
 # iterations, training/checkpoints/fsrcnn_s_x4_scratch_c2.pt) had 27.111 and 28.433 / 25.422 / 26.872.
@@ -232,21 +212,16 @@ fsrcnn_s_x4() {
   export_best fsrcnn_s_x4_kde fsrcnn_s_x4
 }
 
-# fsrcnn-s x2: fsrcnn_s_distilled (a 450k-iteration first cycle, ~59 min: validation 32.323, committed as
-# training/checkpoints/fsrcnn_s_x2_long.pt, per split 34.079 / 31.273 / 31.708; then 180k at lr 3e-4, ~25
-# min): validation 32.339, per split 34.105 / 31.287 / 31.720. The network they replace (170k + 180k
-# iterations, training/checkpoints/fsrcnn_s_x2_scratch_c2.pt) had 32.257 and 34.041 / 31.228 / 31.623.
-# The third cycle (~12 min): per split 34.110 / 31.294 / 31.726, validation 32.345. Distilled from the
-# shipped fsrcnn x2 (~22 min): validation 32.354, per split 34.118 / 31.300 / 31.736; then from its 8-view
-# mean (~34 min): validation 32.367, per split 34.142 / 31.314 / 31.742.
-# Then an edge cycle from it (seed 367, ~22 min): validation 32.380, per split 34.174 / 31.326 / 31.746,
-# within 3 LR pixels of the edge 34.440 / 32.980 / 33.469 (was 34.175 / 32.681 / 33.334); and distillation
-# with edges from the edge-trained fsrcnn x2's 8-view mean (seed 368, ~22 min): validation 32.387, per split
-# 34.191 / 31.340 / 31.747, within 3 LR pixels of the edge 34.453 / 33.011 / 33.484.
+# fsrcnn-s x2: fsrcnn_s_expanded alone (seed 390, ~79 min beside another run): validation 32.497 (at 350k),
+# per split 34.299 / 31.444 / 31.859, within 3 LR pixels of the edge 34.601 / 33.177 / 33.577.
+# The network it replaces was a chain of plain cycles, 1.43M iterations in all (from scratch 450k, two more
+# cycles, distillation from fsrcnn x2 and from its 8-view mean, an edge cycle, a distillation cycle with
+# edges; checkpoints committed, training/checkpoints/fsrcnn_s_x2_long.pt to fsrcnn_s_x2_edge_kde.pt;
+# this script at commit 5894078 has the commands): validation 32.387, per split 34.191 / 31.340 / 31.747,
+# at the edge 34.453 / 33.011 / 33.484.
 fsrcnn_s_x2() {
-  fsrcnn_s_distilled 2 4 x2_scratch 361 450000 180000
-  fsrcnn_s_edges 2 4 x2_edge 367
-  export_best fsrcnn_s_x2_edge_kde fsrcnn_s_x2
+  fsrcnn_s_expanded 2 4 x2_edge 390
+  export_best fsrcnn_s_x2_expand fsrcnn_s_x2
 }
 
 MODELS=(fsrcnn_x3 fsrcnn_x2 fsrcnn_x4 fsrcnn_multi fsrcnn_s_x3 fsrcnn_s_x2 fsrcnn_s_x4)

@@ -23,7 +23,7 @@ each target: knowledge distillation, worth a little for FSRCNN-s.
 With --expand WIDE, each convolution but the deconvolution trains as two linear factors (k x k to WIDE
 channels, then 1 x 1 back, plus the identity on the 3 x 3 maps) multiplied into one k x k weight at every
 step: the network is the same, its checkpoints plain, but gradient descent finds a better one (FSRCNN-s x3
-from scratch: one 400k-iteration cycle beat, on every held-out split, a 1.55M-iteration chain of plain
+from scratch: one 400k-iteration cycle beat, on every held-out split, a 2.0M-iteration chain of plain
 cycles, by 0.03-0.05 dB).
 
 Example (a first cycle from scratch; training/make_shipped.sh has the exact command of every shipped file):
