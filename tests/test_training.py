@@ -87,7 +87,8 @@ def test_state_dict_keys_unchanged(train_fsrcnn):
 
 
 def _randomise_factors(model, seed):
-    """Every factor and bias random (the start from load_plain leaves most of the narrow factor zero)."""
+    """Every parameter random (factors, biases, PReLU slopes): load_plain's start leaves most of the narrow
+    factor zero, which would hide mistakes in the collapse."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in model.parameters():

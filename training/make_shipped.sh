@@ -175,9 +175,13 @@ S="--d 32 --s 5 --m 1"
 # 8-view mean, with edge patches; 400k iterations at lr 5e-4 into fsrcnn_s_x$1_expand. Scale $1, deconv
 # offset $2, seed $4.
 EXPANDED="--expand 256 --teacher-weight 0.5 --teacher-ensemble $EDGE --val-every 10000"
+# One such cycle into run $1 at scale $2, offset $3, from teacher $4; the rest of the options follow.
+expanded_cycle() {
+  local out=$1 scale=$2 offset=$3 teacher=$4; shift 4
+  long_cycle $out $S --scale $scale --deconv-offset $offset $EXPANDED --teacher $C/$teacher.pt "$@"
+}
 fsrcnn_s_expanded() {
-  long_cycle fsrcnn_s_x$1_expand $S --scale $1 --deconv-offset $2 $EXPANDED --teacher $C/$3.pt --lr 5e-4 \
-    --iters 400000 --seed $4
+  expanded_cycle fsrcnn_s_x$1_expand $1 $2 $3 --lr 5e-4 --iters 400000 --seed $4
 }
 
 # fsrcnn-s x3: fsrcnn_s_expanded (seed 380, ~72 min): validation 29.031, per split (training/score.py) 30.747
@@ -193,8 +197,8 @@ fsrcnn_s_expanded() {
 # iterations, make the difference.
 fsrcnn_s_x3() {
   fsrcnn_s_expanded 3 3 x3_edge 380
-  long_cycle fsrcnn_s_x3_expand_c2 $S --scale 3 --deconv-offset 3 $EXPANDED --teacher $C/x3_edge.pt \
-    --lr 1.5e-4 --batch 32 --iters 100000 --seed 381 --init $R/fsrcnn_s_x3_expand/best.pt
+  expanded_cycle fsrcnn_s_x3_expand_c2 3 3 x3_edge --lr 1.5e-4 --batch 32 --iters 100000 --seed 381 \
+    --init $R/fsrcnn_s_x3_expand/best.pt
   export_best fsrcnn_s_x3_expand_c2 fsrcnn_s_x3
 }
 
