@@ -39,6 +39,29 @@ def test_deconv_offsets(shape, scale, offset):
     check(netgen.fsrcnn(rng, d=8, s=4, m=1, scale=scale, offset=offset, border="zero"), shape)
 
 
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("k", [1, 3, 9, 31])
+@pytest.mark.parametrize("offset", [-32, -9, 20, 32])
+def test_deconv_extreme_offsets_run_right_or_are_refused(scale, k, offset):
+    """Weight files are untrusted: an offset far from k / 2 once made the engine write outside a buffer.
+    Every offset the engine accepts matches the oracle; the others raise a ValueError naming the tail."""
+    rng = np.random.default_rng(k * 1000 + offset + 64)
+    spec = netgen.fsrcnn(rng, d=4, s=2, m=0, scale=scale, offset=offset, deconv_k=k)
+    try:
+        Model(spec)
+    except ValueError as e:
+        assert "phase conv" in str(e) and f"offset {offset}" in str(e)
+        return
+    check(spec, (9, 23))
+
+
+@pytest.mark.parametrize("offset", [10**20, -(10**20), 33, 2.5, True, "4"])
+def test_deconv_offset_out_of_range_is_a_value_error(offset):
+    rng = np.random.default_rng(5)
+    with pytest.raises(ValueError, match="offset"):
+        netgen.fsrcnn(rng, d=4, s=2, m=0, scale=2, offset=offset)
+
+
 @pytest.mark.parametrize("shape", SIZES)
 @pytest.mark.parametrize("scale", [2, 3, 4])
 @pytest.mark.parametrize("border", ["zero", "replicate"])

@@ -99,6 +99,20 @@ Tail make_tail(const std::string& kind, const py::object& weight, const py::obje
   return tail;
 }
 
+// A Python int as a C++ int, or a ValueError naming it (pybind11's own cast raises RuntimeError).
+int int_in_range(const py::handle& value, const char* name, long long lo, long long hi) {
+  PyObject* index = py::isinstance<py::bool_>(value) ? nullptr : PyNumber_Index(value.ptr());
+  if (index == nullptr) {
+    PyErr_Clear();
+    throw py::type_error(std::string(name) + " must be an integer");
+  }
+  const py::int_ v = py::reinterpret_steal<py::int_>(index);
+  if (v < py::int_(lo) || v > py::int_(hi))
+    throw py::value_error(std::string(name) + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                          "], got " + py::str(v).cast<std::string>());
+  return v.cast<int>();
+}
+
 // tails: [(kind, weight, bias, scale, offset, border), ...]; one per output.
 Network make_network(const py::list& layers, const py::list& tails, int winograd) {
   std::vector<ConvLayer> convs;
@@ -107,7 +121,8 @@ Network make_network(const py::list& layers, const py::list& tails, int winograd
   for (const py::handle& t : tails) {
     const py::tuple d = t.cast<py::tuple>();
     if (d.size() != 6) throw py::value_error("a tail is (kind, weight, bias, scale, offset, border)");
-    heads.push_back(make_tail(d[0].cast<std::string>(), d[1], d[2], d[3].cast<int>(), d[4].cast<int>(),
+    heads.push_back(make_tail(d[0].cast<std::string>(), d[1], d[2], int_in_range(d[3], "tail scale", 1, 16),
+                              int_in_range(d[4], "deconv offset", -32, 32),
                               d[5].cast<std::string>()));
   }
   return Network(std::move(convs), std::move(heads), winograd);

@@ -240,7 +240,12 @@ ConvLayer tail_conv(const Tail& tail, int channels, const std::string& name) {
             name + ": deconv weight has the wrong number of elements");
     require(tail.bias.size() == 1, name + ": deconv has exactly one bias");
     require(tail.offset >= -32 && tail.offset <= 32, name + ": deconv offset must be in [-32, 32]");
-    return deconv_as_phase_conv(tail);
+    // An offset far from k / 2 widens the phase conv beyond what the kernels' halos hold: refuse it
+    // here rather than trust every caller's offset (weight files are untrusted input).
+    ConvLayer c = deconv_as_phase_conv(tail);
+    check_conv(c, name + " (deconvolution of " + std::to_string(tail.k) + " taps, offset " +
+                      std::to_string(tail.offset) + ", as a phase conv)");
+    return c;
   }
   require(tail.kind == TailKind::Subpixel, name + ": a network with several tails needs an upscaling tail in each");
   ConvLayer c{tail.k, tail.cin, tail.scale * tail.scale, tail.border, kernels::Activation::None,

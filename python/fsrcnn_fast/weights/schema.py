@@ -107,6 +107,12 @@ class Deconv:
             raise ValueError(f"{self.name}: scale must be an integer in [1, 16], got {self.scale!r}")
         if self.border not in BORDERS:
             raise ValueError(f"{self.name}: border must be one of {BORDERS}, got {self.border!r}")
+        offset = self.offset
+        if isinstance(offset, (bool, np.bool_)) or not isinstance(offset, (int, np.integer)):
+            raise ValueError(f"{self.name}: offset must be an integer, got {offset!r}")
+        if not -32 <= int(offset) <= 32:  # the engine's range; it also refuses offsets its halo cannot hold
+            raise ValueError(f"{self.name}: offset must be in [-32, 32], got {int(offset)}")
+        object.__setattr__(self, "offset", int(offset))
         object.__setattr__(self, "weight", w)
         object.__setattr__(self, "bias", b)
 
