@@ -30,7 +30,7 @@ Example (a first cycle from scratch; training/make_shipped.sh has the exact comm
     python training/train_fsrcnn.py --scale 3 --deconv-offset 3 --iters 440000 --seed 301 \
         --batch 16 --lr-patch 24 --loss-margin 4 --out training/runs/fsrcnn_x3_scratch
 Continue from a checkpoint (its deconvolution re-learnt if the scale differs):
-    python training/train_fsrcnn.py --scale 3 --lr 3e-4 --init training/checkpoints/x3_scratch.pt ...
+    python training/train_fsrcnn.py --scale 3 --lr 3e-4 --init training/checkpoints/x3_edge.pt ...
 """
 
 from __future__ import annotations
