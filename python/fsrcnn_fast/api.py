@@ -54,7 +54,8 @@ def set_num_threads(threads: int | None) -> None:
 
 def cpu_info() -> dict[str, object]:
     """What the engine runs on: the SIMD path chosen at import (and why), the paths this CPU
-    supports, the default thread count and whether OpenMP is compiled in."""
+    supports, the default thread count and the threading runtime (the engine's own pool: no OpenMP,
+    so ``"openmp"`` is False)."""
     from . import _core
 
     return {
@@ -63,7 +64,8 @@ def cpu_info() -> dict[str, object]:
         "supported_isas": list(_core.supported_isas()),
         "threads": default_threads(),
         "available_cores": _available_cores(),
-        "openmp": bool(_core.openmp_enabled()),
+        "threading": _core.threading_runtime(),
+        "openmp": False,
     }
 
 
