@@ -338,10 +338,9 @@ py::array_t<float> resize(const py::object& planes, const py::object& row_index,
   const fsrcnn::Contributions cc = contributions(col_index, col_weight, cols, "column");
   py::array_t<float> out;
   float* dst = output_buffer(out_arg, out, rc.out_len, cc.out_len, channels);
-  {
-    py::gil_scoped_release release;
-    fsrcnn::resize_planes(in.data(), channels, rows, cols, rc, cc, dst, threads);
-  }
+  fsrcnn::CancelFlag cancel{false};
+  run_interruptible([&] { fsrcnn::resize_planes(in.data(), channels, rows, cols, rc, cc, dst, threads, &cancel); },
+                    cancel);
   return out;
 }
 
@@ -381,8 +380,9 @@ void pack(const py::object& planes, const py::object& matrix, const py::object& 
   else if (dt.equal(py::dtype::of<double>())) a.type = fsrcnn::SampleType::F64;
   else throw py::type_error("out must be uint8, uint16, float32 or float64");
   a.out = out.mutable_data();
-  py::gil_scoped_release release;
-  fsrcnn::pack_planes(a, threads < 1 ? 1 : threads, table ? *table : fsrcnn::default_table());
+  fsrcnn::CancelFlag cancel{false};
+  const fsrcnn::KernelTable& kt = table ? *table : fsrcnn::default_table();
+  run_interruptible([&] { fsrcnn::pack_planes(a, threads < 1 ? 1 : threads, kt, &cancel); }, cancel);
 }
 
 }  // namespace

@@ -79,7 +79,7 @@ void pack_u8_rows(const PackArgs& a, int y0, int y1, const KernelTable& table) {
 
 }  // namespace
 
-void pack_planes(const PackArgs& a, int threads, const KernelTable& table) {
+void pack_planes(const PackArgs& a, int threads, const KernelTable& table, const CancelFlag* cancel) {
   constexpr int kBand = 16;
   const int bands = (a.rows + kBand - 1) / kBand;
   Team team(threads);
@@ -91,7 +91,7 @@ void pack_planes(const PackArgs& a, int threads, const KernelTable& table) {
       case SampleType::F32: pack_rows<float>(a, y0, y1); break;
       case SampleType::F64: pack_rows<double>(a, y0, y1); break;
     }
-  });
+  }, cancel);
 }
 
 }  // namespace fsrcnn

@@ -9,7 +9,7 @@
 namespace fsrcnn {
 
 void resize_planes(const float* planes, int channels, int rows, int cols, const Contributions& rc,
-                   const Contributions& cc, float* out, int threads) {
+                   const Contributions& cc, float* out, int threads, const CancelFlag* cancel) {
   const int out_rows = rc.out_len, out_cols = cc.out_len;
   // Columns first, at the input height (the cheaper order when upscaling), then rows: the row pass
   // is a weighted sum of whole rows, which the compiler vectorises.
@@ -31,7 +31,7 @@ void resize_planes(const float* planes, int channels, int rows, int cols, const 
         dst[x] = acc;
       }
     }
-  });
+  }, cancel);
   team.run((all_out_rows + kRows - 1) / kRows, [&](int task, int) {
     for (int cy = task * kRows; cy < std::min(all_out_rows, (task + 1) * kRows); ++cy) {
       const int c = cy / out_rows, y = cy % out_rows;
@@ -45,7 +45,7 @@ void resize_planes(const float* planes, int channels, int rows, int cols, const 
         for (int x = 0; x < out_cols; ++x) dst[x] += wt * src[x];
       }
     }
-  });
+  }, cancel);
 }
 
 }  // namespace fsrcnn
