@@ -113,7 +113,9 @@ class Model:
     ``scale=3`` for one), ``Model.load("path/to/weights")`` a weights file. A Model may hold several
     scales: :meth:`upscale` takes ``scale=``, and :meth:`upscale_all` computes several at once, running
     the layers they share (a multi-scale file like ``"fsrcnn-multi"``) only once.
-    A Model is immutable and safe to call from several threads at once.
+    A Model is immutable and safe to call from several threads at once, and from a process forked
+    after a call. Ctrl-C stops a call promptly (``KeyboardInterrupt``; an ``out=`` array is
+    then left partly written) and the Model stays usable.
     """
 
     def __init__(
