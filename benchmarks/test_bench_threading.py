@@ -1,7 +1,8 @@
 """The executor's cost: upscale() on an RGB uint8 frame and the network alone on its Y plane, 1 and 2
-threads, at 240x240 and 640x360 (x3, the shipped FSRCNN). Compare the medians of one build against
-another's in runs made back to back on the same machine (the own pool against the OpenMP build it
-replaced), and within a run the two groups' upscale / network ratio."""
+threads, at 240x240 and 640x360 (x3, the shipped FSRCNN). Within a run, compare upscale() with the
+network alone; across builds (the own pool against the OpenMP build it replaced), time the same calls
+with benchmarks/compare_builds.py, which alternates the two builds call by call so that both see the
+same machine load."""
 
 import numpy as np
 import pytest
