@@ -159,6 +159,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from .weights.formats import load_weights, save_weights
 
+    folder = Path(args.output).parent
+    if not folder.is_dir():  # before the (possibly slow) import, not as the serialiser's error
+        raise FileNotFoundError(f"{args.output}: folder {folder} does not exist")
     options = {k: v for k, v in (("border", args.border), ("offset", args.offset)) if v is not None}
     specs = load_weights(args.input, None if args.scale is None else int(args.scale), **options)
     save_weights(specs, args.output)
