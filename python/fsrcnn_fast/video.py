@@ -81,6 +81,7 @@ def upscale_video(
     codec: str = DEFAULT_CODEC,
     crf: int | None = DEFAULT_CRF,
     preset: str | None = None,
+    pix_fmt: str | None = "yuv420p",
     overwrite: bool = False,
     on_frame: Callable[[int, int | None], None] | None = None,
     upscale: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -88,7 +89,8 @@ def upscale_video(
     """Upscales the first video stream of ``src`` into ``dst`` (written to a temporary file beside
     it and renamed when complete). ``codec``: an FFmpeg encoder (libx264 default, libx265,
     libvpx-vp9, mpeg4, ...); ``crf``: its constant-rate factor where it has one (x264 default 18),
-    ``preset``: x264/x265's speed preset. ``on_frame(done, total)`` after each frame (total None
+    ``preset``: x264/x265's speed preset; ``pix_fmt``: the encoded pixel format (yuv420p
+    plays everywhere; None leaves the encoder's default; "bgr0" with ffv1 is lossless RGB). ``on_frame(done, total)`` after each frame (total None
     when the container does not say). ``upscale``: replaces ``model.upscale`` on RGB uint8 frames
     (benchmarks use it to time the pipeline alone)."""
     from .files import FileError
@@ -128,7 +130,8 @@ def upscale_video(
                 except (av.error.FFmpegError, ValueError) as exc:
                     raise FileError(f"{dst_p}: encoder {codec!r} is not available ({exc})") from exc
                 vout.width, vout.height = w * s, h * s
-                vout.pix_fmt = "yuv420p" if codec not in ("ffv1", "png", "qtrle") else vout.pix_fmt
+                if pix_fmt is not None:
+                    vout.pix_fmt = pix_fmt
                 vout.time_base = vin.time_base
                 vout.codec_context.time_base = vin.time_base
                 options = {}
