@@ -251,17 +251,21 @@ def test_cmyk_file_converted_or_refused(tmp_path):
 # --- safe writes ----------------------------------------------------------------------------
 
 
-def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
-    src, dst = tmp_path / "in.png", tmp_path / "out.png"
+@pytest.mark.parametrize("ext", ["png", "jpg"])  # this module's PNG writer; Pillow's JPEG writer
+def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch, ext):
+    src, dst = tmp_path / "in.png", tmp_path / f"out.{ext}"
     Image.fromarray(rgb()).save(src)
-    real_save = Image.Image.save
 
-    def save_then_interrupt(self, fp, *a, **k):
-        fp.write(b"\x89PNG\r\n\x1a\n partial")
+    def write_then_interrupt(self_or_fh, fp_or_arr=None, *a, **k):
+        fh = fp_or_arr if ext == "jpg" else self_or_fh
+        fh.write(b"\x89PNG\r\n\x1a\n partial")
         raise KeyboardInterrupt
-    monkeypatch.setattr(Image.Image, "save", save_then_interrupt)
+    if ext == "jpg":
+        monkeypatch.setattr(Image.Image, "save", write_then_interrupt)
+    else:
+        monkeypatch.setattr(files, "_write_png", write_then_interrupt)
     assert run(src, dst) == 130
-    monkeypatch.setattr(Image.Image, "save", real_save)
+    monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]  # no output, no temporary file
 
 

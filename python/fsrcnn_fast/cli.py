@@ -106,9 +106,8 @@ def _upscale_video(args: argparse.Namespace, src: str, dst: str, enabled: bool |
     model = _model(args)
     with Progress(None, "frame", Path(src).name, enabled=enabled) as bar:
         def frame_done(done: int, total: int | None) -> None:
-            if bar.total is None and total and bar._bar is not None:
-                bar._bar.total = total
-            bar.total = total
+            if done == 1 and total:
+                bar.set_total(total)
             bar.update()
         result = upscale_video(model, src, dst, threads=args.threads, codec=args.codec, crf=args.crf,
                                preset=args.preset, overwrite=args.overwrite, on_frame=frame_done)

@@ -279,17 +279,21 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
 
-def _write_png_16bit(fh: Any, arr: np.ndarray, meta: ImageMeta, compress_level: int) -> None:
-    """A 16-bit RGB/RGBA PNG (Pillow writes 16 bits only for gray), rows filtered with Up."""
-    height, width, channels = arr.shape
-    color_type = {3: 2, 4: 6}[channels]
-    be = np.ascontiguousarray(arr, ">u2").view(np.uint8).reshape(height, width * channels * 2)
-    up = be.copy()
-    up[1:] -= be[:-1]  # uint8 arithmetic wraps, as the filter's mod 256
-    rows = np.empty((height, up.shape[1] + 1), np.uint8)
+def _write_png(fh: Any, arr: np.ndarray, meta: ImageMeta, compress_level: int) -> None:
+    """A PNG of any 8- or 16-bit gray, gray+alpha, RGB or RGBA array, every row filtered with Up
+    and deflated by zlib in one call. Against Pillow's encoder (which tries every filter on every row):
+    ~2x faster at the same zlib level, and no larger on photos (README, "Command line")."""
+    height, width = arr.shape[:2]
+    channels = 1 if arr.ndim == 2 else arr.shape[2]
+    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    depth = 16 if arr.dtype == np.uint16 else 8
+    be = np.ascontiguousarray(arr, ">u2" if depth == 16 else np.uint8).view(np.uint8)
+    be = be.reshape(height, width * channels * depth // 8)
+    rows = np.empty((height, be.shape[1] + 1), np.uint8)
     rows[:, 0] = 2
-    rows[:, 1:] = up
-    parts = [b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0))]
+    rows[0, 1:] = be[0]
+    np.subtract(be[1:], be[:-1], out=rows[1:, 1:])  # uint8 arithmetic wraps, as the filter's mod 256
+    parts = [b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0))]
     if meta.icc_profile:
         parts.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(meta.icc_profile)))
     if meta.dpi:
@@ -298,7 +302,9 @@ def _write_png_16bit(fh: Any, arr: np.ndarray, meta: ImageMeta, compress_level: 
     if meta.exif:
         exif = meta.exif[6:] if meta.exif.startswith(b"Exif\x00\x00") else meta.exif
         parts.append(_png_chunk(b"eXIf", exif))
-    parts.append(_png_chunk(b"IDAT", zlib.compress(rows.tobytes(), compress_level)))
+    deflated = zlib.compress(rows, compress_level)
+    step = 1 << 30  # a chunk's length field is 31 bits
+    parts += [_png_chunk(b"IDAT", deflated[i:i + step]) for i in range(0, max(len(deflated), 1), step)]
     parts.append(_png_chunk(b"IEND", b""))
     for part in parts:
         fh.write(part)
@@ -581,7 +587,7 @@ def _to_8bit(arr: np.ndarray) -> np.ndarray:
 
 def _prepare(arr: np.ndarray, fmt: str, mode_hint: str) -> tuple[np.ndarray, str]:
     """The array in a form ``fmt`` holds, and how to write it: "pil" (Pillow, mode from the array),
-    "LA", "png16", "tiff" (tifffile)."""
+    "LA", "png" (this module's writer), "tiff" (tifffile)."""
     chans = 1 if arr.ndim == 2 else arr.shape[2]
     if arr.ndim == 3 and chans == 1:
         arr, chans = arr[..., 0], 1
@@ -591,11 +597,12 @@ def _prepare(arr: np.ndarray, fmt: str, mode_hint: str) -> tuple[np.ndarray, str
         if fmt == "TIFF":
             return arr.astype(np.float32), ("pil" if chans == 1 else "tiff")
         arr = (np.clip(arr, 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)  # PNG: float goes 16-bit
+    if fmt == "PNG":
+        if mode_hint == "LA" and chans == 4:
+            arr = np.ascontiguousarray(arr[..., [0, 3]])
+        return arr, "png"
     if arr.dtype == np.uint16 and chans > 1:
-        if mode_hint == "LA" and fmt == "PNG":
-            arr = _to_8bit(arr)  # 16-bit gray+alpha: written 8-bit (Pillow), the rare case
-        else:
-            return arr, ("png16" if fmt == "PNG" else "tiff")
+        return arr, "tiff"
     if mode_hint == "LA" and chans == 4:
         return arr, "LA"
     return arr, "pil"
@@ -639,10 +646,10 @@ def write_image_file(
     prepared = [_prepare(f, fmt, mode_hint) for f in frames]
     how = prepared[0][1]
     arrays = [a for a, _ in prepared]
-    if how == "png16" and len(arrays) > 1:
-        arrays, how = [_to_8bit(a) for a in arrays], "pil"  # APNG of 16-bit frames: 8-bit (Pillow)
-    if how == "png16":
-        _atomic_write(out, lambda fh: _write_png_16bit(fh, arrays[0], meta, compress_level), overwrite)
+    if how == "png" and len(arrays) > 1:
+        arrays, how = [_to_8bit(a) for a in arrays], "pil"  # APNG through Pillow, 8-bit
+    if how == "png":
+        _atomic_write(out, lambda fh: _write_png(fh, arrays[0], meta, compress_level), overwrite)
         return
     if how == "tiff":
         tifffile = _tifffile(out, "16-bit or float colour")

@@ -56,6 +56,14 @@ class Progress:
             else:
                 self._draw()
 
+    def set_total(self, total: int | None) -> None:
+        """The total once known (a video container may say it only after opening)."""
+        with self._lock:
+            self.total = total
+            if self._bar is not None:
+                self._bar.total = total
+                self._bar.refresh()
+
     def stage(self, text: str) -> None:
         """Names what is happening now (shown beside the bar)."""
         if not self.enabled:

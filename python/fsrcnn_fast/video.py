@@ -82,6 +82,7 @@ def upscale_video(
     crf: int | None = DEFAULT_CRF,
     preset: str | None = None,
     pix_fmt: str | None = "yuv420p",
+    codec_threads: int | None = 1,
     overwrite: bool = False,
     on_frame: Callable[[int, int | None], None] | None = None,
     upscale: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -115,7 +116,9 @@ def upscale_video(
             if not inp.streams.video:
                 raise FileError(f"{src_p}: has no video stream")
             vin = inp.streams.video[0]
-            vin.thread_type = "AUTO"
+            if codec_threads != 1:
+                vin.thread_type = "AUTO"
+                vin.codec_context.thread_count = codec_threads or 0
             w, h = vin.codec_context.width, vin.codec_context.height
             total = vin.frames or None
             rate = vin.average_rate or vin.guessed_rate
@@ -142,6 +145,7 @@ def upscale_video(
                 if preset is not None:
                     options["preset"] = preset
                 vout.options = options
+                vout.codec_context.thread_count = codec_threads or 0
                 outs = {st.index: out.add_stream_from_template(st) for st in copied}
                 done = _pipeline(av, inp, vin, copied, out, vout, outs, run, total, on_frame)
         os.replace(tmp, dst_p) if overwrite or not dst_p.exists() else _refuse(dst_p)
