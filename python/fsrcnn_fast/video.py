@@ -82,7 +82,7 @@ def upscale_video(
     crf: int | None = DEFAULT_CRF,
     preset: str | None = None,
     pix_fmt: str | None = "yuv420p",
-    codec_threads: int | None = 1,
+    codec_threads: int | None = None,
     overwrite: bool = False,
     on_frame: Callable[[int, int | None], None] | None = None,
     upscale: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -90,7 +90,8 @@ def upscale_video(
     """Upscales the first video stream of ``src`` into ``dst`` (written to a temporary file beside
     it and renamed when complete). ``codec``: an FFmpeg encoder (libx264 default, libx265,
     libvpx-vp9, mpeg4, ...); ``crf``: its constant-rate factor where it has one (x264 default 18),
-    ``preset``: x264/x265's speed preset; ``pix_fmt``: the encoded pixel format (yuv420p
+    ``preset``: x264/x265's speed preset; ``codec_threads``: the encoder's threads (None: FFmpeg's choice, all cores; at 1080p x264 is
+    the slow stage, so it gets them); ``pix_fmt``: the encoded pixel format (yuv420p
     plays everywhere; None leaves the encoder's default; "bgr0" with ffv1 is lossless RGB). ``on_frame(done, total)`` after each frame (total None
     when the container does not say). ``upscale``: replaces ``model.upscale`` on RGB uint8 frames
     (benchmarks use it to time the pipeline alone)."""
@@ -118,7 +119,6 @@ def upscale_video(
             vin = inp.streams.video[0]
             if codec_threads != 1:
                 vin.thread_type = "AUTO"
-                vin.codec_context.thread_count = codec_threads or 0
             w, h = vin.codec_context.width, vin.codec_context.height
             total = vin.frames or None
             rate = vin.average_rate or vin.guessed_rate
