@@ -103,7 +103,8 @@ def _clip(path, seconds, w, h, rate=25):
         c.mux(v.encode(None))
 
 
-def test_video_end_to_end(benchmark, tmp_path):
+@pytest.mark.parametrize("preset", [None, "medium"])  # ours (veryfast), and x264's own default
+def test_video_end_to_end(benchmark, tmp_path, preset):
     pytest.importorskip("av")
     from fsrcnn_fast.video import upscale_video
 
@@ -123,13 +124,17 @@ def test_video_end_to_end(benchmark, tmp_path):
     def bicubic(rgb):
         return np.asarray(Image.fromarray(rgb).resize((w * SCALE, h * SCALE), Image.BICUBIC))
     _, bicubic_s = _timed(lambda: [bicubic(f) for f in frames])
-    _, io = _timed(lambda: upscale_video(model, src, tmp_path / "io.mp4", upscale=bicubic, overwrite=True))
+    _, io = _timed(lambda: upscale_video(model, src, tmp_path / "io.mp4", upscale=bicubic, overwrite=True,
+                                         preset=preset))
     io = max(io - bicubic_s, 1e-9)
-    result, wall = _timed(lambda: upscale_video(model, src, tmp_path / "out.mp4", threads=THREADS, overwrite=True))
+    result, wall = _timed(lambda: upscale_video(model, src, tmp_path / "out.mp4", threads=THREADS, overwrite=True,
+                                                preset=preset))
     assert result.frames == len(frames) and result.size_out == (w * SCALE, h * SCALE)
     benchmark.pedantic(lambda: None, rounds=1)
     benchmark.group = "files: video end to end"
-    _report(benchmark, f"{seconds:g} s {w}x{h} clip x{SCALE}", compute, io, wall, frames=len(frames))
+    size = (tmp_path / "out.mp4").stat().st_size
+    _report(benchmark, f"{seconds:g} s {w}x{h} clip x{SCALE}, preset {preset or 'default'}, {size / 1e6:.1f} MB",
+            compute, io, wall, frames=len(frames), preset=preset or "default", size=size)
 
 
 def test_big_image_png_encode_vs_upscale(benchmark, tmp_path):

@@ -42,8 +42,8 @@ __all__ = [
 ]
 
 DEFAULT_QUALITY = 95  # JPEG / WebP: near-transparent re-encoding; Pillow's own default is 75
-# zlib level 1: on a 12000x9000 RGB output, ~3x faster to encode than Pillow's default (6) for a
-# file ~10 % larger (README, "Command line", gives the measurement and the command).
+# zlib level 1: a 12000x9000 photo encodes 5.7x faster than at level 6 (Pillow's default) for a file
+# 37 % larger (README, "Command line", gives the measurement and the command).
 DEFAULT_PNG_COMPRESS_LEVEL = 1
 EXIF_ORIENTATION = 0x0112
 
@@ -281,8 +281,8 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
 
 def _write_png(fh: Any, arr: np.ndarray, meta: ImageMeta, compress_level: int) -> None:
     """A PNG of any 8- or 16-bit gray, gray+alpha, RGB or RGBA array, every row filtered with Up
-    and deflated by zlib in one call. Against Pillow's encoder (which tries every filter on every row):
-    ~2x faster at the same zlib level, and no larger on photos (README, "Command line")."""
+    and deflated by zlib in one call. Pillow's encoder tries every filter on every row: on a BSD200
+    photo enlarged to 6000x4500, at level 1, it took 1.99 s for 16.4 MB, this one 0.91 s for 14.6 MB."""
     height, width = arr.shape[:2]
     channels = 1 if arr.ndim == 2 else arr.shape[2]
     color_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
@@ -293,7 +293,8 @@ def _write_png(fh: Any, arr: np.ndarray, meta: ImageMeta, compress_level: int) -
     rows[:, 0] = 2
     rows[0, 1:] = be[0]
     np.subtract(be[1:], be[:-1], out=rows[1:, 1:])  # uint8 arithmetic wraps, as the filter's mod 256
-    parts = [b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0))]
+    header = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
+    parts = [b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", header)]
     if meta.icc_profile:
         parts.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(meta.icc_profile)))
     if meta.dpi:
