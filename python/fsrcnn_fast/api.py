@@ -12,6 +12,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from . import color
+from . import files as _files
 from .resize import resize_planes
 from .weights import safetensors_io
 from .weights.formats import load_weights
@@ -252,8 +253,11 @@ class Model:
         float64 (floats in [0, 1]). Returns a new array of the same layout and
         dtype, ``scale`` x larger, clipped (and rounded for integer types). The
         network runs on Y (BT.601, as MATLAB's rgb2ycbcr); chroma and alpha are
-        upscaled with MATLAB-compatible bicubic.
+        upscaled with MATLAB-compatible bicubic. A PIL image gives a PIL image back
+        (mode rules: :func:`fsrcnn_fast.files.pil_to_array`).
         """
+        if _files.is_pil_image(image):  # a PIL image in, a PIL image out: its mode rules are in files.py
+            return _files.upscale_pil(self, image, scale=scale, threads=threads)
         s = self._pick_scale(scale)
         frame = _Frame(image, threads, channel_order)
         return frame.assemble(s, lambda out: self.run_y(frame.y, frame.threads, out, scale=s))
@@ -437,5 +441,6 @@ def upscale(
     loaded once and cached.
     """
     s = _check_scale(scale)
-    _check_image(image)
+    if not _files.is_pil_image(image):
+        _check_image(image)
     return _cached_model(model, weights, s).upscale(image, threads=threads, channel_order=channel_order)

@@ -23,18 +23,100 @@ def _model(args: argparse.Namespace):
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
-    from .io import read_image, write_image
+    """One image, one video, or a batch (folders, globs, several files) into a folder."""
+    from . import files
+    from .progress import Progress
+    from .video import is_video_path
 
-    image = read_image(args.input)
+    *inputs, output = args.paths
+    if not inputs:
+        raise files.FileError("give an input and an output (file, folder or video)")
+    enabled = None if not args.quiet else False
+    single = len(inputs) == 1 and Path(inputs[0]).is_file() and not Path(output).is_dir()
+    if single and (is_video_path(inputs[0]) or is_video_path(output)):
+        if not is_video_path(inputs[0]):
+            raise files.FileError(f"{output}: a video file name, and the input {inputs[0]} is not a video")
+        if not is_video_path(output):
+            raise files.FileError(f"{output}: the input is a video; give a video output (.mp4, .mkv, ...)")
+        return _upscale_video(args, inputs[0], output, enabled)
+    if single and not (Path(output).suffix == "" and not Path(output).exists()):
+        return _upscale_one(args, inputs[0], output, enabled)
+    if len(inputs) == 1 and not Path(inputs[0]).exists() and not any(ch in inputs[0] for ch in "*?["):
+        raise files.FileError(f"{inputs[0]}: no such file or folder")
+    if Path(output).exists() and not Path(output).is_dir():
+        raise files.FileError(f"{output}: several inputs need an output folder, and this is a file")
+    if not Path(output).exists() and Path(output).suffix.lower() in files.IMAGE_EXTENSIONS:
+        raise files.FileError(f"{output}: looks like a file name, and {', '.join(inputs)} needs an output folder")
+    pairs = files.plan_batch(inputs, output, recursive=args.recursive, ext=args.ext)
+    if not pairs:
+        hint = "" if args.recursive else " (try --recursive)"
+        raise files.FileError(f"no image files in {', '.join(inputs)}{hint}")
     model = _model(args)
-    t0 = time.perf_counter()
-    out = model.upscale(image, threads=args.threads)
-    elapsed = time.perf_counter() - t0
-    write_image(args.output, out)
-    print(
-        f"{args.input} {image.shape[1]}x{image.shape[0]} -> {args.output} {out.shape[1]}x{out.shape[0]} "
-        f"({model.arch} x{model.scale}, {elapsed * 1000:.1f} ms)"
-    )
+    with Progress(len(pairs), "img", "upscale", enabled=enabled) as bar:
+        def done(path: Path, status: str) -> None:
+            bar.update()
+            if status == "failed":
+                bar.stage(f"failed: {path.name}")
+        result = files.upscale_batch(model, pairs, scale=model.scale, threads=args.threads, overwrite=args.overwrite,
+                                     orientation=args.orientation, frames=args.frames, quality=args.quality,
+                                     compress_level=args.compress_level, on_done=done)
+    for path, message in result.failed:
+        print(f"fsrcnn-fast: failed: {message if message.startswith(str(path)) else f'{path}: {message}'}",
+              file=sys.stderr)
+    if not args.quiet:
+        print(f"{output}: {result.summary()}")
+    return 1 if result.failed else 0
+
+
+def _upscale_one(args: argparse.Namespace, src: str, dst: str, enabled: bool | None) -> int:
+    from . import files
+    from .progress import Progress
+
+    files.check_output(dst, overwrite=args.overwrite, inputs=[src])  # before any compute
+    with Progress(3, "step", Path(src).name, enabled=enabled) as bar:
+        bar.stage("reading")
+        image = files.read_image_file(src, orientation=args.orientation, frames=args.frames)
+        chans = 1 if image.image.ndim == 2 else image.image.shape[2]
+        files.check_output(dst, overwrite=args.overwrite, inputs=[src], channels=chans, n_frames=len(image.frames))
+        model = _model(args)
+        bar.update()
+        bar.stage(f"upscaling x{model.scale}")
+        t0 = time.perf_counter()
+        result = files.upscale_image_file(model, image, threads=args.threads)
+        elapsed = time.perf_counter() - t0
+        bar.update()
+        bar.stage("writing")
+        t1 = time.perf_counter()
+        files.write_image_file(dst, result, quality=args.quality, compress_level=args.compress_level,
+                               overwrite=args.overwrite, inputs=[src])
+        written = time.perf_counter() - t1
+        bar.update()
+    if not args.quiet:
+        frames = f", {len(image.frames)} frames" if len(image.frames) > 1 else ""
+        print(f"{src} {image.image.shape[1]}x{image.image.shape[0]} -> {dst} "
+              f"{result.image.shape[1]}x{result.image.shape[0]}{frames} ({model.arch} x{model.scale}, "
+              f"{elapsed * 1000:.1f} ms upscale, {written * 1000:.1f} ms write)")
+    return 0
+
+
+def _upscale_video(args: argparse.Namespace, src: str, dst: str, enabled: bool | None) -> int:
+    from .progress import Progress
+    from .video import _av, upscale_video
+
+    _av()  # the missing-extra message before the model loads
+    model = _model(args)
+    with Progress(None, "frame", Path(src).name, enabled=enabled) as bar:
+        def frame_done(done: int, total: int | None) -> None:
+            if done == 1 and total:
+                bar.set_total(total)
+            bar.update()
+        result = upscale_video(model, src, dst, threads=args.threads, codec=args.codec, crf=args.crf,
+                               preset=args.preset, overwrite=args.overwrite, on_frame=frame_done)
+    if not args.quiet:
+        (w, h), (ow, oh) = result.size_in, result.size_out
+        print(f"{src} {w}x{h} -> {dst} {ow}x{oh}, {result.frames} frames, {result.audio_streams} audio/subtitle "
+              f"streams copied ({model.arch} x{model.scale}, {result.seconds:.1f} s, "
+              f"{result.frames / max(result.seconds, 1e-9):.2f} frames/s)")
     return 0
 
 
@@ -77,6 +159,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from .weights.formats import load_weights, save_weights
 
+    folder = Path(args.output).parent
+    if not folder.is_dir():  # before the (possibly slow) import, not as the serialiser's error
+        raise FileNotFoundError(f"{args.output}: folder {folder} does not exist")
     options = {k: v for k, v in (("border", args.border), ("offset", args.offset)) if v is not None}
     specs = load_weights(args.input, None if args.scale is None else int(args.scale), **options)
     save_weights(specs, args.output)
@@ -86,7 +171,11 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="fsrcnn-fast", description="FSRCNN super-resolution on the CPU")
+    parser.add_argument("--version", action="version", version=f"fsrcnn-fast {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def model_args(p: argparse.ArgumentParser) -> None:
@@ -94,11 +183,36 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", default="fsrcnn", help="shipped model name (default fsrcnn)")
         p.add_argument("--weights", default=None, help="a weights file (any supported format) instead of a shipped model")
         p.add_argument("--threads", type=int, default=None, help="threads (default: all available cores)")
+        debug_arg(p)
 
-    up = sub.add_parser("upscale", help="super-resolve one image file")
-    up.add_argument("input")
-    up.add_argument("output")
+    def debug_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error")
+
+    from .files import DEFAULT_PNG_COMPRESS_LEVEL, DEFAULT_QUALITY
+    from .video import DEFAULT_CODEC, DEFAULT_CRF
+
+    up = sub.add_parser(
+        "upscale", help="super-resolve an image, a video, or folders/globs of images",
+        description="IN OUT: one image or video file. IN... OUT_DIR: files, folders and globs into a folder, "
+                    "layout kept, existing outputs skipped unless --overwrite.")
+    up.add_argument("paths", nargs="+", metavar="IN... OUT")
     model_args(up)
+    up.add_argument("--overwrite", action="store_true", help="replace existing outputs (never the input)")
+    up.add_argument("--recursive", "-r", action="store_true", help="walk input folders (and ** globs) recursively")
+    up.add_argument("--ext", default=None, help="output format of a batch, e.g. png (default: each input's own)")
+    up.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
+                    help=f"JPEG/WebP quality 1-100 (default {DEFAULT_QUALITY})")
+    up.add_argument("--compress-level", type=int, default=DEFAULT_PNG_COMPRESS_LEVEL,
+                    help=f"PNG zlib level 0-9 (default {DEFAULT_PNG_COMPRESS_LEVEL}: ~6x faster than 6, files ~1/3 larger)")
+    up.add_argument("--orientation", choices=("apply", "keep"), default="apply",
+                    help="EXIF orientation: turn the pixels and reset the tag (default), or keep both as stored")
+    up.add_argument("--frames", choices=("all", "first"), default="all",
+                    help="animated GIF/WebP/PNG and multi-page TIFF: every frame (default) or the first")
+    up.add_argument("--codec", default=DEFAULT_CODEC, help=f"video encoder (default {DEFAULT_CODEC})")
+    up.add_argument("--crf", type=int, default=DEFAULT_CRF, help=f"video constant-rate factor (default {DEFAULT_CRF})")
+    up.add_argument("--preset", default=None,
+                    help="x264/x265 speed preset (default veryfast; slower presets give smaller files)")
+    up.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary line")
     up.set_defaults(func=_cmd_upscale)
 
     ev = sub.add_parser("eval", help="PSNR/SSIM table on test sets under the MATLAB protocol")
@@ -120,17 +234,39 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--scale", default=None, help="keep one scale (default: every scale the input provides)")
     cv.add_argument("--border", default=None, help="PyTorch/Keras inputs: border mode the weights were trained with")
     cv.add_argument("--offset", type=int, default=None, help="PyTorch inputs: the deconvolution offset (padding)")
+    debug_arg(cv)
     cv.set_defaults(func=_cmd_convert)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit code (0 done, 1 some files of a batch failed, 2 an error,
+    130 interrupted). Errors are one line on stderr; ``--debug`` shows the traceback."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
-        print(f"fsrcnn-fast: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("fsrcnn-fast: interrupted (no partial output left)", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError, ImportError, MemoryError) as exc:
+        if args.debug:
+            raise
+        print(f"fsrcnn-fast: error: {_describe(exc)}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - anything else is a bug; still one line unless --debug
+        if args.debug:
+            raise
+        print(f"fsrcnn-fast: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 2
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc) or type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover
