@@ -52,6 +52,7 @@ from typing import Union
 
 import numpy as np
 
+from .errors import WeightsError
 from .schema import Activation, Conv, Deconv, NetworkSpec
 from .tf_pb import _LEN, _fields, _fixed, _ints, _payload, _text
 
@@ -114,7 +115,7 @@ def _int(value: int | memoryview, wire: int, what: str) -> int:
     """A scalar integer field (the last value wins, as in protobuf); an empty packed run is an error."""
     values = _ints(value, wire, what)
     if not values:
-        raise ValueError(f"{what}: empty integer field")
+        raise WeightsError(f"{what}: empty integer field")
     return values[-1]
 
 
@@ -139,11 +140,11 @@ def _blob(buf: memoryview, what: str) -> np.ndarray:
         dims = [legacy[i] for i in (1, 2, 3, 4)]
         shape = dims if any(dims) else []
     if any(d < 0 for d in shape):
-        raise ValueError(f"{what}: negative dimension in shape {shape}")
+        raise WeightsError(f"{what}: negative dimension in shape {shape}")
     data = np.concatenate(chunks) if chunks else np.zeros(0)
     count = math.prod(shape) if shape else data.size
     if data.size != count:
-        raise ValueError(f"{what}: {data.size} values for shape {tuple(shape)} ({count} expected)")
+        raise WeightsError(f"{what}: {data.size} values for shape {tuple(shape)} ({count} expected)")
     return data.reshape(shape) if shape else data
 
 
@@ -192,7 +193,7 @@ def _float_field(buf: memoryview, number: int, what: str) -> float:
         if n == number:
             floats = _fixed(v, w, 4, "<f4", what)
             if not floats.size:
-                raise ValueError(f"{what}: empty float field")
+                raise WeightsError(f"{what}: empty float field")
             out = float(floats[-1])
     return out
 
@@ -253,7 +254,7 @@ def read_caffemodel(data: bytes) -> list[_Layer]:
             kind = "layer" if number == 100 else "layers"
             layers.append(_layer(_payload(value, wire, _LEN, "NetParameter"), len(layers), kind))
     if not layers:
-        raise ValueError("no layers (not a Caffe NetParameter / .caffemodel?)")
+        raise WeightsError("no layers (not a Caffe NetParameter / .caffemodel?)")
     return layers
 
 
@@ -273,7 +274,7 @@ def _tokens(text: str) -> list[str]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:  # an unterminated string
-            raise ValueError(f"prototxt: cannot read {text[pos:pos + 20]!r}")
+            raise WeightsError(f"prototxt: cannot read {text[pos:pos + 20]!r}")
         pos = m.end()
         if m.lastgroup == "str":
             out.append(m.group()[1:-1])
@@ -285,19 +286,19 @@ def _tokens(text: str) -> list[str]:
 def _message(tokens: list[str], pos: int, closing: str | None, depth: int = 0) -> tuple[TextMessage, int]:
     """Parses ``name: value`` / ``name { ... }`` / ``name: [a, b]`` pairs until ``closing``."""
     if depth > _MAX_DEPTH:
-        raise ValueError(f"prototxt: messages nested deeper than {_MAX_DEPTH}")
+        raise WeightsError(f"prototxt: messages nested deeper than {_MAX_DEPTH}")
     msg: TextMessage = {}
     while pos < len(tokens):
         tok = tokens[pos]
         if tok == closing:
             return msg, pos + 1
         if tok in "{}:;,[]<>":
-            raise ValueError(f"prototxt: unexpected {tok!r} (token {pos})")
+            raise WeightsError(f"prototxt: unexpected {tok!r} (token {pos})")
         pos += 1
         if pos < len(tokens) and tokens[pos] == ":":
             pos += 1
         if pos >= len(tokens):
-            raise ValueError(f"prototxt: {tok!r} has no value")
+            raise WeightsError(f"prototxt: {tok!r} has no value")
         if tokens[pos] in ("{", "<"):
             value, pos = _message(tokens, pos + 1, "}" if tokens[pos] == "{" else ">", depth + 1)
             msg.setdefault(tok, []).append(value)
@@ -308,7 +309,7 @@ def _message(tokens: list[str], pos: int, closing: str | None, depth: int = 0) -
                     msg.setdefault(tok, []).append(tokens[pos])
                 pos += 1
             if pos >= len(tokens):
-                raise ValueError(f"prototxt: {tok!r}: missing ']' at the end")
+                raise WeightsError(f"prototxt: {tok!r}: missing ']' at the end")
             pos += 1
         else:
             msg.setdefault(tok, []).append(tokens[pos])
@@ -316,7 +317,7 @@ def _message(tokens: list[str], pos: int, closing: str | None, depth: int = 0) -
         if pos < len(tokens) and tokens[pos] in (";", ","):
             pos += 1
     if closing is not None:
-        raise ValueError(f"prototxt: missing {closing!r} at the end")
+        raise WeightsError(f"prototxt: missing {closing!r} at the end")
     return msg, pos
 
 
@@ -328,7 +329,7 @@ def _text_ints(msg: TextMessage, key: str, what: str) -> list[int]:
     try:
         return [int(v) for v in _scalars(msg, key)]
     except ValueError as exc:
-        raise ValueError(f"{what}: {key} is not an integer ({exc})") from exc
+        raise WeightsError(f"{what}: {key} is not an integer ({exc})") from exc
 
 
 def _text_int(msg: TextMessage, key: str, what: str) -> int | None:
@@ -383,7 +384,7 @@ def _text_layer(msg: TextMessage, index: int, legacy: bool) -> _Layer:
         try:
             layer.negative_slope = float((_scalars(relu, "negative_slope") or ["0"])[-1])
         except ValueError as exc:
-            raise ValueError(f"{what}: negative_slope is not a number ({exc})") from exc
+            raise WeightsError(f"{what}: negative_slope is not a number ({exc})") from exc
     crop = _sub(msg, "crop_param")
     if crop is not None:
         axis = _text_int(crop, "axis", what)
@@ -398,7 +399,7 @@ def parse_prototxt(text: str) -> list[_Layer]:
     layers = [_text_layer(m, i, False) for i, m in enumerate(v for v in net.get("layer", []) if isinstance(v, dict))]
     legacy = [_text_layer(m, i, True) for i, m in enumerate(v for v in net.get("layers", []) if isinstance(v, dict))]
     if not layers and not legacy:
-        raise ValueError("prototxt: no layer { ... } blocks (not a Caffe net definition?)")
+        raise WeightsError("prototxt: no layer { ... } blocks (not a Caffe net definition?)")
     return layers + legacy
 
 
@@ -424,11 +425,11 @@ def _pair(values: list[int], hw: tuple[int | None, int | None], default: int | N
     elif len(values) == 2:
         pair = list(values)
     else:
-        raise ValueError(f"{what}: {len(values)} values of {name}; only 2-D layers are supported")
+        raise WeightsError(f"{what}: {len(values)} values of {name}; only 2-D layers are supported")
     if pair[0] is None or pair[1] is None:
-        raise ValueError(f"{what}: no {name}")
+        raise WeightsError(f"{what}: no {name}")
     if pair[0] != pair[1]:
-        raise ValueError(f"{what}: {name} {pair[0]} x {pair[1]}; only square (equal h and w) is supported")
+        raise WeightsError(f"{what}: {name} {pair[0]} x {pair[1]}; only square (equal h and w) is supported")
     return int(pair[0])
 
 
@@ -438,13 +439,13 @@ def _geometry(layer: _Layer, weight: np.ndarray) -> tuple[int, int, int]:
     p = layer.conv or _ConvParam()
     k = _pair(p.kernel, p.kernel_hw, int(weight.shape[-1]), what, "kernel_size")
     if weight.shape[2:] != (k, k):
-        raise ValueError(f"{what}: kernel_size {k} but the weight blob is {tuple(weight.shape)}")
+        raise WeightsError(f"{what}: kernel_size {k} but the weight blob is {tuple(weight.shape)}")
     pad = _pair(p.pad, p.pad_hw, 0, what, "pad")
     stride = _pair(p.stride, p.stride_hw, 1, what, "stride")
     if p.group != 1:
-        raise ValueError(f"{what}: group {p.group}; only group 1 is supported")
+        raise WeightsError(f"{what}: group {p.group}; only group 1 is supported")
     if any(d != 1 for d in p.dilation):
-        raise ValueError(f"{what}: dilation {p.dilation}; only dilation 1 is supported")
+        raise WeightsError(f"{what}: dilation {p.dilation}; only dilation 1 is supported")
     return k, pad, stride
 
 
@@ -452,10 +453,10 @@ def _weight(layer: _Layer) -> np.ndarray:
     """The 4-D weight blob of a (de)convolution."""
     what = f"layer {layer.name!r} ({layer.type})"
     if not layer.blobs:
-        raise ValueError(f"{what}: no weight blobs (a deploy prototxt layer without trained weights?)")
+        raise WeightsError(f"{what}: no weight blobs (a deploy prototxt layer without trained weights?)")
     weight = layer.blobs[0]
     if weight.ndim != 4:
-        raise ValueError(f"{what}: weight blob has shape {tuple(weight.shape)}, expected 4-D")
+        raise WeightsError(f"{what}: weight blob has shape {tuple(weight.shape)}, expected 4-D")
     return weight
 
 
@@ -465,10 +466,10 @@ def _bias(layer: _Layer, n: int) -> np.ndarray:
     if layer.conv is not None and not layer.conv.bias_term:
         return np.zeros(n)
     if len(layer.blobs) < 2:
-        raise ValueError(f"{what}: bias_term is set but there is no bias blob")
+        raise WeightsError(f"{what}: bias_term is set but there is no bias blob")
     bias = layer.blobs[1].reshape(-1)
     if bias.size != n:
-        raise ValueError(f"{what}: bias blob has {bias.size} values, the layer has {n} outputs")
+        raise WeightsError(f"{what}: bias blob has {bias.size} values, the layer has {n} outputs")
     return bias
 
 
@@ -503,10 +504,10 @@ class _Chain:
         """Checks that layer reads the chain's current output, then makes its top the current one."""
         what = f"layer {layer.name!r} ({layer.type})"
         if len(layer.bottom) != 1 or len(layer.top) != 1:
-            raise ValueError(f"{self.source}: {what}: {len(layer.bottom)} inputs and {len(layer.top)} outputs; "
+            raise WeightsError(f"{self.source}: {what}: {len(layer.bottom)} inputs and {len(layer.top)} outputs; "
                              "only a plain chain of one-input layers is supported")
         if self.current is not None and layer.bottom[0] != self.current:
-            raise ValueError(f"{self.source}: {what} reads {layer.bottom[0]!r}, not the previous layer's output "
+            raise WeightsError(f"{self.source}: {what} reads {layer.bottom[0]!r}, not the previous layer's output "
                              f"{self.current!r}: branches and skip connections are not supported")
         self.current = layer.top[0]
 
@@ -514,12 +515,12 @@ class _Chain:
 def _conv(chain: _Chain, layer: _Layer) -> None:
     what = f"{chain.source}: layer {layer.name!r} (Convolution)"
     if chain.deconv is not None:
-        raise ValueError(f"{what} follows the deconvolution; the engine's networks end with it")
+        raise WeightsError(f"{what} follows the deconvolution; the engine's networks end with it")
     weight = _weight(layer)
     bias = _bias(layer, weight.shape[0])
     k, pad, stride = _geometry(layer, weight)
     if stride != 1 or pad != k // 2 or k % 2 == 0:
-        raise ValueError(f"{what}: kernel {k}, pad {pad}, stride {stride}; the engine runs 'same' convolutions "
+        raise WeightsError(f"{what}: kernel {k}, pad {pad}, stride {stride}; the engine runs 'same' convolutions "
                          f"(odd kernel, pad = kernel // 2, stride 1)")
     chain.convs.append(_ConvOut(layer.name, weight, bias))
 
@@ -527,9 +528,9 @@ def _conv(chain: _Chain, layer: _Layer) -> None:
 def _activation(chain: _Chain, layer: _Layer) -> None:
     what = f"{chain.source}: layer {layer.name!r} ({layer.type})"
     if chain.deconv is not None:
-        raise ValueError(f"{what}: an activation after the deconvolution is not part of FSRCNN")
+        raise WeightsError(f"{what}: an activation after the deconvolution is not part of FSRCNN")
     if not chain.convs or chain.convs[-1].activation != "none":
-        raise ValueError(f"{what} must follow a convolution directly (one activation per convolution)")
+        raise WeightsError(f"{what} must follow a convolution directly (one activation per convolution)")
     last = chain.convs[-1]
     if layer.type == "ReLU":
         last.activation = "prelu" if layer.negative_slope else "relu"
@@ -537,20 +538,20 @@ def _activation(chain: _Chain, layer: _Layer) -> None:
         return
     cout = last.weight.shape[0]
     if not layer.blobs:
-        raise ValueError(f"{what}: no slope blob")
+        raise WeightsError(f"{what}: no slope blob")
     slope = layer.blobs[0].reshape(-1)
     if slope.size not in (1, cout) or (layer.channel_shared and slope.size != 1):
-        raise ValueError(f"{what}: {slope.size} slopes for {cout} channels (channel_shared={layer.channel_shared})")
+        raise WeightsError(f"{what}: {slope.size} slopes for {cout} channels (channel_shared={layer.channel_shared})")
     last.activation, last.slope = "prelu", slope
 
 
 def _deconv(chain: _Chain, layer: _Layer) -> None:
     what = f"{chain.source}: layer {layer.name!r} (Deconvolution)"
     if chain.deconv is not None:
-        raise ValueError(f"{what}: a second deconvolution; the engine's networks have one")
+        raise WeightsError(f"{what}: a second deconvolution; the engine's networks have one")
     weight = _weight(layer)
     if weight.shape[1] != 1:
-        raise ValueError(f"{what}: weight blob {tuple(weight.shape)} is [cin, cout, k, k] with cout = "
+        raise WeightsError(f"{what}: weight blob {tuple(weight.shape)} is [cin, cout, k, k] with cout = "
                          f"{weight.shape[1]}; the engine's deconvolution has one output channel")
     bias = _bias(layer, 1)
     k, pad, stride = _geometry(layer, weight)
@@ -561,11 +562,11 @@ def _crop_after_deconv(chain: _Chain, layer: _Layer) -> None:
     """Crop(deconv, reference) keeps out[o + c]: the deconvolution's offset grows by c."""
     what = f"{chain.source}: layer {layer.name!r} (Crop)"
     if chain.deconv is None or len(layer.bottom) != 2 or layer.bottom[0] != chain.current or len(layer.top) != 1:
-        raise ValueError(f"{what}: only a Crop of the deconvolution's output (to a reference size) is supported")
+        raise WeightsError(f"{what}: only a Crop of the deconvolution's output (to a reference size) is supported")
     offsets = layer.crop_offset or [0]
     axis = layer.crop_axis + 4 if layer.crop_axis < 0 else layer.crop_axis
     if axis != 2 or len(offsets) not in (1, 2) or offsets[0] != offsets[-1]:
-        raise ValueError(f"{what}: axis {layer.crop_axis}, offset {offsets}; only one offset for both spatial "
+        raise WeightsError(f"{what}: axis {layer.crop_axis}, offset {offsets}; only one offset for both spatial "
                          "axes (axis 2) is supported")
     chain.deconv.offset += int(offsets[0])
     chain.current = layer.top[0]
@@ -580,18 +581,18 @@ def _walk(layers: list[_Layer], source: str) -> _Chain:
         if layer.type in _IGNORED:
             continue
         if not layer.type:
-            raise ValueError(f"{source}: layer {layer.name!r} has no type (a weights-only file?): pass prototxt=")
+            raise WeightsError(f"{source}: layer {layer.name!r} has no type (a weights-only file?): pass prototxt=")
         if layer.type == "Crop":
             _crop_after_deconv(chain, layer)
             continue
         handler = _HANDLERS.get(layer.type)
         if handler is None:
-            raise ValueError(f"{source}: layer {layer.name!r} of type {layer.type!r} is not supported "
+            raise WeightsError(f"{source}: layer {layer.name!r} of type {layer.type!r} is not supported "
                              f"(supported: {_SUPPORTED})")
         chain.consume(layer)
         handler(chain, layer)
     if not chain.convs:
-        raise ValueError(f"{source}: no Convolution layers")
+        raise WeightsError(f"{source}: no Convolution layers")
     return chain
 
 
@@ -601,14 +602,14 @@ def _spec(chain: _Chain, scale: int | None, offset: int | None, source: str, lab
     d = chain.deconv
     if d is None:
         if layers[-1].cout != 1 or scale is None:
-            raise ValueError(f"{source}: no Deconvolution layer: only an SRCNN-like network (last convolution to "
+            raise WeightsError(f"{source}: no Deconvolution layer: only an SRCNN-like network (last convolution to "
                              f"one channel, bicubic-upscaled input, scale= given) can run without one")
         return NetworkSpec("srcnn", layers, None, scale, pre_upsample=True, metadata=meta)
     if scale is not None and scale != d.stride:
-        raise ValueError(f"{source}: layer {d.name!r} has stride {d.stride}, but scale={scale} was asked")
+        raise WeightsError(f"{source}: layer {d.name!r} has stride {d.stride}, but scale={scale} was asked")
     used = d.offset if offset is None else offset
     if not -_MAX_OFFSET <= used <= _MAX_OFFSET:
-        raise ValueError(f"{source}: layer {d.name!r}: deconvolution offset {used} (pad + crop, or offset=) is "
+        raise WeightsError(f"{source}: layer {d.name!r}: deconvolution offset {used} (pad + crop, or offset=) is "
                          f"outside [-{_MAX_OFFSET}, {_MAX_OFFSET}], what the engine runs")
     tail = Deconv(d.name, d.weight, d.bias, d.stride, used, "zero")
     meta["deconv_offset"] = str(used)
@@ -636,24 +637,24 @@ def load_caffe(
     try:
         data = p.read_bytes()
     except OSError as exc:
-        raise ValueError(f"{p}: cannot read ({exc})") from exc
+        raise WeightsError(f"{p}: cannot read ({exc})") from exc
     try:
         layers = read_caffemodel(data)
     except ValueError as exc:
-        raise ValueError(f"{p}: not a readable Caffe model: {exc}") from exc
+        raise WeightsError(f"{p}: not a readable Caffe model: {exc}") from exc
     label = f"Caffe model {p.name}"
     if prototxt is not None:
         q = Path(prototxt)
         try:
             text = q.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{q}: cannot read the prototxt ({exc})") from exc
+            raise WeightsError(f"{q}: cannot read the prototxt ({exc})") from exc
         try:
             structure = parse_prototxt(text)
         except ValueError as exc:
-            raise ValueError(f"{q}: {exc}") from exc
+            raise WeightsError(f"{q}: {exc}") from exc
         layers = _with_blobs(structure, layers)
         label += f" + {q.name}"
     if offset is not None and not isinstance(offset, int):
-        raise ValueError(f"offset must be an integer, got {offset!r}")
+        raise WeightsError(f"offset must be an integer, got {offset!r}")
     return _spec(_walk(layers, str(p)), scale, offset, str(p), label)

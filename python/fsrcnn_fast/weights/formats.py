@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import safetensors_io
+from .errors import WeightsError
 from .schema import Conv, Deconv, NetworkSpec, Subpixel
 
 __all__ = ["load_weights", "save_weights", "IMPORTERS", "EXPORTERS"]
@@ -55,7 +56,7 @@ def load_weights(path: str | os.PathLike[str], scale: int | None = None, **optio
     kind = _suffix(p)
     if kind not in IMPORTERS:
         known = ", ".join(sorted(IMPORTERS))
-        raise ValueError(f"{p}: unknown weights file type {kind or '(no suffix)'!r}; fsrcnn_fast reads {known}")
+        raise WeightsError(f"{p}: unknown weights file type {kind or '(no suffix)'!r}; fsrcnn_fast reads {known}")
     if not p.is_file():
         raise FileNotFoundError(f"weights file not found: {p}")
     if kind == ".safetensors":
@@ -95,16 +96,16 @@ def save_weights(
     p = Path(os.fspath(path))
     items = [specs] if isinstance(specs, NetworkSpec) else list(specs)
     if not items:
-        raise ValueError("nothing to save")
+        raise WeightsError("nothing to save")
     kind = _suffix(p)
     if kind == ".safetensors":
         tensors, meta = native_tensors(items)
         safetensors_io.save(p, {**meta, **(metadata or {})}, tensors)
         return
     if kind not in EXPORTERS:
-        raise ValueError(f"{p}: cannot write {kind or '(no suffix)'!r} files; fsrcnn_fast writes {', '.join(sorted(EXPORTERS))}")
+        raise WeightsError(f"{p}: cannot write {kind or '(no suffix)'!r} files; fsrcnn_fast writes {', '.join(sorted(EXPORTERS))}")
     if len(items) != 1:
-        raise ValueError(f"{p}: a {kind} file holds one scale; pick one (convert --scale) or write .safetensors")
+        raise WeightsError(f"{p}: a {kind} file holds one scale; pick one (convert --scale) or write .safetensors")
     if kind == ".onnx":
         from .onnx_io import save_onnx
 
@@ -119,10 +120,10 @@ def _native_names(spec: NetworkSpec) -> list[str]:
     n = len(spec.layers)
     if spec.kind == "srcnn":
         if n != 3:
-            raise ValueError(f"the native SRCNN layout has 3 layers, this network has {n}")
+            raise WeightsError(f"the native SRCNN layout has 3 layers, this network has {n}")
         return ["conv1", "conv2", "conv3"]
     if n < 3:
-        raise ValueError(f"an FSRCNN has at least feature, shrink and expand layers, this one has {n}")
+        raise WeightsError(f"an FSRCNN has at least feature, shrink and expand layers, this one has {n}")
     return ["feature", "shrink"] + [f"map.{i}" for i in range(n - 3)] + ["expand"]
 
 
@@ -131,7 +132,7 @@ def _layer_tensors(spec: NetworkSpec) -> dict[str, np.ndarray]:
     want = ("relu", "relu", "none") if spec.kind == "srcnn" else ("prelu",) * len(spec.layers)
     for name, layer, act in zip(_native_names(spec), spec.layers, want):
         if layer.activation != act:
-            raise ValueError(f"{layer.name}: the native {spec.kind} layout has {act} here, not {layer.activation}")
+            raise WeightsError(f"{layer.name}: the native {spec.kind} layout has {act} here, not {layer.activation}")
         out[f"{name}.weight"], out[f"{name}.bias"] = layer.weight, layer.bias
         if layer.slope is not None:
             out[f"{name}.prelu"] = layer.slope
@@ -154,18 +155,18 @@ def native_tensors(specs: Sequence[NetworkSpec]) -> tuple[dict[str, np.ndarray],
     first = specs[0]
     scales = [sp.scale for sp in specs]
     if len(set(scales)) != len(scales):
-        raise ValueError(f"two networks for the same scale: {scales}")
+        raise WeightsError(f"two networks for the same scale: {scales}")
     borders = set().union(*(_borders(sp) for sp in specs))
     if len(borders) != 1:
-        raise ValueError(f"the native format has one border mode for every layer, these networks use {sorted(borders)}")
+        raise WeightsError(f"the native format has one border mode for every layer, these networks use {sorted(borders)}")
     tails = {type(sp.tail).__name__ for sp in specs}
     offsets = {sp.scale: sp.tail.offset for sp in specs if isinstance(sp.tail, Deconv)}
     if any(sp.kind != first.kind for sp in specs) or len(tails) != 1:
-        raise ValueError("the native format stores one network kind and one tail kind per file")
+        raise WeightsError("the native format stores one network kind and one tail kind per file")
     per_scale = {sp.scale: _layer_tensors(sp) for sp in specs}
     names = list(per_scale[first.scale])
     if any(list(t) != names for t in per_scale.values()):
-        raise ValueError("the networks of different scales have different layers")
+        raise WeightsError("the networks of different scales have different layers")
     tensors: dict[str, np.ndarray] = {}
     for name in names:
         values = [per_scale[s][name] for s in scales]

@@ -62,7 +62,8 @@ from typing import Any, Callable, Iterator, Union
 
 import numpy as np
 
-from .safetensors_io import WeightsError, build_part
+from .errors import WeightsError
+from .safetensors_io import build_part
 from .schema import BORDERS, Conv, Deconv, NetworkSpec, Subpixel
 from .torch_io import scale_from_name
 
@@ -894,9 +895,9 @@ def load_keras(
     (a ``ValueError``) for anything the file does not describe as expected, naming the layer.
     """
     if scale is not None and not (type(scale) is int and 1 <= scale <= 16):
-        raise ValueError(f"scale must be an integer in [1, 16], got {scale!r}")
+        raise WeightsError(f"scale must be an integer in [1, 16], got {scale!r}")
     if border not in BORDERS:
-        raise ValueError(f"border must be one of {BORDERS}, got {border!r}")
+        raise WeightsError(f"border must be one of {BORDERS}, got {border!r}")
     p = Path(os.fspath(path))
     source = str(p)
     parsed = _parse(p)

@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import math
 import re
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from .errors import WeightsError
 from .schema import Conv, Deconv, NetworkSpec
 
 __all__ = ["load_matlab"]
@@ -38,7 +41,8 @@ _FSRCNN_OFFSET = {2: 4, 3: 3, 4: 4}
 
 def _read_mat(path: Path) -> dict:
     """``scipy.io.loadmat``, with every way it reports a damaged file (its MatReadError, or IndexError /
-    EOFError / KeyError from a truncated one) turned into ValueError."""
+    EOFError / KeyError from a truncated one, zlib's error from a damaged compressed element) turned into
+    WeightsError."""
     try:
         from scipy.io import loadmat
         from scipy.io.matlab import MatReadError
@@ -46,15 +50,16 @@ def _read_mat(path: Path) -> dict:
         raise ImportError("reading MATLAB .mat weights needs SciPy: pip install scipy") from exc
     try:
         return loadmat(str(path))
-    except (MatReadError, ValueError, TypeError, OSError, IndexError, KeyError, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from exc
+    except (MatReadError, ValueError, TypeError, OSError, IndexError, KeyError, EOFError, zlib.error,
+            struct.error, NotImplementedError, OverflowError, AttributeError) as exc:
+        raise WeightsError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from exc
 
 
 def _kernel(vec: np.ndarray, name: str) -> np.ndarray:
     """A k*k column-major vector -> k x k kernel [ky, kx]."""
     k = math.isqrt(vec.size)
     if k * k != vec.size:
-        raise ValueError(f"{name}: {vec.size} taps is not a square kernel")
+        raise WeightsError(f"{name}: {vec.size} taps is not a square kernel")
     return np.asarray(vec, np.float64).reshape((k, k), order="F")
 
 
@@ -63,13 +68,13 @@ def _scale_from_name(path: Path, scale: int | None) -> int:
         return scale
     m = re.search(r"x(\d+)", path.stem)
     if not m:
-        raise ValueError(f"{path}: cannot tell the scale from the file name; pass scale=")
+        raise WeightsError(f"{path}: cannot tell the scale from the file name; pass scale=")
     return int(m.group(1))
 
 
 def _cells(mat: dict, key: str, path: Path) -> list[np.ndarray]:
     if key not in mat:
-        raise ValueError(f"{path}: no {key!r} cell array (not an FSRCNN release file?)")
+        raise WeightsError(f"{path}: no {key!r} cell array (not an FSRCNN release file?)")
     return [np.asarray(c) for c in np.asarray(mat[key], dtype=object).ravel()]
 
 
@@ -83,7 +88,7 @@ def _conv_oihw(w: np.ndarray, name: str) -> np.ndarray:
     if w.ndim == 2:  # MATLAB drops a trailing singleton: [cin, k*k] with cout = 1
         w = w[:, :, None]
     if w.ndim != 3:
-        raise ValueError(f"{name}: expected [cin, k*k, cout] weights, got shape {w.shape}")
+        raise WeightsError(f"{name}: expected [cin, k*k, cout] weights, got shape {w.shape}")
     cin, _, cout = w.shape
     return np.stack([np.stack([_kernel(w[ci, :, co], name) for ci in range(cin)]) for co in range(cout)])
 
@@ -94,7 +99,7 @@ def _deconv_weight(w: np.ndarray, name: str) -> np.ndarray:
     if w.ndim == 2:
         w = w[None]
     if w.ndim != 3 or w.shape[0] != 1:
-        raise ValueError(f"{name}: expected [1, k*k, d] deconvolution weights (one output channel), got {w.shape}")
+        raise WeightsError(f"{name}: expected [1, k*k, d] deconvolution weights (one output channel), got {w.shape}")
     return np.stack([_kernel(w[0, :, c], name) for c in range(w.shape[2])])[:, None]
 
 
@@ -111,12 +116,12 @@ def _fsrcnn(mat: dict, path: Path, scale: int) -> NetworkSpec:
     biases = _cells(mat, "biases_conv", path)
     prelus = _cells(mat, "prelu_conv", path)
     if not (len(weights) == len(biases) and len(weights) >= 4):
-        raise ValueError(f"{path}: weights_conv and biases_conv must have the same length (>= 4)")
+        raise WeightsError(f"{path}: weights_conv and biases_conv must have the same length (>= 4)")
     layers = []
     for i, name in enumerate(_fsrcnn_names(len(weights) - 1)):
         slope = np.asarray(prelus[i], np.float64).reshape(-1)
         if slope.size != 1:
-            raise ValueError(f"{path}: {name}: expected one shared PReLU slope, got {slope.size}")
+            raise WeightsError(f"{path}: {name}: expected one shared PReLU slope, got {slope.size}")
         layers.append(Conv(name, _conv_oihw(weights[i], name), biases[i].reshape(-1), "prelu", slope, "replicate"))
     deconv = _deconv_weight(weights[-1], "deconv")
     return _fsrcnn_spec(layers, deconv, biases[-1], scale, f"MATLAB release {path.name}")
@@ -124,7 +129,7 @@ def _fsrcnn(mat: dict, path: Path, scale: int) -> NetworkSpec:
 
 def _flat_key(mat: dict, key: str, path: Path) -> np.ndarray:
     if key not in mat:
-        raise ValueError(f"{path}: no {key!r} (flat-key FSRCNN layout: weights_conv1..N, biases_conv1..N, "
+        raise WeightsError(f"{path}: no {key!r} (flat-key FSRCNN layout: weights_conv1..N, biases_conv1..N, "
                          "prelu1..N, weights_deconv, biases_deconv)")
     return np.asarray(mat[key])
 
@@ -135,20 +140,20 @@ def _fsrcnn_flat(mat: dict, path: Path, scale: int) -> NetworkSpec:
     while f"weights_conv{n + 1}" in mat:
         n += 1
     if n < 3:
-        raise ValueError(f"{path}: flat-key FSRCNN needs weights_conv1..N with N >= 3, found {n}")
+        raise WeightsError(f"{path}: flat-key FSRCNN needs weights_conv1..N with N >= 3, found {n}")
     layers = []
     for i, name in enumerate(_fsrcnn_names(n), start=1):
         label = f"{name} (weights_conv{i})"
         oihw = _conv_oihw(_flat_key(mat, f"weights_conv{i}", path), f"{path}: {label}")
         slope = np.asarray(_flat_key(mat, f"prelu{i}", path), np.float64).reshape(-1)
         if slope.size not in (1, oihw.shape[0]):
-            raise ValueError(f"{path}: prelu{i}: {slope.size} slopes for {oihw.shape[0]} channels (expected 1 or "
+            raise WeightsError(f"{path}: prelu{i}: {slope.size} slopes for {oihw.shape[0]} channels (expected 1 or "
                              f"{oihw.shape[0]})")
         bias = np.asarray(_flat_key(mat, f"biases_conv{i}", path), np.float64).reshape(-1)
         layers.append(Conv(name, oihw, bias, "prelu", slope, "replicate"))
     after = np.asarray(mat.get(f"prelu{n + 1}", np.zeros(0)))
     if after.size:
-        raise ValueError(f"{path}: prelu{n + 1} has {after.size} values: an activation after the deconvolution "
+        raise WeightsError(f"{path}: prelu{n + 1} has {after.size} values: an activation after the deconvolution "
                          "is not part of FSRCNN (it must be empty)")
     deconv = _deconv_weight(_flat_key(mat, "weights_deconv", path), f"{path}: weights_deconv")
     bias = _flat_key(mat, "biases_deconv", path)

@@ -29,16 +29,13 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from .errors import WeightsError  # re-exported: it was defined here
 from .schema import Conv, Deconv, NetworkSpec, Subpixel
 
 FORMAT = "fsrcnn_fast/1"
 COLOR = "ycbcr-bt601"
 
-__all__ = ["WeightsFile", "load", "save", "FORMAT"]
-
-
-class WeightsError(ValueError):
-    """A weights file that is missing, unreadable or inconsistent."""
+__all__ = ["WeightsFile", "WeightsError", "load", "save", "FORMAT"]
 
 
 def build_part(source: str, cls: Callable[..., Any], *args: object) -> Any:

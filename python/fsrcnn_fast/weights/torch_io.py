@@ -53,7 +53,8 @@ from typing import Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
-from .safetensors_io import WeightsError, build_part
+from .errors import WeightsError
+from .safetensors_io import build_part
 from .schema import BORDERS, Conv, Deconv, NetworkSpec, Subpixel
 
 __all__ = [
@@ -590,10 +591,10 @@ def _mapping_items(mapping: MappingSpec) -> list[tuple[str, str]]:
     items = list(mapping.items()) if isinstance(mapping, MappingABC) else [tuple(i) for i in mapping]
     for item in items:
         if len(item) != 2 or not isinstance(item[0], str) or item[1] not in ROLES:
-            raise ValueError(f"mapping entry {item!r}: expected (prefix, role) with role one of {ROLES}")
+            raise WeightsError(f"mapping entry {item!r}: expected (prefix, role) with role one of {ROLES}")
     prefixes = [p for p, _ in items]
     if len(set(prefixes)) != len(prefixes):
-        raise ValueError("mapping: a prefix appears twice")
+        raise WeightsError("mapping: a prefix appears twice")
     return items  # type: ignore[return-value]
 
 
@@ -772,7 +773,7 @@ def _body(entries: list[_Entry], has_tail: bool, border: str, source: str) -> li
 def _build(parsed: _Parsed, scale: int | None, border: str, offset: int | None, source: str,
            label: str) -> NetworkSpec:
     if border not in BORDERS:
-        raise ValueError(f"border must be one of {BORDERS}, got {border!r}")
+        raise WeightsError(f"border must be one of {BORDERS}, got {border!r}")
     entries = _entries(parsed.modules, source)
     _check_ranks(entries, source)
     last = entries[-1]
@@ -817,7 +818,7 @@ def scale_from_name(path: PathLike) -> int | None:
 def _infer(state: Mapping[str, np.ndarray], scale: int | None, mapping: MappingSpec | None, border: str,
            offset: int | None, source: str, label: str) -> NetworkSpec:
     if scale is not None and not (type(scale) is int and 1 <= scale <= 16):
-        raise ValueError(f"scale must be an integer in [1, 16], got {scale!r}")
+        raise WeightsError(f"scale must be an integer in [1, 16], got {scale!r}")
     parsed = _parse_auto(state, source) if mapping is None else _parse_mapping(state, mapping, source)
     return _build(parsed, scale, border, offset, source, label)
 
