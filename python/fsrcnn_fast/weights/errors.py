@@ -4,8 +4,12 @@ description that does not chain. It is a ``ValueError``, so ``except ValueError`
 
 from __future__ import annotations
 
-__all__ = ["WeightsError"]
+__all__ = ["WeightsError", "WeightsFileNotFoundError"]
 
 
 class WeightsError(ValueError):
     """A weights file (or network description) that cannot be used, with a message naming the problem."""
+
+
+class WeightsFileNotFoundError(WeightsError, FileNotFoundError):
+    """The weights file does not exist (also a FileNotFoundError, as ``open`` would raise)."""

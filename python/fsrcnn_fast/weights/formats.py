@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import safetensors_io
-from .errors import WeightsError
+from .errors import WeightsError, WeightsFileNotFoundError
 from .schema import Conv, Deconv, NetworkSpec, Subpixel
 
 __all__ = ["load_weights", "save_weights", "IMPORTERS", "EXPORTERS"]
@@ -58,7 +58,7 @@ def load_weights(path: str | os.PathLike[str], scale: int | None = None, **optio
         known = ", ".join(sorted(IMPORTERS))
         raise WeightsError(f"{p}: unknown weights file type {kind or '(no suffix)'!r}; fsrcnn_fast reads {known}")
     if not p.is_file():
-        raise FileNotFoundError(f"weights file not found: {p}")
+        raise WeightsFileNotFoundError(f"weights file not found: {p}")
     if kind == ".safetensors":
         if options:
             raise TypeError(f"{p}: native weights take no importer options, got {sorted(options)}")

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import WeightsError
+from .errors import WeightsError, WeightsFileNotFoundError
 from .schema import Conv, Deconv, NetworkSpec, Subpixel
 
 __all__ = ["load_onnx", "save_onnx"]
@@ -640,7 +640,7 @@ def load_onnx(path: str | Path, scale: int | None = None) -> NetworkSpec:
     onnx = _onnx()
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"ONNX file not found: {p}")
+        raise WeightsFileNotFoundError(f"ONNX file not found: {p}")
     try:
         model = onnx.load(str(p))
     except Exception as exc:  # protobuf's DecodeError and friends share no base class with ValueError

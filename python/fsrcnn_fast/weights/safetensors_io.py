@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .errors import WeightsError  # re-exported: it was defined here
+from .errors import WeightsError, WeightsFileNotFoundError  # WeightsError re-exported: it was defined here
 from .schema import Conv, Deconv, NetworkSpec, Subpixel
 
 FORMAT = "fsrcnn_fast/1"
@@ -171,7 +171,7 @@ def load(path: str | Path) -> WeightsFile:
 
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"weights file not found: {p}")
+        raise WeightsFileNotFoundError(f"weights file not found: {p}")
     try:
         with safe_open(str(p), framework="numpy") as f:
             meta = dict(f.metadata() or {})

@@ -53,7 +53,7 @@ from typing import Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
-from .errors import WeightsError
+from .errors import WeightsError, WeightsFileNotFoundError
 from .safetensors_io import build_part
 from .schema import BORDERS, Conv, Deconv, NetworkSpec, Subpixel
 
@@ -385,7 +385,7 @@ def read_torch_file(path: PathLike) -> Any:
     """
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"weights file not found: {p}")
+        raise WeightsFileNotFoundError(f"weights file not found: {p}")
     buf = p.read_bytes()
     source = str(p)
     try:
