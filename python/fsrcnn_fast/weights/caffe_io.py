@@ -34,9 +34,10 @@ Mapping onto :class:`~fsrcnn_fast.weights.schema.NetworkSpec`, exactly:
   the engine's deconvolution with ``scale = stride`` and ``offset = pad`` (a ``Crop`` after it with
   offset ``c`` adds ``c``). Where both are defined the outputs are equal; the engine's is exactly
   ``scale x`` the input (Caffe's FSRCNN x3 with pad 4 gives ``3 * in - 2``: the engine adds the two
-  last rows and columns by the same formula).
+  last rows and columns by the same formula). The file cannot tell whether the training labels sat on
+  that grid, so :func:`load_caffe` takes the offset as ``offset=`` and never assumes it.
 * Data, loss and accuracy layers are ignored. Anything else on the chain from input to output
-  (residual branches, pooling, unknown types) raises ``ValueError`` naming the layer.
+  (residual branches, pooling, unknown types) raises ``WeightsError`` naming the layer.
 
 A network without a deconvolution that ends in a convolution to one channel is an SRCNN (its input is
 the bicubic-upscaled image; pass ``scale=``).
@@ -53,6 +54,7 @@ from typing import Union
 import numpy as np
 
 from .errors import WeightsError
+from .provenance import decide_offset, decide_scale, scale_from_name, with_provenance
 from .schema import Activation, Conv, Deconv, NetworkSpec
 from .tf_pb import _LEN, _fields, _fixed, _ints, _payload, _text
 
@@ -596,30 +598,43 @@ def _walk(layers: list[_Layer], source: str) -> _Chain:
     return chain
 
 
-def _spec(chain: _Chain, scale: int | None, offset: int | None, source: str, label: str) -> NetworkSpec:
+def _spec(chain: _Chain, scale: int | None, offset: int | str | None, source: str, label: str) -> NetworkSpec:
     layers = tuple(Conv(c.name, c.weight, c.bias, c.activation, c.slope, "zero") for c in chain.convs)
     meta = {"source": label}
     d = chain.deconv
     if d is None:
-        if layers[-1].cout != 1 or scale is None:
+        if layers[-1].cout != 1 or (scale is None and scale_from_name(source) is None):
             raise WeightsError(f"{source}: no Deconvolution layer: only an SRCNN-like network (last convolution to "
-                             f"one channel, bicubic-upscaled input, scale= given) can run without one")
-        return NetworkSpec("srcnn", layers, None, scale, pre_upsample=True, metadata=meta)
-    if scale is not None and scale != d.stride:
-        raise WeightsError(f"{source}: layer {d.name!r} has stride {d.stride}, but scale={scale} was asked")
-    used = d.offset if offset is None else offset
+                               f"one channel, bicubic-upscaled input, scale= given) can run without one")
+        s, s_from = decide_scale(source, scale, [(scale_from_name(source), "file name")])
+        return with_provenance(NetworkSpec("srcnn", layers, None, s, pre_upsample=True, metadata=meta), s_from)
+    decide_scale(source, scale, [(d.stride, "graph")], f"layer {d.name!r} has stride {{found}}, but scale={{asked}} was asked")
+    if offset in (None, "caffe") and not -_MAX_OFFSET <= d.offset <= _MAX_OFFSET:
+        raise WeightsError(f"{source}: layer {d.name!r}: deconvolution offset {d.offset} (pad + crop) is "
+                           f"outside [-{_MAX_OFFSET}, {_MAX_OFFSET}], what the engine runs")
+    Deconv(d.name, d.weight, d.bias, d.stride, 0, "zero")  # the rest of the layer is checked before the offset
+    # Caffe's pad (and Crop) reproduce Caffe's output grid, but where the HR image sits on it depends on how
+    # the training labels were cropped, which the file does not record: the offset is never assumed.
+    if offset == "caffe":
+        used, used_from = d.offset, "graph"
+    else:
+        used, used_from = decide_offset(
+            source, offset, hint=f"pad and Crop of layer {d.name!r} give {d.offset}, which reproduces Caffe's own "
+            "output: offset='caffe'; a model trained on labels cropped off that grid needs another, e.g. "
+            "wangxuewen99's x3 offset=2")
     if not -_MAX_OFFSET <= used <= _MAX_OFFSET:
-        raise WeightsError(f"{source}: layer {d.name!r}: deconvolution offset {used} (pad + crop, or offset=) is "
-                         f"outside [-{_MAX_OFFSET}, {_MAX_OFFSET}], what the engine runs")
+        raise WeightsError(f"{source}: layer {d.name!r}: deconvolution offset {used} (offset=) is "
+                           f"outside [-{_MAX_OFFSET}, {_MAX_OFFSET}], what the engine runs")
     tail = Deconv(d.name, d.weight, d.bias, d.stride, used, "zero")
     meta["deconv_offset"] = str(used)
     if used != d.offset:
         meta["deconv_offset_caffe"] = str(d.offset)
-    return NetworkSpec("fsrcnn", layers, tail, d.stride, metadata=meta)
+    return with_provenance(NetworkSpec("fsrcnn", layers, tail, d.stride, metadata=meta), "graph", used_from)
 
 
 def load_caffe(
-    path: str | Path, scale: int | None = None, *, prototxt: str | Path | None = None, offset: int | None = None
+    path: str | Path, scale: int | None = None, *, prototxt: str | Path | None = None,
+    offset: int | str | None = None,
 ) -> NetworkSpec:
     """A Caffe FSRCNN (or SRCNN) ``.caffemodel`` as a :class:`NetworkSpec`, without Caffe.
 
@@ -627,11 +642,13 @@ def load_caffe(
     without a deconvolution. ``prototxt``: a deploy/train net definition (text format) to take the
     layers from, for weight files that do not record them; blobs are then matched by layer name.
 
-    ``offset``: overrides the deconvolution offset derived from ``pad`` (and ``Crop``), which
-    reproduces Caffe's output exactly. Use it only for a model trained against labels cropped off
-    Caffe's output grid: wangxuewen99/Super-Resolution's FSRCNN x3 (pad 4) took its 19 x 19 labels
-    two HR pixels off, so its output lines up with the image only at ``offset=2`` (Set5 x3 32.10 dB,
-    against 22.16 dB as Caffe runs it).
+    ``offset``: the deconvolution offset, required for a network with a deconvolution. ``pad`` (and
+    ``Crop``) give the offset that reproduces Caffe's output exactly, but whether the HR image lines up
+    with that grid depends on how the training labels were cropped, which the file does not record:
+    wangxuewen99/Super-Resolution's FSRCNN x3 (pad 4) took its 19 x 19 labels two HR pixels off, so its
+    output lines up with the image only at ``offset=2`` (Set5 x3 32.10 dB, against 22.16 dB at pad's 4, as
+    Caffe runs it). ``offset="caffe"`` takes the pad-derived value: Caffe's own output grid. The error
+    without ``offset=`` names that value.
     """
     p = Path(path)
     try:
@@ -655,6 +672,4 @@ def load_caffe(
             raise WeightsError(f"{q}: {exc}") from exc
         layers = _with_blobs(structure, layers)
         label += f" + {q.name}"
-    if offset is not None and not isinstance(offset, int):
-        raise WeightsError(f"offset must be an integer, got {offset!r}")
     return _spec(_walk(layers, str(p)), scale, offset, str(p), label)

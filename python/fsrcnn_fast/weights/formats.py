@@ -17,6 +17,7 @@ import numpy as np
 
 from . import safetensors_io
 from .errors import WeightsError, WeightsFileNotFoundError
+from .provenance import check_scale_argument
 from .schema import Conv, Deconv, NetworkSpec, Subpixel
 
 __all__ = ["load_weights", "save_weights", "IMPORTERS", "EXPORTERS"]
@@ -45,12 +46,21 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-def load_weights(path: str | os.PathLike[str], scale: int | None = None, **options: Any) -> tuple[NetworkSpec, ...]:
+def load_weights(
+    path: str | os.PathLike[str], scale: int | None = None, *, offset: int | None = None, **options: Any
+) -> tuple[NetworkSpec, ...]:
     """Every network a weights file provides, one per scale (``scale=`` keeps one).
 
-    ``options`` go to the importer of that file type, e.g. ``mapping=``, ``border=``, ``offset=`` for
-    PyTorch state dicts (see :func:`fsrcnn_fast.weights.torch_io.load_torch`), ``prototxt=``,
-    ``offset=`` for Caffe models (:func:`fsrcnn_fast.weights.caffe_io.load_caffe`).
+    ``scale`` must agree with what the file says (its metadata, its graph, or its name); where the file says
+    nothing it is required. ``offset``: the deconvolution offset where the file cannot tell it (PyTorch state
+    dicts, MATLAB and Keras files may override their format's default; Caffe models need it, an integer or
+    ``"caffe"`` for the offset Caffe's own output has);
+    where the file records it (safetensors metadata, an ONNX graph) it must agree. Every network records
+    where its scale and offset came from in ``spec.provenance`` (:mod:`fsrcnn_fast.weights.provenance`).
+
+    ``options`` go to the importer of that file type, e.g. ``mapping=``, ``border=`` for PyTorch state
+    dicts (see :func:`fsrcnn_fast.weights.torch_io.load_torch`), ``prototxt=`` for Caffe models
+    (:func:`fsrcnn_fast.weights.caffe_io.load_caffe`).
     """
     p = Path(os.fspath(path))
     kind = _suffix(p)
@@ -59,34 +69,49 @@ def load_weights(path: str | os.PathLike[str], scale: int | None = None, **optio
         raise WeightsError(f"{p}: unknown weights file type {kind or '(no suffix)'!r}; fsrcnn_fast reads {known}")
     if not p.is_file():
         raise WeightsFileNotFoundError(f"weights file not found: {p}")
+    check_scale_argument(scale)
     if kind == ".safetensors":
         if options:
             raise TypeError(f"{p}: native weights take no importer options, got {sorted(options)}")
-        weights = safetensors_io.load(p)
-        return tuple(weights.spec(s) for s in ((scale,) if scale is not None else weights.scales))
-    if kind == ".mat":
+        specs = safetensors_io.load(p).specs(scale)
+    elif kind == ".mat":
         from .matlab import load_matlab
 
-        return (load_matlab(p, scale, **options),)
-    if kind in (".pth", ".pt"):
+        specs = (load_matlab(p, scale, offset=offset, **options),)
+    elif kind in (".pth", ".pt"):
         from .torch_io import load_torch
 
-        return (load_torch(p, scale, **options),)
-    if kind == ".pb":
+        specs = (load_torch(p, scale, offset=offset, **options),)
+    elif kind == ".pb":
         from .tf_pb import load_tf_pb
 
-        return (load_tf_pb(p, scale, **options),)
-    if kind == ".onnx":
+        specs = (load_tf_pb(p, scale, **options),)
+    elif kind == ".onnx":
         from .onnx_io import load_onnx
 
-        return (load_onnx(p, scale, **options),)
-    if kind == ".caffemodel":
+        specs = (load_onnx(p, scale, **options),)
+    elif kind == ".caffemodel":
         from .caffe_io import load_caffe
 
-        return (load_caffe(p, scale, **options),)
-    from .keras_io import load_keras
+        specs = (load_caffe(p, scale, offset=offset, **options),)
+    else:
+        from .keras_io import load_keras
 
-    return (load_keras(p, scale, **options),)
+        specs = (load_keras(p, scale, offset=offset, **options),)
+    if offset is not None and kind in (".safetensors", ".pb", ".onnx"):  # files that record their offset
+        for spec in specs:
+            _check_offset_agrees(p, spec, offset)
+    return specs
+
+
+def _check_offset_agrees(path: Path, spec: NetworkSpec, offset: object) -> None:
+    """offset= of a file that records its offset (or has none) must agree with it."""
+    if not isinstance(spec.tail, Deconv):
+        raise WeightsError(f"{path}: offset={offset!r} given, but the x{spec.scale} network has no deconvolution")
+    if spec.tail.offset != offset:
+        source = spec.provenance.get("offset", "file")
+        raise WeightsError(
+            f"{path}: the x{spec.scale} deconvolution offset is {spec.tail.offset} (from its {source}), not {offset}")
 
 
 def save_weights(

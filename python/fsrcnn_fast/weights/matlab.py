@@ -23,7 +23,6 @@ k2 = 1), ``weights_conv3`` [n2, k3*k3] and ``biases_conv1..3``; ReLU after conv1
 from __future__ import annotations
 
 import math
-import re
 import struct
 import zlib
 from pathlib import Path
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import WeightsError
+from .provenance import decide_offset, decide_scale, scale_from_name, with_provenance
 from .schema import Conv, Deconv, NetworkSpec
 
 __all__ = ["load_matlab"]
@@ -61,15 +61,6 @@ def _kernel(vec: np.ndarray, name: str) -> np.ndarray:
     if k * k != vec.size:
         raise WeightsError(f"{name}: {vec.size} taps is not a square kernel")
     return np.asarray(vec, np.float64).reshape((k, k), order="F")
-
-
-def _scale_from_name(path: Path, scale: int | None) -> int:
-    if scale is not None:
-        return scale
-    m = re.search(r"x(\d+)", path.stem)
-    if not m:
-        raise WeightsError(f"{path}: cannot tell the scale from the file name; pass scale=")
-    return int(m.group(1))
 
 
 def _cells(mat: dict, key: str, path: Path) -> list[np.ndarray]:
@@ -103,15 +94,17 @@ def _deconv_weight(w: np.ndarray, name: str) -> np.ndarray:
     return np.stack([_kernel(w[0, :, c], name) for c in range(w.shape[2])])[:, None]
 
 
-def _fsrcnn_spec(layers: list[Conv], deconv: np.ndarray, bias: np.ndarray, scale: int, source: str) -> NetworkSpec:
-    """The authors' deconv.m with the offset their demo scores at, replicate borders (see the module doc)."""
-    offset = _FSRCNN_OFFSET.get(scale, 4)
-    tail = Deconv("deconv", deconv, np.asarray(bias, np.float64).reshape(-1), scale, offset, "replicate")
-    meta = {"source": source, "deconv_offset": str(offset)}
+def _fsrcnn_spec(layers: list[Conv], deconv: np.ndarray, bias: np.ndarray, scale: int, source: str,
+                 offset: int | None, where: str) -> NetworkSpec:
+    """The authors' deconv.m with the offset their demo scores at (a .mat file does not record it; ``offset=``
+    replaces it), replicate borders (see the module doc)."""
+    off, _ = decide_offset(where, offset, default=_FSRCNN_OFFSET.get(scale, 4))
+    tail = Deconv("deconv", deconv, np.asarray(bias, np.float64).reshape(-1), scale, off, "replicate")
+    meta = {"source": source, "deconv_offset": str(off)}
     return NetworkSpec("fsrcnn", tuple(layers), tail, scale, metadata=meta)
 
 
-def _fsrcnn(mat: dict, path: Path, scale: int) -> NetworkSpec:
+def _fsrcnn(mat: dict, path: Path, scale: int, offset: int | None) -> NetworkSpec:
     weights = _cells(mat, "weights_conv", path)
     biases = _cells(mat, "biases_conv", path)
     prelus = _cells(mat, "prelu_conv", path)
@@ -124,7 +117,7 @@ def _fsrcnn(mat: dict, path: Path, scale: int) -> NetworkSpec:
             raise WeightsError(f"{path}: {name}: expected one shared PReLU slope, got {slope.size}")
         layers.append(Conv(name, _conv_oihw(weights[i], name), biases[i].reshape(-1), "prelu", slope, "replicate"))
     deconv = _deconv_weight(weights[-1], "deconv")
-    return _fsrcnn_spec(layers, deconv, biases[-1], scale, f"MATLAB release {path.name}")
+    return _fsrcnn_spec(layers, deconv, biases[-1], scale, f"MATLAB release {path.name}", offset, str(path))
 
 
 def _flat_key(mat: dict, key: str, path: Path) -> np.ndarray:
@@ -134,7 +127,7 @@ def _flat_key(mat: dict, key: str, path: Path) -> np.ndarray:
     return np.asarray(mat[key])
 
 
-def _fsrcnn_flat(mat: dict, path: Path, scale: int) -> NetworkSpec:
+def _fsrcnn_flat(mat: dict, path: Path, scale: int, offset: int | None) -> NetworkSpec:
     """chxy95-style flat keys: weights_conv{i} / biases_conv{i} / prelu{i} (per channel), weights_deconv."""
     n = 0
     while f"weights_conv{n + 1}" in mat:
@@ -157,7 +150,7 @@ def _fsrcnn_flat(mat: dict, path: Path, scale: int) -> NetworkSpec:
                          "is not part of FSRCNN (it must be empty)")
     deconv = _deconv_weight(_flat_key(mat, "weights_deconv", path), f"{path}: weights_deconv")
     bias = _flat_key(mat, "biases_deconv", path)
-    return _fsrcnn_spec(layers, deconv, bias, scale, f"MATLAB flat-key file {path.name}")
+    return _fsrcnn_spec(layers, deconv, bias, scale, f"MATLAB flat-key file {path.name}", offset, str(path))
 
 
 def _srcnn(mat: dict, path: Path, scale: int) -> NetworkSpec:
@@ -178,16 +171,21 @@ def _srcnn(mat: dict, path: Path, scale: int) -> NetworkSpec:
     return NetworkSpec("srcnn", layers, None, scale, pre_upsample=True, metadata={"source": path.name})
 
 
-def load_matlab(path: str | Path, scale: int | None = None) -> NetworkSpec:
-    """Reads an FSRCNN (cell arrays or flat keys) or SRCNN file; the scale comes from the name
-    (``x3.mat``) if not given.
+def load_matlab(path: str | Path, scale: int | None = None, *, offset: int | None = None) -> NetworkSpec:
+    """Reads an FSRCNN (cell arrays or flat keys) or SRCNN file. A .mat file does not record its scale: it
+    comes from the name (``x3.mat``), and ``scale`` must agree with it; without one in the name, from
+    ``scale``. ``offset``: replaces the FSRCNN deconvolution offset the releases line up at (module doc).
 
     ``scipy.io.loadmat`` reads MATLAB's numeric format only (no code is executed)."""
     p = Path(path)
-    s = _scale_from_name(p, scale)
+    s, s_from = decide_scale(str(p), scale, [(scale_from_name(p), "file name")])
     mat = _read_mat(p)
     if "weights_deconv" in mat:
-        return _fsrcnn_flat(mat, p, s)
-    if "weights_conv1" in mat:
-        return _srcnn(mat, p, s)
-    return _fsrcnn(mat, p, s)
+        spec = _fsrcnn_flat(mat, p, s, offset)
+    elif "weights_conv1" in mat:
+        if offset is not None:
+            raise WeightsError(f"{p}: offset= given, but an SRCNN has no deconvolution")
+        spec = _srcnn(mat, p, s)
+    else:
+        spec = _fsrcnn(mat, p, s, offset)
+    return with_provenance(spec, s_from, "default" if offset is None else "argument")

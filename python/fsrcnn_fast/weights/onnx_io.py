@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .errors import WeightsError, WeightsFileNotFoundError
+from .provenance import decide_scale, with_provenance
 from .schema import Conv, Deconv, NetworkSpec, Subpixel
 
 __all__ = ["load_onnx", "save_onnx"]
@@ -615,19 +616,22 @@ class _Importer:
         built = tuple(c.build(border) for c in layers)
         stored_kind = self.meta.get(_META + "kind")
         if tail is not None:
-            if scale is not None and scale != tail.scale:
-                raise WeightsError(f"the graph upscales by {tail.scale}, not {scale}")
+            what = "ConvTranspose strides" if isinstance(tail, Deconv) else "DepthToSpace blocksize"
+            s, s_from = decide_scale("", scale, [(tail.scale, "graph")], f"the {what} give scale {{found}}")
             kind = stored_kind if stored_kind in ("fsrcnn", "srcnn") else "fsrcnn"
-            return NetworkSpec(kind, built, tail, tail.scale, metadata=meta)  # type: ignore[arg-type]
+            spec = NetworkSpec(kind, built, tail, tail.scale, metadata=meta)  # type: ignore[arg-type]
+            return with_provenance(spec, s_from, "graph")
         stored = self.meta.get(_META + "scale", "")
-        s = scale if scale is not None else (int(stored) if stored.isdigit() else None)
-        if s is None:
+        if scale is None and not stored.isdigit():
             raise WeightsError(
-                "the graph keeps the image size (no ConvTranspose / DepthToSpace tail): an SRCNN-style network "
-                "whose input is upscaled beforehand; pass scale="
+                "the graph keeps the image size (no ConvTranspose / DepthToSpace tail): an SRCNN-style "
+                "network whose input is upscaled beforehand, and the file does not record the scale; pass scale="
             )
+        s, s_from = decide_scale("", scale, [(int(stored) if stored.isdigit() else None, "metadata")],
+                                 f"its metadata '{_META}scale' gives scale {{found}}")
         kind = stored_kind if stored_kind in ("fsrcnn", "srcnn") else "srcnn"
-        return NetworkSpec(kind, built, None, s, pre_upsample=s != 1, metadata=meta)  # type: ignore[arg-type]
+        spec = NetworkSpec(kind, built, None, s, pre_upsample=s != 1, metadata=meta)  # type: ignore[arg-type]
+        return with_provenance(spec, s_from)
 
 
 def load_onnx(path: str | Path, scale: int | None = None) -> NetworkSpec:

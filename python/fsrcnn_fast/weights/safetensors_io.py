@@ -30,6 +30,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .errors import WeightsError, WeightsFileNotFoundError  # WeightsError re-exported: it was defined here
+from .provenance import with_provenance
 from .schema import Conv, Deconv, NetworkSpec, Subpixel
 
 FORMAT = "fsrcnn_fast/1"
@@ -88,16 +89,22 @@ class WeightsFile:
         return f"x{scale}.{name}" in self.tensors or name in self.tensors
 
     def spec(self, scale: int) -> NetworkSpec:
+        """The network for one of the file's scales; provenance: the scale from the metadata, the
+        offset from the metadata (or the format's default, 4, where it has no ``deconv_offset``)."""
         if scale not in self.scales:
-            raise WeightsError(f"{self.path}: provides scales {self.scales}, not {scale}")
+            raise WeightsError(f"{self.path}: provides scales {self.scales}, not {scale} (the scales its metadata "
+                               "lists)")
         try:
-            if self.network == "fsrcnn":
-                return self._fsrcnn(scale)
-            return self._srcnn(scale)
+            spec = self._fsrcnn(scale) if self.network == "fsrcnn" else self._srcnn(scale)
         except WeightsError:
             raise
         except ValueError as exc:
             raise WeightsError(f"{self.path}: {exc}") from exc
+        return with_provenance(spec, "metadata", "metadata" if "deconv_offset" in self.metadata else "default")
+
+    def specs(self, scale: int | None = None) -> tuple[NetworkSpec, ...]:
+        """Every network of the file, or the one for ``scale``."""
+        return tuple(self.spec(s) for s in (self.scales if scale is None else (scale,)))
 
     def _conv(self, name: str, scale: int, activation: str) -> Conv:
         slope = self._get(f"{name}.prelu", scale) if activation == "prelu" else None

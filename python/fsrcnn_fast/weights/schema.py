@@ -163,7 +163,8 @@ class NetworkSpec:
     """One runnable network at one scale.
 
     ``pre_upsample``: the input is first upscaled by MATLAB bicubic (SRCNN); the
-    network then keeps the size, so ``tail`` is None.
+    network then keeps the size, so ``tail`` is None. ``provenance``: where a loaded
+    network's scale and offset came from (:mod:`fsrcnn_fast.weights.provenance`).
     """
 
     kind: Literal["fsrcnn", "srcnn"]
@@ -172,6 +173,9 @@ class NetworkSpec:
     scale: int
     pre_upsample: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
+    # where the scale (and the deconvolution offset) came from: {"scale": "graph", "offset": "argument"}
+    # (see fsrcnn_fast.weights.provenance); empty for a network built in memory
+    provenance: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         channels = 1

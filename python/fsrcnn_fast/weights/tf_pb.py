@@ -34,6 +34,7 @@ from typing import Callable, Iterator, TypeVar, Union
 import numpy as np
 
 from .errors import WeightsError
+from .provenance import decide_scale, with_provenance
 from .schema import Conv, NetworkSpec, Subpixel
 
 __all__ = ["load_tf_pb"]
@@ -743,8 +744,7 @@ def _spec(interp: _Interpreter, sinks: list[str], path: Path, scale: int | None)
     for name, other in finals.items():
         if (other.layer, other.bias) != (final.layer, final.bias):
             raise WeightsError(f"several different outputs: {out_name!r} and {name!r}")
-    if scale is not None and scale != final.scale:
-        raise WeightsError(f"the graph upscales by {final.scale} (DepthToSpace block_size), not {scale}")
+    s_from = decide_scale("", scale, [(final.scale, "graph")], "the DepthToSpace block_size gives scale {found}")[1]
     assert final.layer == len(interp.layers) - 1  # DepthToSpace took the newest layer; nothing may follow
     layers = []
     for layer in interp.layers[:-1]:
@@ -755,7 +755,7 @@ def _spec(interp: _Interpreter, sinks: list[str], path: Path, scale: int | None)
     assert last.bias is not None
     tail = Subpixel(last.name, last.weight, last.bias + final.bias, final.scale, "zero")
     meta = {"source": f"TensorFlow GraphDef {path.name}", "input": interp.input or "", "output": out_name}
-    return NetworkSpec("fsrcnn", tuple(layers), tail, final.scale, metadata=meta)
+    return with_provenance(NetworkSpec("fsrcnn", tuple(layers), tail, final.scale, metadata=meta), s_from)
 
 
 def load_tf_pb(path: str | Path, scale: int | None = None) -> NetworkSpec:

@@ -54,6 +54,7 @@ from typing import Any, Callable, Mapping, Sequence, Union
 import numpy as np
 
 from .errors import WeightsError, WeightsFileNotFoundError
+from .provenance import check_scale_argument, decide_offset, decide_scale, scale_from_name, with_provenance
 from .safetensors_io import build_part
 from .schema import BORDERS, Conv, Deconv, NetworkSpec, Subpixel
 
@@ -771,7 +772,8 @@ def _body(entries: list[_Entry], has_tail: bool, border: str, source: str) -> li
 
 
 def _build(parsed: _Parsed, scale: int | None, border: str, offset: int | None, source: str,
-           label: str) -> NetworkSpec:
+           label: str, named: int | None = None) -> NetworkSpec:
+    """named: the scale the file name gives (None: no name, or none in it)."""
     if border not in BORDERS:
         raise WeightsError(f"border must be one of {BORDERS}, got {border!r}")
     entries = _entries(parsed.modules, source)
@@ -783,44 +785,35 @@ def _build(parsed: _Parsed, scale: int | None, border: str, offset: int | None, 
         raise WeightsError(f"{source}: {last.prelu_key}: a PReLU after the {tail_kind} tail is not supported")
     meta = {"source": label, "layout": parsed.layout, "border": border}
     if tail_kind == "none":
-        if scale is None:
-            raise WeightsError(f"{source}: cannot tell the scale (SRCNN-like network without a tail); pass scale=")
+        s, s_from = decide_scale(source, scale, [(named, "file name")])
         layers = _body(entries, False, border, source)
-        return build_part(source, NetworkSpec, "srcnn", tuple(layers), None, scale, True, meta)
+        return with_provenance(build_part(source, NetworkSpec, "srcnn", tuple(layers), None, s, True, meta), s_from)
     layers = _body(entries[:-1], True, border, source)
     mod = last.module
     tail: Deconv | Subpixel
     if tail_kind == "deconv":
-        if scale is None:
-            raise WeightsError(f"{source}: cannot tell the scale from the name (like fsrcnn_x3.pth); pass scale=")
+        s, s_from = decide_scale(source, scale, [(named, "file name")])
         w, b = _check_deconv(mod, channels, source)
-        off = int(w.shape[2]) // 2 if offset is None else int(offset)
-        tail = build_part(source, Deconv, mod.prefix, w, b, scale, off, border)
+        # a state dict does not record ConvTranspose2d's padding; FSRCNN code uses k // 2
+        off, off_from = decide_offset(source, offset, default=int(w.shape[2]) // 2)
+        tail = build_part(source, Deconv, mod.prefix, w, b, s, off, border)
         meta.update(tail="deconv", deconv_offset=str(off))
     else:
         w, b = _check_conv(mod, channels, source)
-        scale = math.isqrt(int(w.shape[0])) if scale is None else scale
-        tail = build_part(source, Subpixel, mod.prefix, w, b, scale, border)
+        s, s_from = decide_scale(source, scale, [(math.isqrt(int(w.shape[0])), "graph"), (named, "file name")],
+                                 f"{mod.key('weight')} gives scale² = {int(w.shape[0])} channels: scale {{found}}")
+        off_from = None
+        tail = build_part(source, Subpixel, mod.prefix, w, b, s, border)
         meta.update(tail="subpixel")
-    return build_part(source, NetworkSpec, "fsrcnn", tuple(layers), tail, scale, False, meta)
-
-
-def scale_from_name(path: PathLike) -> int | None:
-    """The scale written in a file name (``fsrcnn_x3.pth``, ``x4.pt``, ``model-X2``); None if there is none.
-
-    An ``x`` right after a letter does not count (``box2``); two different scales are an error."""
-    found = {int(m) for m in re.findall(r"(?<![a-z])x(\d{1,2})(?!\d)", Path(path).stem.lower())}
-    if len(found) > 1:
-        raise WeightsError(f"{path}: the name gives scales {sorted(found)}; pass scale=")
-    return found.pop() if found else None
+    spec = build_part(source, NetworkSpec, "fsrcnn", tuple(layers), tail, s, False, meta)
+    return with_provenance(spec, s_from, off_from)
 
 
 def _infer(state: Mapping[str, np.ndarray], scale: int | None, mapping: MappingSpec | None, border: str,
-           offset: int | None, source: str, label: str) -> NetworkSpec:
-    if scale is not None and not (type(scale) is int and 1 <= scale <= 16):
-        raise WeightsError(f"scale must be an integer in [1, 16], got {scale!r}")
+           offset: int | None, source: str, label: str, named: int | None = None) -> NetworkSpec:
+    check_scale_argument(scale)
     parsed = _parse_auto(state, source) if mapping is None else _parse_mapping(state, mapping, source)
-    return _build(parsed, scale, border, offset, source, label)
+    return _build(parsed, scale, border, offset, source, label, named)
 
 
 def spec_from_state_dict(
@@ -874,9 +867,7 @@ def load_torch(
     """
     p = Path(path)
     state = load_torch_state_dict(p)
-    if scale is None:
-        scale = scale_from_name(p)
-    return _infer(state, scale, mapping, border, offset, str(p), f"PyTorch state dict {p.name}")
+    return _infer(state, scale, mapping, border, offset, str(p), f"PyTorch state dict {p.name}", scale_from_name(p))
 
 
 # --------------------------------------------------------------------------------------------------
