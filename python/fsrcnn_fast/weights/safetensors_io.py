@@ -92,8 +92,9 @@ class WeightsFile:
         """The network for one of the file's scales; provenance: the scale from the metadata, the
         offset from the metadata (or the format's default, 4, where it has no ``deconv_offset``)."""
         if scale not in self.scales:
-            raise WeightsError(f"{self.path}: provides scales {self.scales}, not {scale} (the scales its metadata "
-                               "lists)")
+            which = (f"this network upscales by {self.scales[0]}, not {scale} (its scale comes from its metadata)"
+                     if len(self.scales) == 1 else "its scales come from its metadata")
+            raise WeightsError(f"{self.path}: provides scales {self.scales}, not {scale}: {which}")
         try:
             spec = self._fsrcnn(scale) if self.network == "fsrcnn" else self._srcnn(scale)
         except WeightsError:
