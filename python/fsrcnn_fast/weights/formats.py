@@ -17,6 +17,7 @@ import numpy as np
 
 from . import safetensors_io
 from .errors import WeightsError, WeightsFileNotFoundError
+from .limits import check_file_size
 from .provenance import check_scale_argument
 from .schema import Conv, Deconv, NetworkSpec, Subpixel
 
@@ -70,6 +71,7 @@ def load_weights(
     if not p.is_file():
         raise WeightsFileNotFoundError(f"weights file not found: {p}")
     check_scale_argument(scale)
+    check_file_size(p)
     if kind == ".safetensors":
         if options:
             raise TypeError(f"{p}: native weights take no importer options, got {sorted(options)}")

@@ -55,6 +55,7 @@ import json
 import os
 import re
 import zipfile
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,7 @@ from typing import Any, Callable, Iterator, Union
 import numpy as np
 
 from .errors import WeightsError
+from .limits import read_member
 from .safetensors_io import build_part
 from .schema import BORDERS, Conv, Deconv, NetworkSpec, Subpixel
 from .provenance import check_scale_argument, decide_offset, decide_scale, scale_from_name, with_provenance
@@ -763,10 +765,11 @@ def _read_archive(data: bytes, source: str) -> _Parsed:
                 f"{source}: a .keras archive without model.weights.h5 (has {other}); re-save it with Keras' "
                 "default weights format"
             )
-        config = _json(zf.read("config.json"), source)
-        meta = _json(zf.read("metadata.json"), source) if "metadata.json" in names else {}
-        weights = zf.read("model.weights.h5")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError) as exc:
+        config = _json(read_member(zf, "config.json", source), source)
+        meta = _json(read_member(zf, "metadata.json", source), source) if "metadata.json" in names else {}
+        weights = read_member(zf, "model.weights.h5", source)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError, RuntimeError,
+            zlib.error) as exc:
         raise WeightsError(f"{source}: not a readable .keras zip ({exc})") from exc
     info = {"keras_version": str(meta["keras_version"])} if isinstance(meta, dict) and "keras_version" in meta else {}
     chain = _model_chain(config)

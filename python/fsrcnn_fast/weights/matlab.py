@@ -22,6 +22,7 @@ k2 = 1), ``weights_conv3`` [n2, k3*k3] and ``biases_conv1..3``; ReLU after conv1
 
 from __future__ import annotations
 
+import io
 import math
 import struct
 import zlib
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import WeightsError
+from .limits import MAX_MEMBER_BYTES, check_elements, check_file_size
 from .provenance import decide_offset, decide_scale, scale_from_name, with_provenance
 from .schema import Conv, Deconv, NetworkSpec
 
@@ -40,19 +42,98 @@ _FSRCNN_OFFSET = {2: 4, 3: 3, 4: 4}
 
 
 def _read_mat(path: Path) -> dict:
-    """``scipy.io.loadmat``, with every way it reports a damaged file (its MatReadError, or IndexError /
-    EOFError / KeyError from a truncated one, zlib's error from a damaged compressed element) turned into
-    WeightsError."""
+    """``scipy.io.loadmat`` of a checked MAT v5 file read into memory, with every way it reports a damaged
+    file (its MatReadError, or IndexError / EOFError / KeyError from a truncated one, zlib's error from a
+    damaged compressed element) turned into WeightsError."""
     try:
         from scipy.io import loadmat
         from scipy.io.matlab import MatReadError
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("reading MATLAB .mat weights needs SciPy: pip install scipy") from exc
+    check_file_size(path)
+    data = path.read_bytes()
+    check_mat5(data, f"{path}: not a readable MATLAB file")
     try:
-        return loadmat(str(path))
+        # from memory: a file object's read(n) allocates the n a damaged size field asks for, BytesIO's does not
+        return loadmat(io.BytesIO(data))
     except (MatReadError, ValueError, TypeError, OSError, IndexError, KeyError, EOFError, zlib.error,
-            struct.error, NotImplementedError, OverflowError, AttributeError) as exc:
+            struct.error, NotImplementedError, OverflowError, AttributeError, RecursionError) as exc:
         raise WeightsError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from exc
+
+
+_MI_INT8, _MI_INT32, _MI_UINT32, _MI_MATRIX, _MI_COMPRESSED = 1, 5, 6, 14, 15
+_MX_CELL, _MX_STRUCT, _MX_CHAR = 1, 2, 4
+_MX_NUMERIC = range(6, 16)  # double, single, int8 ... uint64
+_MAX_NESTING = 8
+
+
+def _tag(data: bytes, pos: int, order: str, where: str) -> tuple[int, int, int, int]:
+    """(type, byte count, start of the data, end of the element padded to 8) of the element at pos."""
+    if pos + 8 > len(data):
+        raise WeightsError(f"{where}: truncated element tag at byte {pos}")
+    first, second = struct.unpack_from(order + "II", data, pos)
+    if first >> 16:  # small data element: up to 4 bytes inside the tag
+        return first & 0xFFFF, first >> 16, pos + 4, pos + 8
+    end = pos + 8 + second
+    if end > len(data):
+        raise WeightsError(f"{where}: element at byte {pos} declares {second} bytes, {len(data) - pos - 8} are left")
+    # elements are padded to 8 bytes, except compressed ones
+    return first, second, pos + 8, end if first == _MI_COMPRESSED else pos + 8 + ((second + 7) & ~7)
+
+
+def _check_matrix(data: bytes, pos: int, end: int, order: str, where: str, depth: int) -> None:
+    """A miMATRIX body: class and dimensions, whose element count must fit in the bytes it has (each
+    element takes at least one byte; each cell or field another miMATRIX of at least 8)."""
+    if depth > _MAX_NESTING:
+        raise WeightsError(f"{where}: cell arrays nested deeper than {_MAX_NESTING}")
+    if pos == end:
+        return  # an empty matrix
+    kind, size, start, pos = _tag(data, pos, order, where)
+    if kind != _MI_UINT32 or size != 8:
+        raise WeightsError(f"{where}: malformed array flags at byte {start}")
+    mx_class = struct.unpack_from(order + "I", data, start)[0] & 0xFF
+    kind, size, start, pos = _tag(data, pos, order, where)
+    if kind != _MI_INT32 or size % 4 or not 8 <= size <= 4 * 8:
+        raise WeightsError(f"{where}: malformed dimensions at byte {start}")
+    dims = struct.unpack_from(f"{order}{size // 4}i", data, start)
+    if mx_class not in (_MX_CELL, _MX_STRUCT, _MX_CHAR) and mx_class not in _MX_NUMERIC:
+        raise WeightsError(f"{where}: MATLAB array class {mx_class} at byte {start} (sparse, object, ...) holds "
+                           "no weights")
+    per_item = 8 if mx_class in (_MX_CELL, _MX_STRUCT) else 1
+    check_elements(dims, f"{where}: array at byte {start}", max(end - pos, 0) // per_item)
+    if mx_class == _MX_CELL:
+        _, _, _, pos = _tag(data, pos, order, where)  # the name
+        while pos < end:
+            kind, size, start, pos = _tag(data, pos, order, where)
+            if kind != _MI_MATRIX:
+                raise WeightsError(f"{where}: a cell holds element type {kind} at byte {start}, not an array")
+            _check_matrix(data, start, start + size, order, where, depth + 1)
+
+
+def check_mat5(data: bytes, where: str) -> None:
+    """Walks a MAT v5 file's elements before SciPy reads it: sizes within the file, compressed elements
+    inflating to at most MAX_MEMBER_BYTES, array shapes that fit in their bytes, only numeric, char, cell and
+    struct arrays."""
+    if len(data) < 128 or data[126:128] not in (b"IM", b"MI"):
+        raise WeightsError(f"{where}: not a MATLAB v5 .mat file (the releases are; v4 and v7.3 files are not read)")
+    order = "<" if data[126:128] == b"IM" else ">"
+    pos = 128
+    while pos < len(data):
+        kind, size, start, pos = _tag(data, pos, order, where)
+        body, body_end = data, start + size
+        if kind == _MI_COMPRESSED:
+            inflate = zlib.decompressobj()
+            try:
+                body = inflate.decompress(data[start:start + size], MAX_MEMBER_BYTES + 1)
+            except zlib.error as exc:
+                raise WeightsError(f"{where}: damaged compressed element at byte {start} ({exc})") from exc
+            if len(body) > MAX_MEMBER_BYTES:
+                raise WeightsError(f"{where}: compressed element at byte {start} inflates beyond "
+                                   f"{MAX_MEMBER_BYTES >> 20} MB")
+            kind, size, start, _ = _tag(body, 0, order, where)
+            body_end = start + size
+        if kind == _MI_MATRIX:
+            _check_matrix(body, start, body_end, order, where, 0)
 
 
 def _kernel(vec: np.ndarray, name: str) -> np.ndarray:

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .errors import WeightsError, WeightsFileNotFoundError
+from .limits import check_elements, check_file_size
 from .provenance import decide_scale, with_provenance
 from .schema import Conv, Deconv, NetworkSpec, Subpixel
 
@@ -263,6 +264,9 @@ class _Importer:
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
     def _array(self, t: Any) -> np.ndarray:
+        if t.data_location == self.onnx.TensorProto.EXTERNAL or len(t.external_data):
+            raise WeightsError(f"initializer {t.name!r}: data stored in another file; refused")
+        check_elements(t.dims, f"initializer {t.name!r}")
         try:
             return self.onnx.numpy_helper.to_array(t)
         except (KeyError, TypeError, ValueError) as exc:  # e.g. an unknown data type
@@ -287,18 +291,53 @@ class _Importer:
             except ImportError as exc:  # onnx < 1.13
                 raise WeightsError(f"constant nodes {[n.name for n in fold]} need onnx >= 1.13 to evaluate") from exc
 
-            names = [o for n in fold for o in n.output if o]
             helper = self.onnx.helper
-            graph = helper.make_graph(fold, "constants", [], [helper.make_empty_tensor_value_info(o) for o in names],
-                                      list(model.graph.initializer))
-            sub = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
-            try:
-                values = ReferenceEvaluator(sub).run(names, {})
-            except Exception as exc:  # the reference ops raise assorted types
-                names_ = [n.name for n in fold]
-                raise WeightsError(f"cannot evaluate the constant nodes {names_} ({type(exc).__name__}: {exc})") from exc
-            self.consts.update((name, np.asarray(v)) for name, v in zip(names, values))
+            # one node at a time, so that the size a node will allocate is checked on its evaluated inputs first
+            for n in fold:
+                self._check_fold_size(n)
+                names = [o for o in n.output if o]
+                inputs = [i for i in n.input if i]
+                inits = [self.onnx.numpy_helper.from_array(np.asarray(self.consts[i]), i) for i in dict.fromkeys(inputs)]
+                graph = helper.make_graph([n], "constant", [], [helper.make_empty_tensor_value_info(o) for o in names],
+                                          inits)
+                sub = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+                try:
+                    values = ReferenceEvaluator(sub).run(names, {})
+                except Exception as exc:  # the reference ops raise assorted types
+                    raise WeightsError(f"cannot evaluate the constant node {n.name!r} ({n.op_type}; "
+                                       f"{type(exc).__name__}: {exc})") from exc
+                for name, v in zip(names, values):
+                    arr = np.asarray(v)
+                    check_elements(arr.shape, f"constant node {n.name!r} ({n.op_type})")
+                    self.consts[name] = arr
         return rest
+
+    def _check_fold_size(self, n: Any) -> None:
+        """Refuses a constant node whose output, computed from its (known) inputs, would be larger than any
+        weight: ConstantOfShape / Expand take a shape, Tile repeats, Range a count."""
+        args = [self.consts.get(i) for i in n.input]
+        what = f"constant node {n.name!r} ({n.op_type})"
+        for a in n.attribute:  # Constant's value and ConstantOfShape's fill: a tensor in the node
+            for t in ([a.t] if a.HasField("t") else []) + list(a.tensors):
+                if t.data_location == self.onnx.TensorProto.EXTERNAL or len(t.external_data):
+                    raise WeightsError(f"{what}: attribute {a.name!r} has its data in another file; refused")
+                check_elements(t.dims, f"{what}: attribute {a.name!r}")
+        try:
+            if n.op_type in ("ConstantOfShape", "Expand") and len(args) >= 1:
+                shape = args[0] if n.op_type == "ConstantOfShape" else args[1] if len(args) > 1 else None
+                if shape is not None:
+                    check_elements(np.asarray(shape).reshape(-1).tolist(), what)
+            elif n.op_type == "Tile" and len(args) == 2 and args[0] is not None and args[1] is not None:
+                check_elements(list(np.shape(args[0])) + np.asarray(args[1]).reshape(-1).tolist(), what)
+            elif n.op_type == "Range" and len(args) == 3 and all(a is not None for a in args):
+                start, limit, delta = (float(np.asarray(a).reshape(-1)[0]) for a in args)
+                if delta == 0 or not np.isfinite([start, limit, delta]).all():
+                    raise WeightsError(f"{what}: Range({start}, {limit}, {delta})")
+                check_elements([max(0, int(np.ceil((limit - start) / delta)))], what)
+        except (TypeError, ValueError, IndexError, OverflowError) as exc:
+            if isinstance(exc, WeightsError):
+                raise
+            raise WeightsError(f"{what}: malformed inputs ({exc})") from exc
 
     def _check_input(self, v: Any) -> None:
         t = v.type.tensor_type
@@ -645,8 +684,10 @@ def load_onnx(path: str | Path, scale: int | None = None) -> NetworkSpec:
     p = Path(path)
     if not p.is_file():
         raise WeightsFileNotFoundError(f"ONNX file not found: {p}")
+    check_file_size(p)
     try:
-        model = onnx.load(str(p))
+        # from the bytes: onnx.load would also read the external data files a tensor names
+        model = onnx.load_model_from_string(p.read_bytes())
     except Exception as exc:  # protobuf's DecodeError and friends share no base class with ValueError
         raise WeightsError(f"{p}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
     try:

@@ -46,6 +46,7 @@ import pickletools
 import re
 import struct
 import zipfile
+import zlib
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ from typing import Any, Callable, Mapping, Sequence, Union
 import numpy as np
 
 from .errors import WeightsError, WeightsFileNotFoundError
+from .limits import check_file_size, read_member
 from .provenance import check_scale_argument, decide_offset, decide_scale, scale_from_name, with_provenance
 from .safetensors_io import build_part
 from .schema import BORDERS, Conv, Deconv, NetworkSpec, Subpixel
@@ -301,7 +303,8 @@ def _read_zip(buf: bytes, source: str) -> Any:
     try:
         zf = zipfile.ZipFile(io.BytesIO(buf))
         names = zf.namelist()
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError,
+            RuntimeError) as exc:  # NotImplementedError: a zip version or method it does not know
         raise WeightsError(f"{source}: not a readable PyTorch zip archive ({exc})") from exc
     pkls = [n for n in names if n.endswith("data.pkl") and n.count("/") == 1]
     if not pkls:
@@ -314,7 +317,7 @@ def _read_zip(buf: bytes, source: str) -> Any:
         )
     order = "<"
     if prefix + "byteorder" in names:
-        mark = zf.read(prefix + "byteorder")
+        mark = read_member(zf, prefix + "byteorder", source)
         if mark not in (b"little", b"big"):
             raise WeightsError(f"{source}: unknown byteorder record {mark[:20]!r}")
         order = "<" if mark == b"little" else ">"
@@ -328,9 +331,9 @@ def _read_zip(buf: bytes, source: str) -> Any:
         nbytes = numel * stype.dtype.itemsize
         if info.file_size != nbytes:
             raise WeightsError(f"{source}: storage record {name!r} holds {info.file_size} bytes, expected {nbytes}")
-        return _decode(zf.read(name), stype, order)
+        return _decode(read_member(zf, name, source), stype, order)
 
-    obj, _, _ = _unpickle(zf.read(pkls[0]), 0, source, read_storage)
+    obj, _, _ = _unpickle(read_member(zf, pkls[0], source), 0, source, read_storage)
     return obj
 
 
@@ -387,6 +390,7 @@ def read_torch_file(path: PathLike) -> Any:
     p = Path(path)
     if not p.is_file():
         raise WeightsFileNotFoundError(f"weights file not found: {p}")
+    check_file_size(p)
     buf = p.read_bytes()
     source = str(p)
     try:
@@ -400,7 +404,8 @@ def read_torch_file(path: PathLike) -> Any:
     except WeightsError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
-            OverflowError, struct.error, zipfile.BadZipFile, RecursionError, MemoryError, UnicodeError) as exc:
+            OverflowError, struct.error, zipfile.BadZipFile, RecursionError, MemoryError, UnicodeError,
+            NotImplementedError, RuntimeError, zlib.error) as exc:
         raise WeightsError(f"{source}: not a readable PyTorch file ({type(exc).__name__}: {exc})") from exc
 
 
