@@ -57,7 +57,8 @@ def _read_mat(path: Path) -> dict:
         # from memory: a file object's read(n) allocates the n a damaged size field asks for, BytesIO's does not
         return loadmat(io.BytesIO(data))
     except (MatReadError, ValueError, TypeError, OSError, IndexError, KeyError, EOFError, zlib.error,
-            struct.error, NotImplementedError, OverflowError, AttributeError, RecursionError) as exc:
+            struct.error, NotImplementedError, OverflowError, AttributeError, RecursionError,
+            NameError) as exc:  # NameError: SciPy's UnboundLocalError on some truncated elements
         raise WeightsError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from exc
 
 
