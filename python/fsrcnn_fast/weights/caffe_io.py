@@ -3,7 +3,7 @@
 A ``.caffemodel`` is a binary ``NetParameter`` protocol buffer. The few fields needed are decoded with
 the bounds-checked wire-format reader of :mod:`.tf_pb` (field numbers from BVLC/caffe
 ``src/caffe/proto/caffe.proto``); nothing in the file is executed, and a truncated or garbage file
-raises ``ValueError``:
+raises ``WeightsError``:
 
 * ``NetParameter``: ``layer`` = 100 (``LayerParameter``), the legacy ``layers`` = 2 (``V1LayerParameter``);
 * ``LayerParameter``: name = 1, type = 2 (a string), bottom = 3, top = 4, blobs = 7,
@@ -53,10 +53,10 @@ from typing import Union
 
 import numpy as np
 
+from . import protowire as pb
 from .errors import WeightsError
 from .provenance import decide_offset, decide_scale, scale_from_name, with_provenance
 from .schema import Activation, Conv, Deconv, NetworkSpec
-from .tf_pb import _LEN, _fields, _fixed, _ints, _payload, _text
 
 __all__ = ["load_caffe", "read_caffemodel", "parse_prototxt"]
 
@@ -115,7 +115,7 @@ class _Layer:
 
 def _int(value: int | memoryview, wire: int, what: str) -> int:
     """A scalar integer field (the last value wins, as in protobuf); an empty packed run is an error."""
-    values = _ints(value, wire, what)
+    values = pb.ints(value, wire, what)
     if not values:
         raise WeightsError(f"{what}: empty integer field")
     return values[-1]
@@ -126,16 +126,16 @@ def _blob(buf: memoryview, what: str) -> np.ndarray:
     shape: list[int] | None = None
     legacy = {1: 0, 2: 0, 3: 0, 4: 0}
     chunks: list[np.ndarray] = []
-    for number, wire, value in _fields(buf, what):
+    for number, wire, value in pb.fields(buf, what):
         if number == 7:
             shape = []
-            for n2, w2, v2 in _fields(_payload(value, wire, _LEN, what), f"{what}.shape"):
+            for n2, w2, v2 in pb.fields(pb.payload(value, wire, pb.LEN, what), f"{what}.shape"):
                 if n2 == 1:
-                    shape.extend(_ints(v2, w2, f"{what}.shape"))
+                    shape.extend(pb.ints(v2, w2, f"{what}.shape"))
         elif number == 5:
-            chunks.append(_fixed(value, wire, 4, "<f4", what).astype(np.float64))
+            chunks.append(pb.fixed(value, wire, 4, "<f4", what).astype(np.float64))
         elif number == 8:
-            chunks.append(_fixed(value, wire, 8, "<f8", what).astype(np.float64))
+            chunks.append(pb.fixed(value, wire, 8, "<f8", what).astype(np.float64))
         elif number in legacy:
             legacy[number] = _int(value, wire, what)
     if shape is None:
@@ -155,21 +155,21 @@ def _conv_param(buf: memoryview, what: str) -> _ConvParam:
     pad_hw: list[int | None] = [None, None]
     kernel_hw: list[int | None] = [None, None]
     stride_hw: list[int | None] = [None, None]
-    for number, wire, value in _fields(buf, what):
+    for number, wire, value in pb.fields(buf, what):
         if number == 1:
             p.num_output = _int(value, wire, what)
         elif number == 2:
             p.bias_term = bool(_int(value, wire, what))
         elif number == 3:
-            p.pad.extend(_ints(value, wire, what))
+            p.pad.extend(pb.ints(value, wire, what))
         elif number == 4:
-            p.kernel.extend(_ints(value, wire, what))
+            p.kernel.extend(pb.ints(value, wire, what))
         elif number == 5:
             p.group = _int(value, wire, what)
         elif number == 6:
-            p.stride.extend(_ints(value, wire, what))
+            p.stride.extend(pb.ints(value, wire, what))
         elif number == 18:
-            p.dilation.extend(_ints(value, wire, what))
+            p.dilation.extend(pb.ints(value, wire, what))
         elif number in (9, 10):
             pad_hw[number - 9] = _int(value, wire, what)
         elif number in (11, 12):
@@ -183,7 +183,7 @@ def _conv_param(buf: memoryview, what: str) -> _ConvParam:
 def _flag(buf: memoryview, number: int, what: str) -> bool:
     """A bool field of a small parameter message (prelu_param.channel_shared...)."""
     out = False
-    for n, w, v in _fields(buf, what):
+    for n, w, v in pb.fields(buf, what):
         if n == number:
             out = bool(_int(v, w, what))
     return out
@@ -191,9 +191,9 @@ def _flag(buf: memoryview, number: int, what: str) -> bool:
 
 def _float_field(buf: memoryview, number: int, what: str) -> float:
     out = 0.0
-    for n, w, v in _fields(buf, what):
+    for n, w, v in pb.fields(buf, what):
         if n == number:
-            floats = _fixed(v, w, 4, "<f4", what)
+            floats = pb.fixed(v, w, 4, "<f4", what)
             if not floats.size:
                 raise WeightsError(f"{what}: empty float field")
             out = float(floats[-1])
@@ -201,11 +201,11 @@ def _float_field(buf: memoryview, number: int, what: str) -> float:
 
 
 def _crop(layer: _Layer, buf: memoryview, what: str) -> None:
-    for n, w, v in _fields(buf, what):
+    for n, w, v in pb.fields(buf, what):
         if n == 1:
             layer.crop_axis = _int(v, w, what)
         elif n == 2:
-            layer.crop_offset.extend(_ints(v, w, what))
+            layer.crop_offset.extend(pb.ints(v, w, what))
 
 
 # (name, type, bottom, top, blobs, convolution_param, prelu_param, relu_param, crop_param) field numbers
@@ -217,30 +217,30 @@ def _layer(buf: memoryview, index: int, kind: str) -> _Layer:
     f_name, f_type, f_bottom, f_top, f_blobs, f_conv, f_prelu, f_relu, f_crop = _LAYER_FIELDS[kind]
     what = f"layer #{index}"
     layer = _Layer("", "")
-    for number, wire, value in _fields(buf, what):
+    for number, wire, value in pb.fields(buf, what):
         if number == f_name:
-            layer.name = _text(value, wire, what)
+            layer.name = pb.text(value, wire, what)
             what = f"layer {layer.name!r}"
         elif number == f_type:
             if kind == "layer":
-                layer.type = _text(value, wire, what)
+                layer.type = pb.text(value, wire, what)
             else:
                 code = _int(value, wire, what)
                 layer.type = _V1_TYPES.get(code, f"V1 type {code}")
         elif number == f_bottom:
-            layer.bottom.append(_text(value, wire, what))
+            layer.bottom.append(pb.text(value, wire, what))
         elif number == f_top:
-            layer.top.append(_text(value, wire, what))
+            layer.top.append(pb.text(value, wire, what))
         elif number == f_blobs:
-            layer.blobs.append(_blob(_payload(value, wire, _LEN, what), f"{what} blob {len(layer.blobs)}"))
+            layer.blobs.append(_blob(pb.payload(value, wire, pb.LEN, what), f"{what} blob {len(layer.blobs)}"))
         elif number == f_conv:
-            layer.conv = _conv_param(_payload(value, wire, _LEN, what), f"{what} convolution_param")
+            layer.conv = _conv_param(pb.payload(value, wire, pb.LEN, what), f"{what} convolution_param")
         elif number == f_prelu:
-            layer.channel_shared = _flag(_payload(value, wire, _LEN, what), 2, f"{what} prelu_param")
+            layer.channel_shared = _flag(pb.payload(value, wire, pb.LEN, what), 2, f"{what} prelu_param")
         elif number == f_relu:
-            layer.negative_slope = _float_field(_payload(value, wire, _LEN, what), 1, f"{what} relu_param")
+            layer.negative_slope = _float_field(pb.payload(value, wire, pb.LEN, what), 1, f"{what} relu_param")
         elif number == f_crop:
-            _crop(layer, _payload(value, wire, _LEN, what), f"{what} crop_param")
+            _crop(layer, pb.payload(value, wire, pb.LEN, what), f"{what} crop_param")
     if not layer.name:
         layer.name = f"#{index}"
     return layer
@@ -249,12 +249,12 @@ def _layer(buf: memoryview, index: int, kind: str) -> _Layer:
 def read_caffemodel(data: bytes) -> list[_Layer]:
     """The layers of a binary NetParameter, in file order (new-style ``layer`` and legacy ``layers``)."""
     layers: list[_Layer] = []
-    for number, wire, value in _fields(memoryview(data), "NetParameter"):
+    for number, wire, value in pb.fields(memoryview(data), "NetParameter"):
         if number == 1:
-            _text(value, wire, "NetParameter.name")
+            pb.text(value, wire, "NetParameter.name")
         elif number in (100, 2):
             kind = "layer" if number == 100 else "layers"
-            layers.append(_layer(_payload(value, wire, _LEN, "NetParameter"), len(layers), kind))
+            layers.append(_layer(pb.payload(value, wire, pb.LEN, "NetParameter"), len(layers), kind))
     if not layers:
         raise WeightsError("no layers (not a Caffe NetParameter / .caffemodel?)")
     return layers

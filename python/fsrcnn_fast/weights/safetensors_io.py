@@ -128,22 +128,11 @@ class WeightsFile:
         tail_kind = self.metadata.get("tail", "deconv")
         tail: Deconv | Subpixel
         if tail_kind == "deconv":
-            tail = Deconv(
-                "deconv",
-                self._get("deconv.weight", scale),
-                self._get("deconv.bias", scale),
-                scale,
-                self.deconv_offset(scale),
-                self.border,  # type: ignore[arg-type]
-            )
+            tail = Deconv("deconv", self._get("deconv.weight", scale), self._get("deconv.bias", scale), scale,
+                          self.deconv_offset(scale), self.border)  # type: ignore[arg-type]
         elif tail_kind == "subpixel":
-            tail = Subpixel(
-                "subpixel",
-                self._get("subpixel.weight", scale),
-                self._get("subpixel.bias", scale),
-                scale,
-                self.border,  # type: ignore[arg-type]
-            )
+            tail = Subpixel("subpixel", self._get("subpixel.weight", scale), self._get("subpixel.bias", scale), scale,
+                            self.border)  # type: ignore[arg-type]
         else:
             raise WeightsError(f"{self.path}: unknown tail {tail_kind!r} (expected 'deconv' or 'subpixel')")
         return NetworkSpec("fsrcnn", tuple(layers), tail, scale, metadata=dict(self.metadata))

@@ -4,7 +4,7 @@ A frozen ``GraphDef`` is a protocol-buffer message; this module decodes the few 
 from the wire format (field numbers from ``tensorflow/core/framework/{graph,node_def,attr_value,tensor,
 tensor_shape}.proto``), so neither TensorFlow nor compiled ``.proto`` files are needed, and no code in the
 file is ever executed. Every length and count is bounds-checked: a truncated or garbage file raises
-``ValueError``.
+``WeightsError``.
 
 The graph is then interpreted symbolically from its input placeholder to its output:
 
@@ -21,7 +21,7 @@ The graph is then interpreted symbolically from its input placeholder to its out
   constants added after it are the single output bias; a final ``Transpose`` / ``Identity`` is ignored.
 
 Anything else on the path from input to output (residual adds, ``VALID`` convolutions, unknown ops)
-raises ``ValueError`` naming the node.
+raises ``WeightsError`` naming the node.
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar, Union
+from typing import Callable, TypeVar, Union
 
 import numpy as np
 
+from . import protowire as pb
 from .errors import WeightsError
 from .provenance import decide_scale, with_provenance
 from .schema import Conv, NetworkSpec, Subpixel
@@ -42,94 +43,10 @@ __all__ = ["load_tf_pb"]
 # --------------------------------------------------------------------------------------------------
 # Protocol-buffer wire format
 
-_VARINT, _FIXED64, _LEN, _FIXED32 = 0, 1, 2, 5
 # Tensors bigger than this are no SR network's weights: refuse rather than allocate. Raw content is also
 # bounded by the file's size; a few typed values repeated to fill a shape are not, hence the lower limit.
 _MAX_ELEMENTS = 1 << 26
 _MAX_FILLED = 1 << 20
-
-
-def _varint(buf: memoryview, pos: int, what: str) -> tuple[int, int]:
-    """Decodes one base-128 varint at pos; at most 10 bytes, never past the end of buf."""
-    result = 0
-    for i in range(10):
-        if pos >= len(buf):
-            raise WeightsError(f"{what}: truncated (varint runs past the end)")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << (7 * i)
-        if byte < 0x80:
-            return result, pos
-    raise WeightsError(f"{what}: malformed varint (more than 10 bytes)")
-
-
-def _signed(v: int) -> int:
-    """int32/int64 fields hold negative numbers as 64-bit two's complement."""
-    v &= (1 << 64) - 1
-    return v - (1 << 64) if v >= 1 << 63 else v
-
-
-Field = tuple[int, int, Union[int, memoryview]]
-
-
-def _fields(buf: memoryview, what: str) -> Iterator[Field]:
-    """Yields (field number, wire type, value) of one message: an int for varints, a memoryview of the
-    payload otherwise. Every step advances, so a corrupt message ends in an error, never a loop."""
-    pos, end = 0, len(buf)
-    while pos < end:
-        key, pos = _varint(buf, pos, what)
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise WeightsError(f"{what}: field number 0 at byte {pos} (not a protocol buffer?)")
-        if wire == _VARINT:
-            value, pos = _varint(buf, pos, what)
-            yield number, wire, value
-            continue
-        if wire == _LEN:
-            size, pos = _varint(buf, pos, what)
-        elif wire == _FIXED64:
-            size = 8
-        elif wire == _FIXED32:
-            size = 4
-        else:
-            raise WeightsError(f"{what}: unsupported wire type {wire} for field {number} (not a protocol buffer?)")
-        if pos + size > end:
-            raise WeightsError(f"{what}: truncated (field {number} needs {size} bytes, {end - pos} left)")
-        yield number, wire, buf[pos : pos + size]
-        pos += size
-
-
-def _payload(value: int | memoryview, wire: int, expected: int, what: str) -> memoryview:
-    if wire != expected or not isinstance(value, memoryview):
-        raise WeightsError(f"{what}: wire type {wire}, expected {expected}")
-    return value
-
-
-def _text(value: int | memoryview, wire: int, what: str) -> str:
-    try:
-        return bytes(_payload(value, wire, _LEN, what)).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise WeightsError(f"{what}: not UTF-8 text") from exc
-
-
-def _ints(value: int | memoryview, wire: int, what: str) -> list[int]:
-    """A repeated integer field: one varint, or a packed run of them."""
-    if wire == _VARINT:
-        return [_signed(int(value))]
-    buf = _payload(value, wire, _LEN, what)
-    out, pos = [], 0
-    while pos < len(buf):
-        v, pos = _varint(buf, pos, what)
-        out.append(_signed(v))
-    return out
-
-
-def _fixed(value: int | memoryview, wire: int, size: int, dtype: str, what: str) -> np.ndarray:
-    """A repeated fixed-width field (float, double): one value, or a packed run."""
-    buf = _payload(value, wire, _LEN if wire == _LEN else (_FIXED32 if size == 4 else _FIXED64), what)
-    if len(buf) % size:
-        raise WeightsError(f"{what}: packed run of {len(buf)} bytes is not a multiple of {size}")
-    return np.frombuffer(bytes(buf), dtype)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -142,12 +59,12 @@ _DTYPES = {1: "<f4", 2: "<f8", 3: "<i4", 4: "u1", 5: "<i2", 6: "i1", 9: "<i8", 1
 def _shape(buf: memoryview, what: str) -> tuple[int, ...]:
     """TensorShapeProto: dim = 2 {size = 1}; unknown_rank = 3."""
     dims = []
-    for number, wire, value in _fields(buf, what):
+    for number, wire, value in pb.fields(buf, what):
         if number == 2:
             size = 0
-            for n2, w2, v2 in _fields(_payload(value, wire, _LEN, what), what):
+            for n2, w2, v2 in pb.fields(pb.payload(value, wire, pb.LEN, what), what):
                 if n2 == 1:
-                    size = _ints(v2, w2, what)[-1]
+                    size = pb.ints(v2, w2, what)[-1]
             dims.append(size)
         elif number == 3 and value:
             raise WeightsError(f"{what}: tensor of unknown rank")
@@ -160,19 +77,19 @@ def _tensor(buf: memoryview, what: str) -> np.ndarray:
     half_val = 13. As in TensorFlow, fewer values than elements repeat the last one (none: zeros)."""
     dtype_code, shape, content = 1, (), None
     values: list[np.ndarray] = []
-    for number, wire, value in _fields(buf, what):
+    for number, wire, value in pb.fields(buf, what):
         if number == 1:
-            dtype_code = _ints(value, wire, what)[-1]
+            dtype_code = pb.ints(value, wire, what)[-1]
         elif number == 2:
-            shape = _shape(_payload(value, wire, _LEN, what), f"{what}.shape")
+            shape = _shape(pb.payload(value, wire, pb.LEN, what), f"{what}.shape")
         elif number == 4:
-            content = bytes(_payload(value, wire, _LEN, what))
+            content = bytes(pb.payload(value, wire, pb.LEN, what))
         elif number == 5:
-            values.append(_fixed(value, wire, 4, "<f4", what))
+            values.append(pb.fixed(value, wire, 4, "<f4", what))
         elif number == 6:
-            values.append(_fixed(value, wire, 8, "<f8", what))
+            values.append(pb.fixed(value, wire, 8, "<f8", what))
         elif number in (7, 10, 11, 13):
-            values.append(np.asarray(_ints(value, wire, what), np.int64))
+            values.append(np.asarray(pb.ints(value, wire, what), np.int64))
     if dtype_code not in _DTYPES:
         raise WeightsError(f"{what}: unsupported tensor dtype {dtype_code}")
     dtype = np.dtype(_DTYPES[dtype_code])
@@ -203,27 +120,27 @@ def _attr(buf: memoryview, what: str) -> object:
     """AttrValue: list = 1, s = 2, i = 3, f = 4, b = 5, type = 6, shape = 7, tensor = 8. A list becomes a
     Python list of whichever of its s = 2 / i = 3 / f = 4 / b = 5 / type = 6 it holds."""
     result: object = None
-    for number, wire, value in _fields(buf, what):
+    for number, wire, value in pb.fields(buf, what):
         if number == 1:
             items: list[object] = []
-            for n2, w2, v2 in _fields(_payload(value, wire, _LEN, what), what):
+            for n2, w2, v2 in pb.fields(pb.payload(value, wire, pb.LEN, what), what):
                 if n2 == 2:
-                    items.append(bytes(_payload(v2, w2, _LEN, what)))
+                    items.append(bytes(pb.payload(v2, w2, pb.LEN, what)))
                 elif n2 in (3, 5, 6):
-                    items.extend(_ints(v2, w2, what))
+                    items.extend(pb.ints(v2, w2, what))
                 elif n2 == 4:
-                    items.extend(float(x) for x in _fixed(v2, w2, 4, "<f4", what))
+                    items.extend(float(x) for x in pb.fixed(v2, w2, 4, "<f4", what))
             result = items
         elif number == 2:
-            result = bytes(_payload(value, wire, _LEN, what))
+            result = bytes(pb.payload(value, wire, pb.LEN, what))
         elif number in (3, 5, 6):
-            result = _ints(value, wire, what)[0]
+            result = pb.ints(value, wire, what)[0]
         elif number == 4:
-            result = float(_fixed(value, wire, 4, "<f4", what)[0])
+            result = float(pb.fixed(value, wire, 4, "<f4", what)[0])
         elif number == 7:
-            result = _shape(_payload(value, wire, _LEN, what), what)
+            result = _shape(pb.payload(value, wire, pb.LEN, what), what)
         elif number == 8:
-            result = _tensor(_payload(value, wire, _LEN, what), what)
+            result = _tensor(pb.payload(value, wire, pb.LEN, what), what)
     return result
 
 
@@ -251,23 +168,23 @@ def _node(buf: memoryview, index: int) -> _Node:
     what = f"node #{index}"
     name, op, inputs, attrs = "", "", [], {}
     raw_attrs: list[tuple[str, memoryview]] = []
-    for number, wire, value in _fields(buf, what):
+    for number, wire, value in pb.fields(buf, what):
         if number == 1:
-            name = _text(value, wire, what)
+            name = pb.text(value, wire, what)
             what = f"node {name!r}"
         elif number == 2:
-            op = _text(value, wire, what)
+            op = pb.text(value, wire, what)
         elif number == 3:
-            inp = _text(value, wire, what)
+            inp = pb.text(value, wire, what)
             if not inp.startswith("^"):
                 inputs.append(inp)
         elif number == 5:
             key, payload = "", memoryview(b"")
-            for n2, w2, v2 in _fields(_payload(value, wire, _LEN, what), what):
+            for n2, w2, v2 in pb.fields(pb.payload(value, wire, pb.LEN, what), what):
                 if n2 == 1:
-                    key = _text(v2, w2, what)
+                    key = pb.text(v2, w2, what)
                 elif n2 == 2:
-                    payload = _payload(v2, w2, _LEN, what)
+                    payload = pb.payload(v2, w2, pb.LEN, what)
             raw_attrs.append((key, payload))
     if not name or not op:
         raise WeightsError(f"{what}: node without a name or an op (not a TensorFlow GraphDef?)")
@@ -279,9 +196,9 @@ def _node(buf: memoryview, index: int) -> _Node:
 def _parse_graph(data: bytes) -> list[_Node]:
     """GraphDef: node = 1 (library = 2, versions = 4 ignored)."""
     nodes: list[_Node] = []
-    for number, wire, value in _fields(memoryview(data), "GraphDef"):
+    for number, wire, value in pb.fields(memoryview(data), "GraphDef"):
         if number == 1:
-            nodes.append(_node(_payload(value, wire, _LEN, "GraphDef"), len(nodes)))
+            nodes.append(_node(pb.payload(value, wire, pb.LEN, "GraphDef"), len(nodes)))
     if not nodes:
         raise WeightsError("no nodes (not a TensorFlow GraphDef?)")
     return nodes
@@ -763,7 +680,7 @@ def load_tf_pb(path: str | Path, scale: int | None = None) -> NetworkSpec:
 
     The scale is DepthToSpace's ``block_size``; ``scale``, when given, must agree with it. Every layer has
     a zero border (TensorFlow ``SAME`` padding); the tail is a :class:`Subpixel` whose per-channel bias
-    includes the single bias added after the shuffle. Raises ``ValueError`` for files that are not a
+    includes the single bias added after the shuffle. Raises ``WeightsError`` for files that are not a
     GraphDef, and for graphs that are not such a chain (the message names the node)."""
     p = Path(path)
     data = p.read_bytes()
