@@ -76,3 +76,45 @@ def test_the_good_network_runs():
     for tails in ([_deconv(2)], [_subpixel(2)], [_deconv(2, k=31, scale=2, offset=4)]):
         out = _core.Network(GOOD_LAYERS, tails, -1).run(np.full((7, 9), 0.5, np.float32), 1)
         assert out.shape == (14, 18) and np.all(np.isfinite(out))
+
+
+def test_load_refuses_exactly_what_the_engine_refuses():
+    """The loader's check (limits.check_runnable) and the engine agree on which deconvolutions run: every
+    odd k to 31, offset -32..32, scales 2, 3, 4 and 8. A file's offset the engine cannot run is a
+    WeightsError at load time, not a ValueError when the Model is built."""
+    from fsrcnn_fast.weights.errors import WeightsError
+    from fsrcnn_fast.weights.limits import check_runnable
+    from fsrcnn_fast.weights.schema import Conv, Deconv, NetworkSpec
+
+    mismatches = []
+    for k in range(1, 32, 2):
+        for scale in (2, 3, 4, 8):
+            for offset in range(-32, 33):
+                layers = (Conv("c", _f(2, 1, 1, 1), _f(2), "none"),)
+                try:
+                    check_runnable(NetworkSpec("fsrcnn", layers, Deconv("d", _f(2, 1, k, k), _f(1), scale, offset),
+                                               scale), "f")
+                    schema_ok = True
+                except WeightsError:
+                    schema_ok = False
+                try:
+                    _core.Network([_conv(2, 1, 1)], [_deconv(2, k, scale, offset)], -1)
+                    engine_ok = True
+                except ValueError:
+                    engine_ok = False
+                if schema_ok != engine_ok:
+                    mismatches.append((k, scale, offset, schema_ok, engine_ok))
+    assert not mismatches, mismatches[:10]
+
+
+def test_a_file_whose_offset_the_engine_cannot_run_is_refused_at_load(tmp_path):
+    """Issue 19: a .safetensors file whose deconv_offset is -32 made the engine write outside a buffer."""
+    import netgen
+    from fsrcnn_fast.weights.errors import WeightsError
+    from fsrcnn_fast.weights.formats import load_weights, save_weights
+
+    path = tmp_path / "net.safetensors"
+    save_weights(netgen.fsrcnn(np.random.default_rng(0), d=4, s=2, m=0, scale=2, offset=-32), path)
+    with pytest.raises(WeightsError, match=r"net\.safetensors: deconv: a 9-tap deconvolution at x2 with offset -32 "
+                                           r"runs as a 41-tap conv"):
+        load_weights(path)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .errors import WeightsError, WeightsFileNotFoundError
-from .limits import check_file_size
+from .limits import check_file_size, check_runnable
 from .provenance import check_scale_argument
 from .safetensors_io import native_tensors  # noqa: F401  (moved there, beside the native reader)
 from .schema import Deconv, NetworkSpec
@@ -107,6 +107,8 @@ def load_weights(
     if fmt.multi_scale and options:
         raise TypeError(f"{p}: native weights take no importer options, got {sorted(options)}")
     specs = fmt.read(p, scale, offset, options)
+    for spec in specs:
+        check_runnable(spec, str(p))
     if offset is not None and fmt.offset_in_file:
         for spec in specs:
             _check_offset_agrees(p, spec, offset)

@@ -15,12 +15,46 @@ from typing import Iterable
 
 from .errors import WeightsError
 
-__all__ = ["MAX_FILE_BYTES", "MAX_MEMBER_BYTES", "MAX_TENSOR_ELEMENTS", "check_file_size", "check_elements",
-           "read_member"]
+__all__ = ["MAX_FILE_BYTES", "MAX_MEMBER_BYTES", "MAX_TENSOR_ELEMENTS", "MAX_KERNEL", "MAX_CHANNELS",
+           "phase_conv_taps", "check_runnable", "check_file_size", "check_elements", "read_member"]
 
 MAX_FILE_BYTES = 64 << 20  # a weights file (200 x the largest SRCNN release)
 MAX_MEMBER_BYTES = 64 << 20  # one member of a zip (.pth, .keras) or a decompressed MATLAB element
 MAX_TENSOR_ELEMENTS = 1 << 24  # one weight tensor (64 MB as float32)
+# What the engine's kernels and buffers are built for (csrc/engine/network.cpp checks the same again).
+MAX_KERNEL = 31  # taps of a conv, and of a deconvolution's phase conv
+MAX_CHANNELS = 4096
+
+
+def phase_conv_taps(k: int, scale: int, offset: int) -> int:
+    """Taps of the LR-grid conv the engine runs a k-tap deconvolution as (network.cpp's deconv_as_phase_conv):
+    output phase r reads LR taps j with 0 <= s*j + r + offset < k."""
+    radius = 0
+    for r in range(scale):
+        radius = max(radius, abs((r + offset) // scale), abs((k - 1 - r - offset) // scale))
+    return 2 * radius + 1
+
+
+def check_runnable(spec, where: str) -> None:
+    """Refuses a loaded network the engine would refuse (kernels beyond MAX_KERNEL taps, channel counts
+    beyond MAX_CHANNELS, a deconvolution whose offset makes its phase conv too wide), as a WeightsError
+    naming the file and the layer, at load time rather than when a Model is built."""
+    from .schema import Deconv
+
+    for layer in list(spec.layers) + ([spec.tail] if spec.tail is not None else []):
+        shape = layer.weight.shape
+        k = int(shape[2])
+        if k > MAX_KERNEL:
+            raise WeightsError(f"{where}: {layer.name}: {k}-tap kernel; the engine runs up to {MAX_KERNEL} taps")
+        if max(shape[:2]) > MAX_CHANNELS:
+            raise WeightsError(f"{where}: {layer.name}: weight of shape {tuple(shape)}; the engine runs up to "
+                               f"{MAX_CHANNELS} channels")
+        if isinstance(layer, Deconv):
+            taps = phase_conv_taps(k, layer.scale, layer.offset)
+            if taps > MAX_KERNEL:
+                raise WeightsError(
+                    f"{where}: {layer.name}: a {k}-tap deconvolution at x{layer.scale} with offset {layer.offset} "
+                    f"runs as a {taps}-tap conv, beyond the engine's {MAX_KERNEL} (an offset far from k // 2)")
 
 
 def check_file_size(path: "os.PathLike[str] | str") -> int:
