@@ -847,14 +847,15 @@ def load_torch(
     """A PyTorch FSRCNN / SRCNN state dict as a :class:`NetworkSpec`, without torch and without
     running code from the file.
 
-    ``scale``: the upscaling factor; by default read from the name (``fsrcnn_x3.pth``). A state dict
-    does not record it, except a sub-pixel tail's scale² channels.
+    ``scale``: the upscaling factor. A state dict does not record it, except a sub-pixel tail's scale²
+    channels; otherwise it comes from the name (``fsrcnn_x3.pth``), and ``scale`` must agree with either
+    (a x2 file asked for x3 is refused). Without either, ``scale`` is required.
 
     ``border``: what every layer sees beyond the image; ``"zero"`` is PyTorch's padding.
 
     ``offset``: the deconvolution's offset (see docs/networks.md); PyTorch's
     ``ConvTranspose2d(d, 1, k, stride=s, padding=p, output_padding=s-1)`` is offset p, and
-    FSRCNN code uses p = k // 2, the default.
+    FSRCNN code uses p = k // 2, the default (recorded as such in ``spec.provenance``).
 
     ``mapping``: for any naming the inference does not know, the modules in forward order as
     ``{prefix: role}`` or ``[(prefix, role), ...]``. A prefix covers the tensors ``prefix.*``; roles:
