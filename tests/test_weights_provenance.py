@@ -5,6 +5,7 @@ scale=; a Caffe model needs offset=; and the loaded network records where its sc
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -76,9 +77,8 @@ OPTIONS = {".caffemodel": {"offset": 4}}
 
 @pytest.fixture
 def data_dir():
-    from conftest import data_dir
-
-    return data_dir()
+    """As tests/conftest.py's data_dir (not imported: in a run from the root, "conftest" is the root's)."""
+    return Path(os.environ.get("FSRCNN_DATA", ROOT.parent / "shared" / "data"))
 
 
 @pytest.mark.parametrize("kind", KINDS)
