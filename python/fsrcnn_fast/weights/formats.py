@@ -58,7 +58,7 @@ FORMATS: tuple[Format, ...] = (
     Format((".mat",), "the authors' MATLAB releases (FSRCNN, FSRCNN-s, SRCNN) and flat-key FSRCNN files (needs SciPy)",
            "matlab:load_matlab", offset_in_file=False),
     Format((".pth", ".pt"), "PyTorch state dicts (zip or legacy; no torch needed)", "torch_io:load_torch",
-           "torch_io:save_torch_state_dict", "one FSRCNN scale, zero border, as a yjn870-layout state dict",
+           "torch_write:save_torch_state_dict", "one FSRCNN scale, zero border, as a yjn870-layout state dict",
            offset_in_file=False),
     Format((".pb",), "TensorFlow frozen graphs of OpenCV dnn_superres (no TensorFlow needed)", "tf_pb:load_tf_pb"),
     Format((".onnx",), "ONNX graphs of Conv/ConvTranspose/PRelu/DepthToSpace (needs onnx)", "onnx_io:load_onnx",
