@@ -189,6 +189,7 @@ def test_caffe_needs_an_offset_everywhere(tmp_path, capsys):
     assert main(["upscale", str(src), str(out), "--weights", str(path)]) == 2
     assert "pass offset=" in capsys.readouterr().err
     assert main(["upscale", str(src), str(out), "--weights", str(path), "--offset", "2"]) == 0
+    assert main(["upscale", str(src), str(out), "--weights", str(path), "--offset", "caffe"]) == 0
     assert main(["convert", str(path), str(conv)]) == 2
     assert main(["convert", str(path), str(conv), "--offset", "2"]) == 0
     (native,) = load_weights(conv)

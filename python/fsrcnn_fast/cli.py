@@ -12,6 +12,16 @@ from typing import Callable, Sequence
 import numpy as np
 
 
+def _offset(value: str) -> int | str:
+    """--offset: an integer, or 'caffe' (a Caffe model's own output grid)."""
+    if value == "caffe":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'caffe', got {value!r}") from None
+
+
 def _model(args: argparse.Namespace):
     """The model to run: a weights file at its own scale (--scale must agree with it, or give it), or a
     shipped model at --scale (default 3)."""
@@ -101,8 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "model; eval takes a list, e.g. 2,3,4)")
         p.add_argument("--model", default="fsrcnn", help="shipped model name (default fsrcnn)")
         p.add_argument("--weights", default=None, help="a weights file (any supported format) instead of a shipped model")
-        p.add_argument("--offset", type=int, default=None,
-                       help="deconvolution offset of --weights that cannot tell it (Caffe models)")
+        p.add_argument("--offset", type=_offset, default=None,
+                       help="deconvolution offset of --weights that cannot tell it (Caffe models: N or 'caffe')")
         p.add_argument("--threads", type=int, default=None, help="threads (default: all available cores)")
 
     up = sub.add_parser("upscale", help="super-resolve one image file")
@@ -128,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("output")
     cv.add_argument("--scale", default=None, help="keep one scale (default: every scale the input provides)")
     cv.add_argument("--border", default=None, help="PyTorch/Keras inputs: border mode the weights were trained with")
-    cv.add_argument("--offset", type=int, default=None,
+    cv.add_argument("--offset", type=_offset, default=None,
                     help="the deconvolution offset where the input cannot tell it (Caffe; PyTorch's padding)")
     cv.set_defaults(func=_cmd_convert)
     return parser
