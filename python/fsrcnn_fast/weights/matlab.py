@@ -63,37 +63,44 @@ def _read_mat(path: Path) -> dict:
 
 
 _MI_INT8, _MI_INT32, _MI_UINT32, _MI_MATRIX, _MI_COMPRESSED = 1, 5, 6, 14, 15
+# the element types MAT v5 defines (SciPy indexes tables with them: an unknown one crashes it)
+_MI_NUMBERS = {1, 2, 3, 4, 5, 6, 7, 9, 12, 13}  # int8 .. uint32, single, double, int64, uint64
+_MI_TEXT = {16, 17, 18}  # utf8, utf16, utf32 (char arrays)
 _MX_CELL, _MX_STRUCT, _MX_CHAR = 1, 2, 4
 _MX_NUMERIC = range(6, 16)  # double, single, int8 ... uint64
 _MAX_NESTING = 8
 
 
-def _tag(data: bytes, pos: int, order: str, where: str) -> tuple[int, int, int, int]:
-    """(type, byte count, start of the data, end of the element padded to 8) of the element at pos."""
-    if pos + 8 > len(data):
+def _tag(data: bytes, pos: int, order: str, where: str, end: int | None = None) -> tuple[int, int, int, int]:
+    """(type, byte count, start of the data, end of the element padded to 8) of the element at pos, which
+    must lie before ``end`` (default: the end of data)."""
+    end = len(data) if end is None else end
+    if pos + 8 > end:
         raise WeightsError(f"{where}: truncated element tag at byte {pos}")
     first, second = struct.unpack_from(order + "II", data, pos)
     if first >> 16:  # small data element: up to 4 bytes inside the tag
+        if first >> 16 > 4:
+            raise WeightsError(f"{where}: small element at byte {pos} claims {first >> 16} bytes")
         return first & 0xFFFF, first >> 16, pos + 4, pos + 8
-    end = pos + 8 + second
-    if end > len(data):
-        raise WeightsError(f"{where}: element at byte {pos} declares {second} bytes, {len(data) - pos - 8} are left")
+    if pos + 8 + second > end:
+        raise WeightsError(f"{where}: element at byte {pos} declares {second} bytes, {end - pos - 8} are left")
     # elements are padded to 8 bytes, except compressed ones
-    return first, second, pos + 8, end if first == _MI_COMPRESSED else pos + 8 + ((second + 7) & ~7)
+    return first, second, pos + 8, pos + 8 + second if first == _MI_COMPRESSED else min(end, pos + 8 + ((second + 7) & ~7))
 
 
 def _check_matrix(data: bytes, pos: int, end: int, order: str, where: str, depth: int) -> None:
     """A miMATRIX body: class and dimensions, whose element count must fit in the bytes it has (each
-    element takes at least one byte; each cell or field another miMATRIX of at least 8)."""
+    element takes at least one byte; each cell or field another miMATRIX of at least 8), and every
+    sub-element of a known type within the matrix."""
     if depth > _MAX_NESTING:
         raise WeightsError(f"{where}: cell arrays nested deeper than {_MAX_NESTING}")
     if pos == end:
         return  # an empty matrix
-    kind, size, start, pos = _tag(data, pos, order, where)
+    kind, size, start, pos = _tag(data, pos, order, where, end)
     if kind != _MI_UINT32 or size != 8:
         raise WeightsError(f"{where}: malformed array flags at byte {start}")
     mx_class = struct.unpack_from(order + "I", data, start)[0] & 0xFF
-    kind, size, start, pos = _tag(data, pos, order, where)
+    kind, size, start, pos = _tag(data, pos, order, where, end)
     if kind != _MI_INT32 or size % 4 or not 8 <= size <= 4 * 8:
         raise WeightsError(f"{where}: malformed dimensions at byte {start}")
     dims = struct.unpack_from(f"{order}{size // 4}i", data, start)
@@ -102,12 +109,16 @@ def _check_matrix(data: bytes, pos: int, end: int, order: str, where: str, depth
                            "no weights")
     per_item = 8 if mx_class in (_MX_CELL, _MX_STRUCT) else 1
     check_elements(dims, f"{where}: array at byte {start}", max(end - pos, 0) // per_item)
-    if mx_class == _MX_CELL:
-        _, _, _, pos = _tag(data, pos, order, where)  # the name
-        while pos < end:
-            kind, size, start, pos = _tag(data, pos, order, where)
-            if kind != _MI_MATRIX:
-                raise WeightsError(f"{where}: a cell holds element type {kind} at byte {start}, not an array")
+    kind, size, start, pos = _tag(data, pos, order, where, end)  # the name
+    if kind != _MI_INT8:
+        raise WeightsError(f"{where}: array name of element type {kind} at byte {start}")
+    allowed = {_MI_MATRIX} if mx_class == _MX_CELL else (
+        _MI_NUMBERS | {_MI_MATRIX} if mx_class == _MX_STRUCT else _MI_NUMBERS | _MI_TEXT)
+    while pos < end:
+        kind, size, start, pos = _tag(data, pos, order, where, end)
+        if kind not in allowed:
+            raise WeightsError(f"{where}: element type {kind} at byte {start} in a class-{mx_class} array")
+        if kind == _MI_MATRIX:
             _check_matrix(data, start, start + size, order, where, depth + 1)
 
 
