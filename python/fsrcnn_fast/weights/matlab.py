@@ -58,7 +58,7 @@ def _read_mat(path: Path) -> dict:
         return loadmat(io.BytesIO(data))
     except (MatReadError, ValueError, TypeError, OSError, IndexError, KeyError, EOFError, zlib.error,
             struct.error, NotImplementedError, OverflowError, AttributeError, RecursionError,
-            NameError) as exc:  # NameError: SciPy's UnboundLocalError on some truncated elements
+            NameError, ArithmeticError) as exc:  # SciPy's UnboundLocalError, ZeroDivisionError on damaged elements
         raise WeightsError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from exc
 
 
