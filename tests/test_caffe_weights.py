@@ -33,7 +33,7 @@ def _wang(shared_data: Path, name: str = "snapshot_iter_2546000.caffemodel") -> 
 
 
 def test_wang_structure(shared_data):
-    spec = load_caffe(_wang(shared_data))
+    spec = load_caffe(_wang(shared_data), offset="caffe")
     assert spec.kind == "fsrcnn" and spec.scale == 3
     assert [l.cout for l in spec.layers] == [56, 12, 12, 12, 12, 12, 56]
     assert [l.k for l in spec.layers] == [5, 1, 3, 3, 3, 3, 1]
@@ -44,8 +44,8 @@ def test_wang_structure(shared_data):
 
 def test_wang_prototxt_gives_the_same_network(shared_data):
     path = _wang(shared_data)
-    a = load_caffe(path)
-    b = load_caffe(path, prototxt=_wang(shared_data, "FSRCNN_mat.prototxt"))
+    a = load_caffe(path, offset="caffe")
+    b = load_caffe(path, prototxt=_wang(shared_data, "FSRCNN_mat.prototxt"), offset="caffe")
     for x, y in zip(a.layers + (a.tail,), b.layers + (b.tail,)):
         np.testing.assert_array_equal(x.weight, y.weight)
         np.testing.assert_array_equal(x.bias, y.bias)
@@ -53,7 +53,7 @@ def test_wang_prototxt_gives_the_same_network(shared_data):
 
 
 def test_wang_engine_matches_oracle(shared_data, gray_crop):
-    spec = load_caffe(_wang(shared_data))
+    spec = load_caffe(_wang(shared_data), offset="caffe")
     y = gray_crop.astype(np.float32) / 255
     np.testing.assert_allclose(Model(spec).run_y(y), oracle.run(spec, y), atol=1e-4)
 
@@ -71,7 +71,7 @@ def test_wang_matches_opencv_caffe_importer(shared_data):
     net.setInput(y[None, None])
     theirs = net.forward()[0, 0]
     assert theirs.shape == (3 * 20 - 2, 3 * 23 - 2)
-    ours = Model(load_caffe(path)).run_y(y)
+    ours = Model(load_caffe(path, offset="caffe")).run_y(y)
     assert ours.shape == (60, 69)
     assert np.abs(ours[: theirs.shape[0], : theirs.shape[1]] - theirs).max() <= 1e-4
 
@@ -82,7 +82,7 @@ def test_wang_set5_scores(shared_data):
     aligned = Model.load(path, offset=2)
     psnr = float(np.mean([s.psnr for s in metrics.evaluate_set(set5, 3, aligned.run_y)]))
     assert psnr >= WANG_SET5_ALIGNED - 0.05
-    as_caffe = Model.load(path)
+    as_caffe = Model.load(path, offset="caffe")
     psnr = float(np.mean([s.psnr for s in metrics.evaluate_set(set5, 3, as_caffe.run_y)]))
     assert psnr == pytest.approx(WANG_SET5_AS_CAFFE, abs=0.05)
 
@@ -212,7 +212,7 @@ def test_deconvolution_pad_is_the_engine_offset(tmp_path, scale, pad):
     """The check that pad maps to offset: the engine equals Caffe's deconvolution on every output both
     define (Caffe's is (in-1)*s - 2*pad + k, the engine's s*in)."""
     spec = netgen.fsrcnn(np.random.default_rng(scale * 10 + pad), d=6, s=3, m=1, scale=scale, offset=pad)
-    got = load_caffe(_write(tmp_path, _caffemodel(spec)))
+    got = load_caffe(_write(tmp_path, _caffemodel(spec)), offset="caffe")
     assert got.tail.offset == pad and got.scale == scale
     for a, b in zip(got.layers + (got.tail,), spec.layers + (spec.tail,)):
         np.testing.assert_array_equal(a.weight, b.weight)
@@ -226,7 +226,7 @@ def test_deconvolution_pad_is_the_engine_offset(tmp_path, scale, pad):
 
 def test_crop_after_deconvolution_adds_to_the_offset(tmp_path):
     spec = netgen.fsrcnn(np.random.default_rng(5), d=6, s=3, m=1, scale=3, offset=1)
-    got = load_caffe(_write(tmp_path, _caffemodel(spec, pad=1, crop=3)))
+    got = load_caffe(_write(tmp_path, _caffemodel(spec, pad=1, crop=3)), offset="caffe")
     assert got.tail.offset == 4
 
 
@@ -243,7 +243,7 @@ def test_legacy_v1_layers(tmp_path):
     """V1LayerParameter (NetParameter field 2, enum types, other field numbers, 4-D legacy blob shapes,
     kernel_h/_w parameters)."""
     spec = _relu_spec(np.random.default_rng(2))
-    got = load_caffe(_write(tmp_path, _caffemodel(spec, v1=True)))  # kernel_h/_w, stride_h/_w, pad_h/_w
+    got = load_caffe(_write(tmp_path, _caffemodel(spec, v1=True)), offset="caffe")  # kernel_h/_w, stride_h/_w, pad_h/_w
     assert [l.activation for l in got.layers] == ["relu", "relu"] and got.tail.offset == 4
     for a, b in zip(got.layers + (got.tail,), spec.layers + (spec.tail,)):
         np.testing.assert_array_equal(a.weight, b.weight)
@@ -256,11 +256,11 @@ def test_leaky_relu_and_shared_prelu(tmp_path):
     for layer in layers:
         if layer["type"] == "PReLU":
             layer["extra"] = _len(131, _int(2, 1))  # channel_shared: true
-    got = load_caffe(_write(tmp_path, _caffemodel(layers)))
+    got = load_caffe(_write(tmp_path, _caffemodel(layers)), offset="caffe")
     assert all(l.slope.shape == (1,) for l in got.layers)
     layers = _layers(_relu_spec(rng))
     _named(layers, "relu1")["extra"] = _len(123, b"\x0d" + struct.pack("<f", 0.25))  # negative_slope
-    got = load_caffe(_write(tmp_path, _caffemodel(layers), "leaky.caffemodel"))
+    got = load_caffe(_write(tmp_path, _caffemodel(layers), "leaky.caffemodel"), offset="caffe")
     assert [l.activation for l in got.layers] == ["prelu", "relu"]
     assert got.layers[0].slope.tolist() == [0.25]
 
@@ -284,7 +284,7 @@ def test_weights_only_file_needs_a_prototxt(tmp_path):
              "  convolution_param { num_output: 1 kernel_size: 9 stride: 3 pad: 3 } }\n")
     proto = tmp_path / "deploy.prototxt"
     proto.write_text(text)
-    got = load_caffe(path, prototxt=proto)
+    got = load_caffe(path, prototxt=proto, offset="caffe")
     assert got.tail.offset == 3 and got.scale == 3
     for a, b in zip(got.layers + (got.tail,), spec.layers + (spec.tail,)):
         np.testing.assert_array_equal(a.weight, b.weight)
@@ -292,7 +292,7 @@ def test_weights_only_file_needs_a_prototxt(tmp_path):
     legacy = text.replace("layer {", "layers {").replace('"Convolution"', "CONVOLUTION").replace(
         '"Deconvolution"', "DECONVOLUTION")
     proto.write_text(legacy)
-    assert load_caffe(path, prototxt=proto).tail.offset == 3
+    assert load_caffe(path, prototxt=proto, offset="caffe").tail.offset == 3
     proto.write_text(text.replace('name: "conv3"', 'name: "renamed"'))
     with pytest.raises(ValueError, match="'renamed'.*no weight blobs"):
         load_caffe(path, prototxt=proto)

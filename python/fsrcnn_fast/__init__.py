@@ -7,7 +7,7 @@
 
 from .api import Model, available_models, cpu_info, set_num_threads, upscale
 from .weights.formats import load_weights, save_weights
-from .weights.safetensors_io import WeightsError
+from .weights.errors import WeightsError
 
 __all__ = ["Model", "upscale", "load_weights", "save_weights", "available_models", "set_num_threads", "cpu_info",
            "WeightsError", "__version__"]

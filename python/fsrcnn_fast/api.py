@@ -147,11 +147,16 @@ class Model:
         ``options`` go to).
 
         ``scale`` keeps one of the scales the weights provide; by default every scale is loaded and
-        :attr:`scale` (the default of :meth:`upscale`) is 3 when provided, else the file's first.
+        :attr:`scale` (the default of :meth:`upscale`) is 3 when provided, else the file's first. A file
+        whose scale contradicts ``scale``, or that cannot tell its scale when ``scale`` is not given, is
+        refused (:class:`~fsrcnn_fast.weights.errors.WeightsError`); ``offset=`` gives a deconvolution
+        offset the file cannot tell (Caffe). :attr:`provenance` says where the scale and offset came from.
         """
         name = os.fspath(name_or_path)
         wanted = None if scale is None else _check_scale(scale)
         if name in SHIPPED_MODELS:
+            if options:
+                raise TypeError(f"{sorted(options)} are for weights files; the shipped model {name!r} takes none")
             if name in _PER_SCALE_MODELS:
                 scales = (2, 3, 4) if wanted is None else (wanted,)
                 for s in scales:
@@ -177,6 +182,13 @@ class Model:
     def scale(self) -> int:
         """The scale :meth:`upscale` uses when none is given."""
         return self._scale
+
+    @property
+    def provenance(self) -> dict[str, str]:
+        """Where the default scale's network got its scale and offset: ``{"scale": "file name", "offset":
+        "default"}`` (sources: metadata, graph, file name, argument, default; see
+        :mod:`fsrcnn_fast.weights.provenance`)."""
+        return dict(self.spec.provenance)
 
     @property
     def scales(self) -> tuple[int, ...]:
@@ -404,23 +416,27 @@ def _check_image(image: object) -> np.ndarray:
     return arr
 
 
-_CACHE: dict[tuple[str, int | None, float], Model] = {}
+_CACHE: dict[tuple[str, int | None, float, int | None], Model] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def _cached_model(model: str, weights: str | os.PathLike[str] | None, scale: int) -> Model:
+def _cached_model(model: str, weights: str | os.PathLike[str] | None, scale: int | None,
+                  offset: int | None = None) -> Model:
     if weights is not None:
         path = Path(os.fspath(weights))
-        key = (str(path.resolve()), scale, path.stat().st_mtime if path.exists() else 0.0)
+        key = (str(path.resolve()), scale, path.stat().st_mtime if path.exists() else 0.0, offset)
         source: str = str(path)
     else:
         if model not in SHIPPED_MODELS:
             raise ValueError(f"unknown model {model!r}; shipped models: {', '.join(SHIPPED_MODELS)}")
-        key, source = (model, scale, 0.0), model
+        if offset is not None:
+            raise ValueError("offset= is for weights files; the shipped models record their own")
+        key, source = (model, scale, 0.0, None), model
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
     if cached is None:
-        cached = Model.load(source, scale=scale)
+        options = {} if offset is None else {"offset": offset}
+        cached = Model.load(source, scale=scale, **options)
         with _CACHE_LOCK:
             cached = _CACHE.setdefault(key, cached)
     return cached
@@ -428,19 +444,24 @@ def _cached_model(model: str, weights: str | os.PathLike[str] | None, scale: int
 
 def upscale(
     image: np.ndarray,
-    scale: int = 3,
+    scale: int | None = None,
     *,
     model: str = "fsrcnn",
     weights: str | os.PathLike[str] | None = None,
+    offset: int | None = None,
     threads: int | None = None,
     channel_order: Literal["RGB", "BGR"] = "RGB",
 ) -> np.ndarray:
     """Super-resolves ``image`` by ``scale`` with a shipped model or a weights file.
 
-    See :meth:`Model.upscale` for the accepted layouts and dtypes. Models are
-    loaded once and cached.
+    ``scale``: by default 3 for a shipped model, and the weights' own scale for a weights file (a file that
+    cannot tell it needs ``scale=``; a ``scale`` the file contradicts is refused). ``offset``: the
+    deconvolution offset of a weights file that cannot tell it (Caffe; see :func:`load_weights`).
+    See :meth:`Model.upscale` for the accepted layouts and dtypes. Models are loaded once and cached.
     """
-    s = _check_scale(scale)
+    s = None if scale is None else _check_scale(scale)
     if not _files.is_pil_image(image):
         _check_image(image)
-    return _cached_model(model, weights, s).upscale(image, threads=threads, channel_order=channel_order)
+    if weights is None and s is None:
+        s = 3
+    return _cached_model(model, weights, s, offset).upscale(image, threads=threads, channel_order=channel_order)

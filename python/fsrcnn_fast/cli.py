@@ -12,14 +12,29 @@ from typing import Callable, Sequence
 import numpy as np
 
 
+def _offset(value: str) -> int | str:
+    """--offset: an integer, or 'caffe' (a Caffe model's own output grid)."""
+    if value == "caffe":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'caffe', got {value!r}") from None
+
+
 def _model(args: argparse.Namespace):
+    """The model to run: a weights file at its own scale (--scale must agree with it, or give it), or a
+    shipped model at --scale (default 3)."""
     from .api import Model
 
     try:
-        scale = int(args.scale)
+        scale = None if args.scale is None else int(args.scale)
     except ValueError as exc:
         raise ValueError(f"--scale must be an integer, got {args.scale!r}") from exc
-    return Model.load(args.weights if args.weights else args.model, scale=scale)
+    if not args.weights:
+        return Model.load(args.model, scale=3 if scale is None else scale)
+    options = {} if args.offset is None else {"offset": args.offset}
+    return Model.load(args.weights, scale=scale, **options)
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
@@ -122,9 +137,11 @@ def _upscale_video(args: argparse.Namespace, src: str, dst: str, enabled: bool |
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from . import metrics
-    from .api import Model
 
-    scales = [int(v) for v in str(args.scale).split(",")]
+    if args.scale is None and args.weights and not args.bicubic_only:
+        scales = list(_model(args).scales)  # the weights' own
+    else:
+        scales = [int(v) for v in str(args.scale or "3").split(",")]
     summary: list[tuple[str, int, str, float, float]] = []
     for directory in args.set:
         images = metrics.read_image_set(directory)
@@ -134,7 +151,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 ("bicubic", lambda lr, s=scale: metrics.bicubic_sr(lr, s))
             ]
             if not args.bicubic_only:
-                model = Model.load(args.weights if args.weights else args.model, scale=scale)
+                model = _model(argparse.Namespace(**{**vars(args), "scale": scale}))
                 methods.append((model.arch, lambda lr, m=model: m.run_y(lr, threads=args.threads)))
             results = [metrics.evaluate_set(images, scale, fn) for _, fn in methods]
             for (label, _), r in zip(methods, results):
@@ -179,9 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def model_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--scale", default=3, help="upscaling factor (default 3; eval takes a list, e.g. 2,3,4)")
+        p.add_argument("--scale", default=None, help="upscaling factor (default: the weights' own, 3 for a shipped "
+                       "model; eval takes a list, e.g. 2,3,4)")
         p.add_argument("--model", default="fsrcnn", help="shipped model name (default fsrcnn)")
         p.add_argument("--weights", default=None, help="a weights file (any supported format) instead of a shipped model")
+        p.add_argument("--offset", type=_offset, default=None,
+                       help="deconvolution offset of --weights that cannot tell it (Caffe models: N or 'caffe')")
         p.add_argument("--threads", type=int, default=None, help="threads (default: all available cores)")
         debug_arg(p)
 
@@ -220,7 +240,6 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--bicubic-only", action="store_true", help="score bicubic alone")
     ev.add_argument("--markdown", action="store_true", help="print only the averages, as a Markdown table")
     model_args(ev)
-    ev.set_defaults(scale="3")
     ev.set_defaults(func=_cmd_eval)
 
     from .weights.formats import EXPORTERS, IMPORTERS
@@ -233,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("output")
     cv.add_argument("--scale", default=None, help="keep one scale (default: every scale the input provides)")
     cv.add_argument("--border", default=None, help="PyTorch/Keras inputs: border mode the weights were trained with")
-    cv.add_argument("--offset", type=int, default=None, help="PyTorch inputs: the deconvolution offset (padding)")
+    cv.add_argument("--offset", type=_offset, default=None,
+                    help="the deconvolution offset where the input cannot tell it (Caffe; PyTorch's padding)")
     debug_arg(cv)
     cv.set_defaults(func=_cmd_convert)
     return parser

@@ -1,91 +1,128 @@
-"""Weights from any trainer: one entry point that picks the importer by file type, and the writers.
+"""Weights from any trainer: the registry of formats (suffix -> reader, writer, what it needs), and the one
+entry point that picks a format's reader or writer by the file's suffix.
 
-Every importer maps its source exactly onto :class:`~fsrcnn_fast.weights.schema.NetworkSpec` (layouts,
-kernel flips, border mode, deconvolution offset or sub-pixel tail, shared or per-channel PReLU). Optional
-dependencies (SciPy for .mat, onnx for .onnx, h5py for Keras) are imported only when a file needs them;
-PyTorch, TensorFlow and Caffe files are read without torch, TensorFlow or Caffe, and no file is ever
-unpickled blindly.
+Every reader maps its source exactly onto :class:`~fsrcnn_fast.weights.schema.NetworkSpec` (layouts,
+kernel flips, border mode, deconvolution offset or sub-pixel tail, shared or per-channel PReLU), decides its
+scale and offset through :mod:`~fsrcnn_fast.weights.provenance` and raises
+:class:`~fsrcnn_fast.weights.errors.WeightsError` for every problem. Optional dependencies (SciPy for .mat,
+onnx for .onnx, h5py for Keras) are imported only when a file needs them; PyTorch, TensorFlow and Caffe files
+are read without torch, TensorFlow or Caffe, and no file is ever unpickled blindly. A new format is a module
+with a reader (and a writer) plus one :class:`Format` line below.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-import numpy as np
+from .errors import WeightsError, WeightsFileNotFoundError
+from .limits import check_file_size, check_runnable
+from .provenance import check_scale_argument
+from .safetensors_io import native_tensors  # noqa: F401  (moved there, beside the native reader)
+from .schema import Deconv, NetworkSpec
 
-from . import safetensors_io
-from .schema import Conv, Deconv, NetworkSpec, Subpixel
+__all__ = ["load_weights", "save_weights", "FORMATS", "Format", "IMPORTERS", "EXPORTERS"]
 
-__all__ = ["load_weights", "save_weights", "IMPORTERS", "EXPORTERS"]
 
-# suffix -> what reads it (shown in errors and the README)
-IMPORTERS = {
-    ".safetensors": "fsrcnn_fast's own format",
-    ".mat": "the authors' MATLAB releases (FSRCNN, FSRCNN-s, SRCNN) and flat-key FSRCNN files (needs SciPy)",
-    ".pth": "PyTorch state dicts (zip or legacy; no torch needed)",
-    ".pt": "PyTorch state dicts (zip or legacy; no torch needed)",
-    ".pb": "TensorFlow frozen graphs of OpenCV dnn_superres (no TensorFlow needed)",
-    ".onnx": "ONNX graphs of Conv/ConvTranspose/PRelu/DepthToSpace (needs onnx)",
-    ".h5": "Keras HDF5 models (needs h5py)",
-    ".keras": "Keras 3 archives (needs h5py)",
-    ".caffemodel": "Caffe models (Convolution/PReLU/ReLU/Deconvolution; no Caffe needed; prototxt= optional)",
-}
-EXPORTERS = {
-    ".safetensors": "every network and scale",
-    ".onnx": "one scale (needs onnx); runs in ONNX Runtime and OpenCV DNN",
-    ".pth": "one FSRCNN scale, zero border, as a yjn870-layout state dict",
-    ".pt": "one FSRCNN scale, zero border, as a yjn870-layout state dict",
-}
+@dataclass(frozen=True)
+class Format:
+    """One file format: its suffixes, its reader and writer (``"module:function"`` in this package, imported
+    when a file needs them), what they handle, and what the file records of the deconvolution offset."""
+
+    suffixes: tuple[str, ...]
+    reads: str  # what the reader understands (shown in errors, the CLI and the README)
+    reader: str  # (path, scale, **options) -> NetworkSpec or a tuple of them
+    writer: str | None = None  # (spec or specs, path[, metadata]) -> None
+    writes: str = ""
+    multi_scale: bool = False  # a file may hold several scales (reader and writer take them all)
+    offset_in_file: bool = True  # the file records its offset (offset= must agree) or the reader takes offset=
+
+    def _function(self, spec: str) -> Callable[..., Any]:
+        module, _, name = spec.partition(":")
+        return getattr(importlib.import_module(f".{module}", __package__), name)
+
+    def read(self, path: Path, scale: int | None, offset: object, options: dict[str, Any]) -> tuple[NetworkSpec, ...]:
+        if not self.offset_in_file or offset is None:
+            got = self._function(self.reader)(path, scale, **options, **({} if offset is None else {"offset": offset}))
+        else:
+            got = self._function(self.reader)(path, scale, **options)
+        return tuple(got) if isinstance(got, (tuple, list)) else (got,)
+
+
+FORMATS: tuple[Format, ...] = (
+    Format((".safetensors",), "fsrcnn_fast's own format", "safetensors_io:load_specs", "safetensors_io:save_specs",
+           "every network and scale", multi_scale=True),
+    Format((".mat",), "the authors' MATLAB releases (FSRCNN, FSRCNN-s, SRCNN) and flat-key FSRCNN files (needs SciPy)",
+           "matlab:load_matlab", offset_in_file=False),
+    Format((".pth", ".pt"), "PyTorch state dicts (zip or legacy; no torch needed)", "torch_io:load_torch",
+           "torch_write:save_torch_state_dict", "one FSRCNN scale, zero border, as a yjn870-layout state dict",
+           offset_in_file=False),
+    Format((".pb",), "TensorFlow frozen graphs of OpenCV dnn_superres (no TensorFlow needed)", "tf_pb:load_tf_pb"),
+    Format((".onnx",), "ONNX graphs of Conv/ConvTranspose/PRelu/DepthToSpace (needs onnx)", "onnx_io:load_onnx",
+           "onnx_io:save_onnx", "one scale (needs onnx); runs in ONNX Runtime and OpenCV DNN"),
+    Format((".h5",), "Keras HDF5 models (needs h5py)", "keras_io:load_keras", offset_in_file=False),
+    Format((".keras",), "Keras 3 archives (needs h5py)", "keras_io:load_keras", offset_in_file=False),
+    Format((".caffemodel",), "Caffe models (Convolution/PReLU/ReLU/Deconvolution; no Caffe needed; prototxt= "
+           "optional; offset= required)", "caffe_io:load_caffe", offset_in_file=False),
+)
+_BY_SUFFIX = {suffix: f for f in FORMATS for suffix in f.suffixes}
+
+# suffix -> what reads / writes it (shown in errors, the CLI and the README)
+IMPORTERS = {suffix: f.reads for suffix, f in _BY_SUFFIX.items()}
+EXPORTERS = {suffix: f.writes for suffix, f in _BY_SUFFIX.items() if f.writer}
 
 
 def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-def load_weights(path: str | os.PathLike[str], scale: int | None = None, **options: Any) -> tuple[NetworkSpec, ...]:
+def load_weights(
+    path: str | os.PathLike[str], scale: int | None = None, *, offset: int | None = None, **options: Any
+) -> tuple[NetworkSpec, ...]:
     """Every network a weights file provides, one per scale (``scale=`` keeps one).
 
-    ``options`` go to the importer of that file type, e.g. ``mapping=``, ``border=``, ``offset=`` for
-    PyTorch state dicts (see :func:`fsrcnn_fast.weights.torch_io.load_torch`), ``prototxt=``,
-    ``offset=`` for Caffe models (:func:`fsrcnn_fast.weights.caffe_io.load_caffe`).
+    ``scale`` must agree with what the file says (its metadata, its graph, or its name); where the file says
+    nothing it is required. ``offset``: the deconvolution offset where the file cannot tell it (PyTorch state
+    dicts, MATLAB and Keras files may override their format's default; Caffe models need it, an integer or
+    ``"caffe"`` for the offset Caffe's own output has); where the file records it (safetensors metadata, an
+    ONNX graph) it must agree. Every network records where its scale and offset came from in
+    ``spec.provenance`` (:mod:`fsrcnn_fast.weights.provenance`).
+
+    ``options`` go to the reader of that file type, e.g. ``mapping=``, ``border=`` for PyTorch state
+    dicts (see :func:`fsrcnn_fast.weights.torch_io.load_torch`), ``prototxt=`` for Caffe models
+    (:func:`fsrcnn_fast.weights.caffe_io.load_caffe`).
     """
     p = Path(os.fspath(path))
-    kind = _suffix(p)
-    if kind not in IMPORTERS:
+    fmt = _BY_SUFFIX.get(_suffix(p))
+    if fmt is None:
         known = ", ".join(sorted(IMPORTERS))
-        raise ValueError(f"{p}: unknown weights file type {kind or '(no suffix)'!r}; fsrcnn_fast reads {known}")
+        raise WeightsError(f"{p}: unknown weights file type {_suffix(p) or '(no suffix)'!r}; fsrcnn_fast reads {known}")
     if not p.is_file():
-        raise FileNotFoundError(f"weights file not found: {p}")
-    if kind == ".safetensors":
-        if options:
-            raise TypeError(f"{p}: native weights take no importer options, got {sorted(options)}")
-        weights = safetensors_io.load(p)
-        return tuple(weights.spec(s) for s in ((scale,) if scale is not None else weights.scales))
-    if kind == ".mat":
-        from .matlab import load_matlab
+        raise WeightsFileNotFoundError(f"weights file not found: {p}")
+    check_scale_argument(scale)
+    check_file_size(p)
+    if fmt.multi_scale and options:
+        raise TypeError(f"{p}: native weights take no importer options, got {sorted(options)}")
+    specs = fmt.read(p, scale, offset, options)
+    for spec in specs:
+        check_runnable(spec, str(p))
+    if offset is not None and fmt.offset_in_file:
+        for spec in specs:
+            _check_offset_agrees(p, spec, offset)
+    return specs
 
-        return (load_matlab(p, scale, **options),)
-    if kind in (".pth", ".pt"):
-        from .torch_io import load_torch
 
-        return (load_torch(p, scale, **options),)
-    if kind == ".pb":
-        from .tf_pb import load_tf_pb
-
-        return (load_tf_pb(p, scale, **options),)
-    if kind == ".onnx":
-        from .onnx_io import load_onnx
-
-        return (load_onnx(p, scale, **options),)
-    if kind == ".caffemodel":
-        from .caffe_io import load_caffe
-
-        return (load_caffe(p, scale, **options),)
-    from .keras_io import load_keras
-
-    return (load_keras(p, scale, **options),)
+def _check_offset_agrees(path: Path, spec: NetworkSpec, offset: object) -> None:
+    """offset= of a file that records its offset (or has none) must agree with it."""
+    if not isinstance(spec.tail, Deconv):
+        raise WeightsError(f"{path}: offset={offset!r} given, but the x{spec.scale} network has no deconvolution")
+    if spec.tail.offset != offset:
+        source = spec.provenance.get("offset", "file")
+        raise WeightsError(
+            f"{path}: the x{spec.scale} deconvolution offset is {spec.tail.offset} (from its {source}), not {offset}")
 
 
 def save_weights(
@@ -95,93 +132,14 @@ def save_weights(
     p = Path(os.fspath(path))
     items = [specs] if isinstance(specs, NetworkSpec) else list(specs)
     if not items:
-        raise ValueError("nothing to save")
+        raise WeightsError("nothing to save")
     kind = _suffix(p)
-    if kind == ".safetensors":
-        tensors, meta = native_tensors(items)
-        safetensors_io.save(p, {**meta, **(metadata or {})}, tensors)
+    fmt = _BY_SUFFIX.get(kind)
+    if fmt is None or fmt.writer is None:
+        raise WeightsError(f"{p}: cannot write {kind or '(no suffix)'!r} files; fsrcnn_fast writes {', '.join(sorted(EXPORTERS))}")
+    if fmt.multi_scale:
+        fmt._function(fmt.writer)(items, p, metadata)
         return
-    if kind not in EXPORTERS:
-        raise ValueError(f"{p}: cannot write {kind or '(no suffix)'!r} files; fsrcnn_fast writes {', '.join(sorted(EXPORTERS))}")
     if len(items) != 1:
-        raise ValueError(f"{p}: a {kind} file holds one scale; pick one (convert --scale) or write .safetensors")
-    if kind == ".onnx":
-        from .onnx_io import save_onnx
-
-        save_onnx(items[0], p)
-    else:
-        from .torch_io import save_torch_state_dict
-
-        save_torch_state_dict(items[0], p)
-
-
-def _native_names(spec: NetworkSpec) -> list[str]:
-    n = len(spec.layers)
-    if spec.kind == "srcnn":
-        if n != 3:
-            raise ValueError(f"the native SRCNN layout has 3 layers, this network has {n}")
-        return ["conv1", "conv2", "conv3"]
-    if n < 3:
-        raise ValueError(f"an FSRCNN has at least feature, shrink and expand layers, this one has {n}")
-    return ["feature", "shrink"] + [f"map.{i}" for i in range(n - 3)] + ["expand"]
-
-
-def _layer_tensors(spec: NetworkSpec) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    want = ("relu", "relu", "none") if spec.kind == "srcnn" else ("prelu",) * len(spec.layers)
-    for name, layer, act in zip(_native_names(spec), spec.layers, want):
-        if layer.activation != act:
-            raise ValueError(f"{layer.name}: the native {spec.kind} layout has {act} here, not {layer.activation}")
-        out[f"{name}.weight"], out[f"{name}.bias"] = layer.weight, layer.bias
-        if layer.slope is not None:
-            out[f"{name}.prelu"] = layer.slope
-    tail = spec.tail
-    if isinstance(tail, Deconv):
-        out["deconv.weight"], out["deconv.bias"] = tail.weight, tail.bias
-    elif isinstance(tail, Subpixel):
-        out["subpixel.weight"], out["subpixel.bias"] = tail.weight, tail.bias
-    return out
-
-
-def _borders(spec: NetworkSpec) -> set[str]:
-    layers: list[Conv | Deconv | Subpixel] = list(spec.layers) + ([spec.tail] if spec.tail is not None else [])
-    return {layer.border for layer in layers}
-
-
-def native_tensors(specs: Sequence[NetworkSpec]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Tensors and metadata of the native format. Tensors equal at every scale are stored once, the
-    others under ``x{scale}.`` (a multi-scale model with shared layers stores only its tails twice)."""
-    first = specs[0]
-    scales = [sp.scale for sp in specs]
-    if len(set(scales)) != len(scales):
-        raise ValueError(f"two networks for the same scale: {scales}")
-    borders = set().union(*(_borders(sp) for sp in specs))
-    if len(borders) != 1:
-        raise ValueError(f"the native format has one border mode for every layer, these networks use {sorted(borders)}")
-    tails = {type(sp.tail).__name__ for sp in specs}
-    offsets = {sp.scale: sp.tail.offset for sp in specs if isinstance(sp.tail, Deconv)}
-    if any(sp.kind != first.kind for sp in specs) or len(tails) != 1:
-        raise ValueError("the native format stores one network kind and one tail kind per file")
-    per_scale = {sp.scale: _layer_tensors(sp) for sp in specs}
-    names = list(per_scale[first.scale])
-    if any(list(t) != names for t in per_scale.values()):
-        raise ValueError("the networks of different scales have different layers")
-    tensors: dict[str, np.ndarray] = {}
-    for name in names:
-        values = [per_scale[s][name] for s in scales]
-        if all(v.shape == values[0].shape and np.array_equal(v, values[0]) for v in values[1:]):
-            tensors[name] = values[0]
-        else:
-            tensors.update({f"x{s}.{name}": v for s, v in zip(scales, values)})
-    meta = {"network": first.kind, "scales": ",".join(str(s) for s in scales), "border": borders.pop()}
-    if first.kind == "fsrcnn":
-        meta["tail"] = "deconv" if isinstance(first.tail, Deconv) else "subpixel"
-        if len(set(offsets.values())) == 1:
-            meta["deconv_offset"] = str(next(iter(offsets.values())))
-        elif offsets:
-            meta["deconv_offset"] = ",".join(f"{s}:{o}" for s, o in offsets.items())
-        meta.update(d=str(first.layers[0].cout), s=str(first.layers[1].cout), m=str(len(first.layers) - 3))
-    for key in ("name", "source", "training"):
-        if key in first.metadata:
-            meta[key] = str(first.metadata[key])
-    return tensors, meta
+        raise WeightsError(f"{p}: a {kind} file holds one scale; pick one (convert --scale) or write .safetensors")
+    fmt._function(fmt.writer)(items[0], p)

@@ -55,6 +55,7 @@ import json
 import os
 import re
 import zipfile
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,9 +63,11 @@ from typing import Any, Callable, Iterator, Union
 
 import numpy as np
 
-from .safetensors_io import WeightsError, build_part
+from .errors import WeightsError
+from .limits import read_member
+from .safetensors_io import build_part
 from .schema import BORDERS, Conv, Deconv, NetworkSpec, Subpixel
-from .torch_io import scale_from_name
+from .provenance import check_scale_argument, decide_offset, decide_scale, scale_from_name, with_provenance
 
 __all__ = ["load_keras"]
 
@@ -762,10 +765,11 @@ def _read_archive(data: bytes, source: str) -> _Parsed:
                 f"{source}: a .keras archive without model.weights.h5 (has {other}); re-save it with Keras' "
                 "default weights format"
             )
-        config = _json(zf.read("config.json"), source)
-        meta = _json(zf.read("metadata.json"), source) if "metadata.json" in names else {}
-        weights = zf.read("model.weights.h5")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError) as exc:
+        config = _json(read_member(zf, "config.json", source), source)
+        meta = _json(read_member(zf, "metadata.json", source), source) if "metadata.json" in names else {}
+        weights = read_member(zf, "model.weights.h5", source)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError, RuntimeError,
+            zlib.error) as exc:
         raise WeightsError(f"{source}: not a readable .keras zip ({exc})") from exc
     info = {"keras_version": str(meta["keras_version"])} if isinstance(meta, dict) and "keras_version" in meta else {}
     chain = _model_chain(config)
@@ -858,16 +862,10 @@ def _resolve_activations(body: list[_ConvItem], has_tail: bool, source: str) -> 
         conv.activation = "none" if i == len(body) - 1 else "relu"
 
 
-def _pick_scale(found: int | None, scale: int | None, path: Path, source: str, what: str) -> int:
-    if found is not None:
-        if scale is not None and scale != found:
-            raise WeightsError(f"{source}: {what} gives scale {found}, not the {scale} asked for")
-        return found
-    if scale is None:
-        scale = scale_from_name(path)
-    if scale is None:
-        raise WeightsError(f"{source}: the file does not record the scale; pass scale= (or name it like fsrcnn_x3.h5)")
-    return scale
+def _pick_scale(found: int | None, scale: int | None, path: Path, source: str, what: str) -> tuple[int, str]:
+    """(scale, where it came from): the model's own (``what``), else the name, else ``scale=``."""
+    detail = f"{what} gives scale {{found}}, not the {{asked}} asked for" if what else ""
+    return decide_scale(source, scale, [(found, "graph"), (scale_from_name(path), "file name")], detail)
 
 
 def load_keras(
@@ -893,10 +891,9 @@ def load_keras(
     Raises ``ImportError`` without h5py, :class:`~fsrcnn_fast.weights.safetensors_io.WeightsError`
     (a ``ValueError``) for anything the file does not describe as expected, naming the layer.
     """
-    if scale is not None and not (type(scale) is int and 1 <= scale <= 16):
-        raise ValueError(f"scale must be an integer in [1, 16], got {scale!r}")
+    check_scale_argument(scale)
     if border not in BORDERS:
-        raise ValueError(f"border must be one of {BORDERS}, got {border!r}")
+        raise WeightsError(f"border must be one of {BORDERS}, got {border!r}")
     p = Path(os.fspath(path))
     source = str(p)
     parsed = _parse(p)
@@ -910,16 +907,18 @@ def load_keras(
                 f"{source}: the last layer {body[-1].name!r} gives {body[-1].weight.shape[0]} channels and nothing "
                 "upscales them; a sub-pixel shuffle is only known as keras.ops.depth_to_space in a .keras model"
             )
-        s = _pick_scale(None, scale, p, source, "")
-        return build_part(source, NetworkSpec, "srcnn", layers, None, s, True, meta)
+        s, s_from = _pick_scale(None, scale, p, source, "")
+        return with_provenance(build_part(source, NetworkSpec, "srcnn", layers, None, s, True, meta), s_from)
     if isinstance(tail, _DeconvItem):
-        s = _pick_scale(tail.scale, scale, p, source, f"the strides of {tail.name!r}")
+        s, s_from = _pick_scale(tail.scale, scale, p, source, f"the strides of {tail.name!r}")
         k = int(tail.weight.shape[2])
-        off = max(k - s, 0) // 2 if offset is None else int(offset)
+        # padding="same" of a model's config; weights-only files do not record it and assume it
+        off, off_from = decide_offset(source, offset, max(k - s, 0) // 2, "graph" if tail.scale else "default")
         meta.update(tail="deconv", deconv_offset=str(off))
         spec_tail: Deconv | Subpixel = build_part(source, Deconv, tail.name, tail.weight, tail.bias, s, off, border)
     else:
-        s = _pick_scale(block, scale, p, source, "the depth_to_space block size")
+        s, s_from = _pick_scale(block, scale, p, source, "the depth_to_space block size")
+        off_from = None
         meta.update(tail="subpixel")
         spec_tail = build_part(source, Subpixel, tail.name, tail.weight, tail.bias, s, border)
-    return build_part(source, NetworkSpec, "fsrcnn", layers, spec_tail, s, False, meta)
+    return with_provenance(build_part(source, NetworkSpec, "fsrcnn", layers, spec_tail, s, False, meta), s_from, off_from)

@@ -22,12 +22,17 @@ k2 = 1), ``weights_conv3`` [n2, k3*k3] and ``biases_conv1..3``; ReLU after conv1
 
 from __future__ import annotations
 
+import io
 import math
-import re
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from .errors import WeightsError
+from .limits import MAX_MEMBER_BYTES, check_elements, check_file_size
+from .provenance import decide_offset, decide_scale, scale_from_name, with_provenance
 from .schema import Conv, Deconv, NetworkSpec
 
 __all__ = ["load_matlab"]
@@ -37,39 +42,123 @@ _FSRCNN_OFFSET = {2: 4, 3: 3, 4: 4}
 
 
 def _read_mat(path: Path) -> dict:
-    """``scipy.io.loadmat``, with every way it reports a damaged file (its MatReadError, or IndexError /
-    EOFError / KeyError from a truncated one) turned into ValueError."""
+    """``scipy.io.loadmat`` of a checked MAT v5 file read into memory, with every way it reports a damaged
+    file (its MatReadError, or IndexError / EOFError / KeyError from a truncated one, zlib's error from a
+    damaged compressed element) turned into WeightsError."""
     try:
         from scipy.io import loadmat
         from scipy.io.matlab import MatReadError
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("reading MATLAB .mat weights needs SciPy: pip install scipy") from exc
+    check_file_size(path)
+    data = path.read_bytes()
+    check_mat5(data, f"{path}: not a readable MATLAB file")
     try:
-        return loadmat(str(path))
-    except (MatReadError, ValueError, TypeError, OSError, IndexError, KeyError, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from exc
+        # from memory: a file object's read(n) allocates the n a damaged size field asks for, BytesIO's does not
+        return loadmat(io.BytesIO(data))
+    except (MatReadError, ValueError, TypeError, OSError, IndexError, KeyError, EOFError, zlib.error,
+            struct.error, NotImplementedError, OverflowError, AttributeError, RecursionError,
+            NameError, ArithmeticError) as exc:  # SciPy's UnboundLocalError, ZeroDivisionError on damaged elements
+        raise WeightsError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from exc
+
+
+_MI_INT8, _MI_INT32, _MI_UINT32, _MI_MATRIX, _MI_COMPRESSED = 1, 5, 6, 14, 15
+# the element types MAT v5 defines (SciPy indexes tables with them: an unknown one crashes it)
+_MI_NUMBERS = {1, 2, 3, 4, 5, 6, 7, 9, 12, 13}  # int8 .. uint32, single, double, int64, uint64
+_MI_TEXT = {16, 17, 18}  # utf8, utf16, utf32 (char arrays)
+_MX_CELL, _MX_STRUCT, _MX_CHAR = 1, 2, 4
+_MX_NUMERIC = range(6, 16)  # double, single, int8 ... uint64
+_MAX_NESTING = 8
+
+
+def _tag(data: bytes, pos: int, order: str, where: str, end: int | None = None) -> tuple[int, int, int, int]:
+    """(type, byte count, start of the data, end of the element padded to 8) of the element at pos, which
+    must lie before ``end`` (default: the end of data)."""
+    end = len(data) if end is None else end
+    if pos + 8 > end:
+        raise WeightsError(f"{where}: truncated element tag at byte {pos}")
+    first, second = struct.unpack_from(order + "II", data, pos)
+    if first >> 16:  # small data element: up to 4 bytes inside the tag
+        if first >> 16 > 4:
+            raise WeightsError(f"{where}: small element at byte {pos} claims {first >> 16} bytes")
+        return first & 0xFFFF, first >> 16, pos + 4, pos + 8
+    if pos + 8 + second > end:
+        raise WeightsError(f"{where}: element at byte {pos} declares {second} bytes, {end - pos - 8} are left")
+    # elements are padded to 8 bytes, except compressed ones
+    return first, second, pos + 8, pos + 8 + second if first == _MI_COMPRESSED else min(end, pos + 8 + ((second + 7) & ~7))
+
+
+def _check_matrix(data: bytes, pos: int, end: int, order: str, where: str, depth: int) -> None:
+    """A miMATRIX body: class and dimensions, whose element count must fit in the bytes it has (each
+    element takes at least one byte; each cell or field another miMATRIX of at least 8), and every
+    sub-element of a known type within the matrix."""
+    if depth > _MAX_NESTING:
+        raise WeightsError(f"{where}: cell arrays nested deeper than {_MAX_NESTING}")
+    if pos == end:
+        return  # an empty matrix
+    kind, size, start, pos = _tag(data, pos, order, where, end)
+    if kind != _MI_UINT32 or size != 8:
+        raise WeightsError(f"{where}: malformed array flags at byte {start}")
+    mx_class = struct.unpack_from(order + "I", data, start)[0] & 0xFF
+    kind, size, start, pos = _tag(data, pos, order, where, end)
+    if kind != _MI_INT32 or size % 4 or not 8 <= size <= 4 * 8:
+        raise WeightsError(f"{where}: malformed dimensions at byte {start}")
+    dims = struct.unpack_from(f"{order}{size // 4}i", data, start)
+    if mx_class not in (_MX_CELL, _MX_STRUCT, _MX_CHAR) and mx_class not in _MX_NUMERIC:
+        raise WeightsError(f"{where}: MATLAB array class {mx_class} at byte {start} (sparse, object, ...) holds "
+                           "no weights")
+    per_item = 8 if mx_class in (_MX_CELL, _MX_STRUCT) else 1
+    check_elements(dims, f"{where}: array at byte {start}", max(end - pos, 0) // per_item)
+    kind, size, start, pos = _tag(data, pos, order, where, end)  # the name
+    if kind != _MI_INT8:
+        raise WeightsError(f"{where}: array name of element type {kind} at byte {start}")
+    allowed = {_MI_MATRIX} if mx_class == _MX_CELL else (
+        _MI_NUMBERS | {_MI_MATRIX} if mx_class == _MX_STRUCT else _MI_NUMBERS | _MI_TEXT)
+    while pos < end:
+        kind, size, start, pos = _tag(data, pos, order, where, end)
+        if kind not in allowed:
+            raise WeightsError(f"{where}: element type {kind} at byte {start} in a class-{mx_class} array")
+        if kind == _MI_MATRIX:
+            _check_matrix(data, start, start + size, order, where, depth + 1)
+
+
+def check_mat5(data: bytes, where: str) -> None:
+    """Walks a MAT v5 file's elements before SciPy reads it: sizes within the file, compressed elements
+    inflating to at most MAX_MEMBER_BYTES, array shapes that fit in their bytes, only numeric, char, cell and
+    struct arrays."""
+    if len(data) < 128 or data[126:128] not in (b"IM", b"MI"):
+        raise WeightsError(f"{where}: not a MATLAB v5 .mat file (the releases are; v4 and v7.3 files are not read)")
+    order = "<" if data[126:128] == b"IM" else ">"
+    pos = 128
+    while pos < len(data):
+        kind, size, start, pos = _tag(data, pos, order, where)
+        body, body_end = data, start + size
+        if kind == _MI_COMPRESSED:
+            inflate = zlib.decompressobj()
+            try:
+                body = inflate.decompress(data[start:start + size], MAX_MEMBER_BYTES + 1)
+            except zlib.error as exc:
+                raise WeightsError(f"{where}: damaged compressed element at byte {start} ({exc})") from exc
+            if len(body) > MAX_MEMBER_BYTES:
+                raise WeightsError(f"{where}: compressed element at byte {start} inflates beyond "
+                                   f"{MAX_MEMBER_BYTES >> 20} MB")
+            kind, size, start, _ = _tag(body, 0, order, where)
+            body_end = start + size
+        if kind == _MI_MATRIX:
+            _check_matrix(body, start, body_end, order, where, 0)
 
 
 def _kernel(vec: np.ndarray, name: str) -> np.ndarray:
     """A k*k column-major vector -> k x k kernel [ky, kx]."""
     k = math.isqrt(vec.size)
     if k * k != vec.size:
-        raise ValueError(f"{name}: {vec.size} taps is not a square kernel")
+        raise WeightsError(f"{name}: {vec.size} taps is not a square kernel")
     return np.asarray(vec, np.float64).reshape((k, k), order="F")
-
-
-def _scale_from_name(path: Path, scale: int | None) -> int:
-    if scale is not None:
-        return scale
-    m = re.search(r"x(\d+)", path.stem)
-    if not m:
-        raise ValueError(f"{path}: cannot tell the scale from the file name; pass scale=")
-    return int(m.group(1))
 
 
 def _cells(mat: dict, key: str, path: Path) -> list[np.ndarray]:
     if key not in mat:
-        raise ValueError(f"{path}: no {key!r} cell array (not an FSRCNN release file?)")
+        raise WeightsError(f"{path}: no {key!r} cell array (not an FSRCNN release file?)")
     return [np.asarray(c) for c in np.asarray(mat[key], dtype=object).ravel()]
 
 
@@ -83,7 +172,7 @@ def _conv_oihw(w: np.ndarray, name: str) -> np.ndarray:
     if w.ndim == 2:  # MATLAB drops a trailing singleton: [cin, k*k] with cout = 1
         w = w[:, :, None]
     if w.ndim != 3:
-        raise ValueError(f"{name}: expected [cin, k*k, cout] weights, got shape {w.shape}")
+        raise WeightsError(f"{name}: expected [cin, k*k, cout] weights, got shape {w.shape}")
     cin, _, cout = w.shape
     return np.stack([np.stack([_kernel(w[ci, :, co], name) for ci in range(cin)]) for co in range(cout)])
 
@@ -94,65 +183,67 @@ def _deconv_weight(w: np.ndarray, name: str) -> np.ndarray:
     if w.ndim == 2:
         w = w[None]
     if w.ndim != 3 or w.shape[0] != 1:
-        raise ValueError(f"{name}: expected [1, k*k, d] deconvolution weights (one output channel), got {w.shape}")
+        raise WeightsError(f"{name}: expected [1, k*k, d] deconvolution weights (one output channel), got {w.shape}")
     return np.stack([_kernel(w[0, :, c], name) for c in range(w.shape[2])])[:, None]
 
 
-def _fsrcnn_spec(layers: list[Conv], deconv: np.ndarray, bias: np.ndarray, scale: int, source: str) -> NetworkSpec:
-    """The authors' deconv.m with the offset their demo scores at, replicate borders (see the module doc)."""
-    offset = _FSRCNN_OFFSET.get(scale, 4)
-    tail = Deconv("deconv", deconv, np.asarray(bias, np.float64).reshape(-1), scale, offset, "replicate")
-    meta = {"source": source, "deconv_offset": str(offset)}
+def _fsrcnn_spec(layers: list[Conv], deconv: np.ndarray, bias: np.ndarray, scale: int, source: str,
+                 offset: int | None, where: str) -> NetworkSpec:
+    """The authors' deconv.m with the offset their demo scores at (a .mat file does not record it; ``offset=``
+    replaces it), replicate borders (see the module doc)."""
+    off, _ = decide_offset(where, offset, default=_FSRCNN_OFFSET.get(scale, 4))
+    tail = Deconv("deconv", deconv, np.asarray(bias, np.float64).reshape(-1), scale, off, "replicate")
+    meta = {"source": source, "deconv_offset": str(off)}
     return NetworkSpec("fsrcnn", tuple(layers), tail, scale, metadata=meta)
 
 
-def _fsrcnn(mat: dict, path: Path, scale: int) -> NetworkSpec:
+def _fsrcnn(mat: dict, path: Path, scale: int, offset: int | None) -> NetworkSpec:
     weights = _cells(mat, "weights_conv", path)
     biases = _cells(mat, "biases_conv", path)
     prelus = _cells(mat, "prelu_conv", path)
     if not (len(weights) == len(biases) and len(weights) >= 4):
-        raise ValueError(f"{path}: weights_conv and biases_conv must have the same length (>= 4)")
+        raise WeightsError(f"{path}: weights_conv and biases_conv must have the same length (>= 4)")
     layers = []
     for i, name in enumerate(_fsrcnn_names(len(weights) - 1)):
         slope = np.asarray(prelus[i], np.float64).reshape(-1)
         if slope.size != 1:
-            raise ValueError(f"{path}: {name}: expected one shared PReLU slope, got {slope.size}")
+            raise WeightsError(f"{path}: {name}: expected one shared PReLU slope, got {slope.size}")
         layers.append(Conv(name, _conv_oihw(weights[i], name), biases[i].reshape(-1), "prelu", slope, "replicate"))
     deconv = _deconv_weight(weights[-1], "deconv")
-    return _fsrcnn_spec(layers, deconv, biases[-1], scale, f"MATLAB release {path.name}")
+    return _fsrcnn_spec(layers, deconv, biases[-1], scale, f"MATLAB release {path.name}", offset, str(path))
 
 
 def _flat_key(mat: dict, key: str, path: Path) -> np.ndarray:
     if key not in mat:
-        raise ValueError(f"{path}: no {key!r} (flat-key FSRCNN layout: weights_conv1..N, biases_conv1..N, "
+        raise WeightsError(f"{path}: no {key!r} (flat-key FSRCNN layout: weights_conv1..N, biases_conv1..N, "
                          "prelu1..N, weights_deconv, biases_deconv)")
     return np.asarray(mat[key])
 
 
-def _fsrcnn_flat(mat: dict, path: Path, scale: int) -> NetworkSpec:
+def _fsrcnn_flat(mat: dict, path: Path, scale: int, offset: int | None) -> NetworkSpec:
     """chxy95-style flat keys: weights_conv{i} / biases_conv{i} / prelu{i} (per channel), weights_deconv."""
     n = 0
     while f"weights_conv{n + 1}" in mat:
         n += 1
     if n < 3:
-        raise ValueError(f"{path}: flat-key FSRCNN needs weights_conv1..N with N >= 3, found {n}")
+        raise WeightsError(f"{path}: flat-key FSRCNN needs weights_conv1..N with N >= 3, found {n}")
     layers = []
     for i, name in enumerate(_fsrcnn_names(n), start=1):
         label = f"{name} (weights_conv{i})"
         oihw = _conv_oihw(_flat_key(mat, f"weights_conv{i}", path), f"{path}: {label}")
         slope = np.asarray(_flat_key(mat, f"prelu{i}", path), np.float64).reshape(-1)
         if slope.size not in (1, oihw.shape[0]):
-            raise ValueError(f"{path}: prelu{i}: {slope.size} slopes for {oihw.shape[0]} channels (expected 1 or "
+            raise WeightsError(f"{path}: prelu{i}: {slope.size} slopes for {oihw.shape[0]} channels (expected 1 or "
                              f"{oihw.shape[0]})")
         bias = np.asarray(_flat_key(mat, f"biases_conv{i}", path), np.float64).reshape(-1)
         layers.append(Conv(name, oihw, bias, "prelu", slope, "replicate"))
     after = np.asarray(mat.get(f"prelu{n + 1}", np.zeros(0)))
     if after.size:
-        raise ValueError(f"{path}: prelu{n + 1} has {after.size} values: an activation after the deconvolution "
+        raise WeightsError(f"{path}: prelu{n + 1} has {after.size} values: an activation after the deconvolution "
                          "is not part of FSRCNN (it must be empty)")
     deconv = _deconv_weight(_flat_key(mat, "weights_deconv", path), f"{path}: weights_deconv")
     bias = _flat_key(mat, "biases_deconv", path)
-    return _fsrcnn_spec(layers, deconv, bias, scale, f"MATLAB flat-key file {path.name}")
+    return _fsrcnn_spec(layers, deconv, bias, scale, f"MATLAB flat-key file {path.name}", offset, str(path))
 
 
 def _srcnn(mat: dict, path: Path, scale: int) -> NetworkSpec:
@@ -173,16 +264,21 @@ def _srcnn(mat: dict, path: Path, scale: int) -> NetworkSpec:
     return NetworkSpec("srcnn", layers, None, scale, pre_upsample=True, metadata={"source": path.name})
 
 
-def load_matlab(path: str | Path, scale: int | None = None) -> NetworkSpec:
-    """Reads an FSRCNN (cell arrays or flat keys) or SRCNN file; the scale comes from the name
-    (``x3.mat``) if not given.
+def load_matlab(path: str | Path, scale: int | None = None, *, offset: int | None = None) -> NetworkSpec:
+    """Reads an FSRCNN (cell arrays or flat keys) or SRCNN file. A .mat file does not record its scale: it
+    comes from the name (``x3.mat``), and ``scale`` must agree with it; without one in the name, from
+    ``scale``. ``offset``: replaces the FSRCNN deconvolution offset the releases line up at (module doc).
 
     ``scipy.io.loadmat`` reads MATLAB's numeric format only (no code is executed)."""
     p = Path(path)
-    s = _scale_from_name(p, scale)
+    s, s_from = decide_scale(str(p), scale, [(scale_from_name(p), "file name")])
     mat = _read_mat(p)
     if "weights_deconv" in mat:
-        return _fsrcnn_flat(mat, p, s)
-    if "weights_conv1" in mat:
-        return _srcnn(mat, p, s)
-    return _fsrcnn(mat, p, s)
+        spec = _fsrcnn_flat(mat, p, s, offset)
+    elif "weights_conv1" in mat:
+        if offset is not None:
+            raise WeightsError(f"{p}: offset= given, but an SRCNN has no deconvolution")
+        spec = _srcnn(mat, p, s)
+    else:
+        spec = _fsrcnn(mat, p, s, offset)
+    return with_provenance(spec, s_from, "default" if offset is None else "argument")

@@ -30,6 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from .errors import WeightsError, WeightsFileNotFoundError
+from .limits import check_elements, check_file_size
+from .provenance import decide_scale, with_provenance
 from .schema import Conv, Deconv, NetworkSpec, Subpixel
 
 __all__ = ["load_onnx", "save_onnx"]
@@ -127,7 +130,7 @@ def _to_model(spec: NetworkSpec, opset: int) -> Any:
     onnx = _onnx()
     helper = onnx.helper
     if not isinstance(opset, int) or not 11 <= opset <= onnx.defs.onnx_opset_version():
-        raise ValueError(f"opset must be an integer in [11, {onnx.defs.onnx_opset_version()}], got {opset!r}")
+        raise WeightsError(f"opset must be an integer in [11, {onnx.defs.onnx_opset_version()}], got {opset!r}")
     g = _GraphBuilder(onnx)
     for layer in spec.layers:
         g.layer(layer)
@@ -215,19 +218,19 @@ class _PendingDeconv:
             pb, pe = self.pads[axis], self.pads[axis + 2]
             c, e = self.crop_begin[axis], self.crop_end[axis]
             if s * (mb + ma) - s + self.output_padding[axis] + k - pb - pe - c - e != 0:
-                raise ValueError(
+                raise WeightsError(
                     f"node {self.name!r}: the output is not exactly {s} x the input (pads {self.pads}, output_padding "
                     f"{self.output_padding}, input padding {mb}/{ma}, crop {c}/{e})"
                 )
             offsets.append(c + pb - s * mb)
         if offsets[0] != offsets[1]:
-            raise ValueError(f"node {self.name!r}: different offsets along height and width {offsets}")
+            raise WeightsError(f"node {self.name!r}: different offsets along height and width {offsets}")
         off = offsets[0]
         border = "zero"
         if self.pad is not None and self.pad.mode == "edge":
             need = (max((k - 1 - off) // s, 0), max((s - 1 + off) // s, 0))
             if min(self.pad.before) < need[0] or min(self.pad.after) < need[1]:
-                raise ValueError(
+                raise WeightsError(
                     f"node {self.pad.node!r}: edge padding {self.pad.before}/{self.pad.after} covers fewer LR pixels "
                     f"than the deconvolution reads beyond the image ({need[0]}/{need[1]}): mixed borders are not "
                     "supported"
@@ -251,7 +254,7 @@ class _Importer:
         self.nodes = self._fold_constants(model)
         inputs = [v for v in graph.input if v.name not in self.consts]
         if len(inputs) != 1 or len(graph.output) != 1:
-            raise ValueError(
+            raise WeightsError(
                 f"expected one input and one output, got {len(inputs)} inputs and {len(graph.output)} outputs"
             )
         self.input, self.output = inputs[0].name, graph.output[0].name
@@ -261,10 +264,13 @@ class _Importer:
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
     def _array(self, t: Any) -> np.ndarray:
+        if t.data_location == self.onnx.TensorProto.EXTERNAL or len(t.external_data):
+            raise WeightsError(f"initializer {t.name!r}: data stored in another file; refused")
+        check_elements(t.dims, f"initializer {t.name!r}")
         try:
             return self.onnx.numpy_helper.to_array(t)
         except (KeyError, TypeError, ValueError) as exc:  # e.g. an unknown data type
-            raise ValueError(f"initializer {t.name!r} is unreadable ({type(exc).__name__}: {exc})") from exc
+            raise WeightsError(f"initializer {t.name!r} is unreadable ({type(exc).__name__}: {exc})") from exc
 
     def _fold_constants(self, model: Any) -> list[Any]:
         """Evaluates the nodes that depend on constants only (Constant, and e.g. the ConstantOfShape / Concat /
@@ -283,29 +289,64 @@ class _Importer:
             try:
                 from onnx.reference import ReferenceEvaluator
             except ImportError as exc:  # onnx < 1.13
-                raise ValueError(f"constant nodes {[n.name for n in fold]} need onnx >= 1.13 to evaluate") from exc
+                raise WeightsError(f"constant nodes {[n.name for n in fold]} need onnx >= 1.13 to evaluate") from exc
 
-            names = [o for n in fold for o in n.output if o]
             helper = self.onnx.helper
-            graph = helper.make_graph(fold, "constants", [], [helper.make_empty_tensor_value_info(o) for o in names],
-                                      list(model.graph.initializer))
-            sub = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
-            try:
-                values = ReferenceEvaluator(sub).run(names, {})
-            except Exception as exc:  # the reference ops raise assorted types
-                names_ = [n.name for n in fold]
-                raise ValueError(f"cannot evaluate the constant nodes {names_} ({type(exc).__name__}: {exc})") from exc
-            self.consts.update((name, np.asarray(v)) for name, v in zip(names, values))
+            # one node at a time, so that the size a node will allocate is checked on its evaluated inputs first
+            for n in fold:
+                self._check_fold_size(n)
+                names = [o for o in n.output if o]
+                inputs = [i for i in n.input if i]
+                inits = [self.onnx.numpy_helper.from_array(np.asarray(self.consts[i]), i) for i in dict.fromkeys(inputs)]
+                graph = helper.make_graph([n], "constant", [], [helper.make_empty_tensor_value_info(o) for o in names],
+                                          inits)
+                sub = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+                try:
+                    values = ReferenceEvaluator(sub).run(names, {})
+                except Exception as exc:  # the reference ops raise assorted types
+                    raise WeightsError(f"cannot evaluate the constant node {n.name!r} ({n.op_type}; "
+                                       f"{type(exc).__name__}: {exc})") from exc
+                for name, v in zip(names, values):
+                    arr = np.asarray(v)
+                    check_elements(arr.shape, f"constant node {n.name!r} ({n.op_type})")
+                    self.consts[name] = arr
         return rest
+
+    def _check_fold_size(self, n: Any) -> None:
+        """Refuses a constant node whose output, computed from its (known) inputs, would be larger than any
+        weight: ConstantOfShape / Expand take a shape, Tile repeats, Range a count."""
+        args = [self.consts.get(i) for i in n.input]
+        what = f"constant node {n.name!r} ({n.op_type})"
+        for a in n.attribute:  # Constant's value and ConstantOfShape's fill: a tensor in the node
+            for t in ([a.t] if a.HasField("t") else []) + list(a.tensors):
+                if t.data_location == self.onnx.TensorProto.EXTERNAL or len(t.external_data):
+                    raise WeightsError(f"{what}: attribute {a.name!r} has its data in another file; refused")
+                check_elements(t.dims, f"{what}: attribute {a.name!r}")
+        try:
+            if n.op_type in ("ConstantOfShape", "Expand") and len(args) >= 1:
+                shape = args[0] if n.op_type == "ConstantOfShape" else args[1] if len(args) > 1 else None
+                if shape is not None:
+                    check_elements(np.asarray(shape).reshape(-1).tolist(), what)
+            elif n.op_type == "Tile" and len(args) == 2 and args[0] is not None and args[1] is not None:
+                check_elements(list(np.shape(args[0])) + np.asarray(args[1]).reshape(-1).tolist(), what)
+            elif n.op_type == "Range" and len(args) == 3 and all(a is not None for a in args):
+                start, limit, delta = (float(np.asarray(a).reshape(-1)[0]) for a in args)
+                if delta == 0 or not np.isfinite([start, limit, delta]).all():
+                    raise WeightsError(f"{what}: Range({start}, {limit}, {delta})")
+                check_elements([max(0, int(np.ceil((limit - start) / delta)))], what)
+        except (TypeError, ValueError, IndexError, OverflowError) as exc:
+            if isinstance(exc, WeightsError):
+                raise
+            raise WeightsError(f"{what}: malformed inputs ({exc})") from exc
 
     def _check_input(self, v: Any) -> None:
         t = v.type.tensor_type
         if t.elem_type not in (0, self.onnx.TensorProto.FLOAT):
-            raise ValueError(f"input {v.name!r}: element type {t.elem_type}, expected float32")
+            raise WeightsError(f"input {v.name!r}: element type {t.elem_type}, expected float32")
         dims = t.shape.dim
         if t.HasField("shape") and (len(dims) != 4 or (dims[1].HasField("dim_value") and dims[1].dim_value != 1)):
             shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
-            raise ValueError(f"input {v.name!r}: shape {shape}, expected [N, 1, H, W] (one Y plane, NCHW)")
+            raise WeightsError(f"input {v.name!r}: shape {shape}, expected [N, 1, H, W] (one Y plane, NCHW)")
 
     # ---- helpers ---------------------------------------------------------------------------------
     def _attrs(self, n: Any) -> dict[str, Any]:
@@ -327,16 +368,16 @@ class _Importer:
         else:
             ok = isinstance(value, type(default)) or (isinstance(default, float) and isinstance(value, int))
         if not ok:
-            raise ValueError(f"node {n.name!r} ({n.op_type}): attribute {key!r} = {value!r} has the wrong type")
+            raise WeightsError(f"node {n.name!r} ({n.op_type}): attribute {key!r} = {value!r} has the wrong type")
         return value
 
     def _const_input(self, n: Any, i: int, what: str, optional: bool = False) -> np.ndarray | None:
         if i >= len(n.input) or not n.input[i]:
             if optional:
                 return None
-            raise ValueError(f"node {n.name!r} ({n.op_type}): missing {what}")
+            raise WeightsError(f"node {n.name!r} ({n.op_type}): missing {what}")
         if n.input[i] not in self.consts:
-            raise ValueError(f"node {n.name!r} ({n.op_type}): {what} {n.input[i]!r} must be a constant (initializer)")
+            raise WeightsError(f"node {n.name!r} ({n.op_type}): {what} {n.input[i]!r} must be a constant (initializer)")
         return self.consts[n.input[i]]
 
     def _next(self, tensor: str) -> Any | None:
@@ -344,21 +385,21 @@ class _Importer:
         users = [n for n in self.nodes if tensor in n.input]
         if tensor == self.output:
             if users:
-                raise ValueError(f"the output {tensor!r} also feeds {users[0].name!r}: expected a plain chain")
+                raise WeightsError(f"the output {tensor!r} also feeds {users[0].name!r}: expected a plain chain")
             return None
         if len(users) != 1:
             names = ", ".join(repr(u.name) for u in users) or "nothing"
-            raise ValueError(
+            raise WeightsError(
                 f"tensor {tensor!r} feeds {names}: expected exactly one consumer (a plain chain to the output)"
             )
         n = users[0]
         if n.input[0] != tensor:
-            raise ValueError(
+            raise WeightsError(
                 f"node {n.name!r} ({n.op_type}): takes the network as input {list(n.input).index(tensor)}, expected "
                 f"input 0"
             )
         if len(n.output) != 1:
-            raise ValueError(f"node {n.name!r} ({n.op_type}): {len(n.output)} outputs, expected one")
+            raise WeightsError(f"node {n.name!r} ({n.op_type}): {len(n.output)} outputs, expected one")
         return n
 
     @staticmethod
@@ -370,7 +411,7 @@ class _Importer:
             return np.full(channels, float(a.reshape(-1)[0]))
         if 3 <= a.ndim <= 4 and a.shape[-3] == channels and a.size == channels:
             return a.reshape(-1)
-        raise ValueError(
+        raise WeightsError(
             f"node {node.name!r}: {what} of shape {list(a.shape)} is not per-channel for {channels} channels "
             f"(expected [{channels}, 1, 1], [1, {channels}, 1, 1] or one value)"
         )
@@ -389,19 +430,19 @@ class _Importer:
         pads = [int(p) for p in np.asarray(pads).reshape(-1)]
         ax = [0, 1, 2, 3] if axes is None else [int(a) % 4 for a in np.asarray(axes).reshape(-1)]
         if len(pads) != 2 * len(ax):
-            raise ValueError(f"node {n.name!r}: {len(pads)} pads for {len(ax)} axes")
+            raise WeightsError(f"node {n.name!r}: {len(pads)} pads for {len(ax)} axes")
         full = dict.fromkeys(range(4), (0, 0))
         for i, a in enumerate(ax):
             full[a] = (pads[i], pads[i + len(ax)])
         if full[0] != (0, 0) or full[1] != (0, 0) or min(min(full[2]), min(full[3])) < 0:
-            raise ValueError(f"node {n.name!r}: pads {pads} must be non-negative and only on H and W")
+            raise WeightsError(f"node {n.name!r}: pads {pads} must be non-negative and only on H and W")
         if mode == "constant":
             if value is not None and np.any(np.asarray(value) != 0):
-                raise ValueError(
+                raise WeightsError(
                     f"node {n.name!r}: constant padding with {np.asarray(value).tolist()} (only 0 is a border mode)"
                 )
         elif mode != "edge":
-            raise ValueError(
+            raise WeightsError(
                 f"node {n.name!r}: Pad mode {mode!r} is not supported (edge = replicate, constant 0 = zero)"
             )
         return _Pad(n.name, mode, (full[2][0], full[3][0]), (full[2][1], full[3][1]))
@@ -411,31 +452,31 @@ class _Importer:
         b = self._const_input(n, 2, "bias", optional=True)
         attrs = self._attrs(n)
         if w.ndim != 4 or w.shape[2] != w.shape[3] or w.shape[2] % 2 == 0:
-            raise ValueError(f"node {n.name!r}: weight of shape {list(w.shape)}, expected [cout, cin, k, k] with odd k")
+            raise WeightsError(f"node {n.name!r}: weight of shape {list(w.shape)}, expected [cout, cin, k, k] with odd k")
         if w.shape[1] != channels:
-            raise ValueError(f"node {n.name!r}: takes {w.shape[1]} input channels, the previous layer gives {channels}")
+            raise WeightsError(f"node {n.name!r}: takes {w.shape[1]} input channels, the previous layer gives {channels}")
         for key in ("strides", "dilations"):
             if any(v != 1 for v in self._typed(n, attrs, key, [1, 1])):
-                raise ValueError(f"node {n.name!r}: {key} {attrs[key]}, expected 1")
+                raise WeightsError(f"node {n.name!r}: {key} {attrs[key]}, expected 1")
         if self._typed(n, attrs, "group", 1) != 1:
-            raise ValueError(f"node {n.name!r}: grouped convolution (group={attrs['group']}) is not supported")
+            raise WeightsError(f"node {n.name!r}: grouped convolution (group={attrs['group']}) is not supported")
         r = w.shape[2] // 2
         auto = self._typed(n, attrs, "auto_pad", "NOTSET")
         pads = {"NOTSET": self._typed(n, attrs, "pads", [0, 0, 0, 0]), "VALID": [0, 0, 0, 0]}.get(auto, [r] * 4)
         if len(pads) != 4:
-            raise ValueError(f"node {n.name!r}: pads {pads} are not 2-D")
+            raise WeightsError(f"node {n.name!r}: pads {pads} are not 2-D")
         border = "zero" if r > 0 else None
         if pad is not None:
             if pad.mode == "edge":
                 if any(pads):
-                    raise ValueError(
+                    raise WeightsError(
                         f"node {n.name!r}: edge Pad {pad.node!r} followed by zero conv pads (mixed border)"
                     )
                 border = "replicate"
             border = border or "zero"
             pads = [pads[0] + pad.before[0], pads[1] + pad.before[1], pads[2] + pad.after[0], pads[3] + pad.after[1]]
         if pads != [r] * 4:
-            raise ValueError(
+            raise WeightsError(
                 f"node {n.name!r}: total padding {pads} for a {w.shape[2]}x{w.shape[3]} kernel, expected {[r] * 4} "
                 f"(same size)"
             )
@@ -447,27 +488,27 @@ class _Importer:
         b = self._const_input(n, 2, "bias", optional=True)
         attrs = self._attrs(n)
         if w.ndim != 4 or w.shape[1] != 1 or w.shape[2] != w.shape[3]:
-            raise ValueError(
+            raise WeightsError(
                 f"node {n.name!r}: weight of shape {list(w.shape)}, expected [cin, 1, k, k] (one output channel)"
             )
         if w.shape[0] != channels:
-            raise ValueError(f"node {n.name!r}: takes {w.shape[0]} input channels, the previous layer gives {channels}")
+            raise WeightsError(f"node {n.name!r}: takes {w.shape[0]} input channels, the previous layer gives {channels}")
         strides = self._typed(n, attrs, "strides", [1, 1])
         if len(strides) != 2 or strides[0] != strides[1] or not 1 <= strides[0] <= 16:
-            raise ValueError(f"node {n.name!r}: strides {strides}, expected two equal scales in [1, 16]")
+            raise WeightsError(f"node {n.name!r}: strides {strides}, expected two equal scales in [1, 16]")
         if any(v != 1 for v in self._typed(n, attrs, "dilations", [1, 1])) or self._typed(n, attrs, "group", 1) != 1:
-            raise ValueError(f"node {n.name!r}: dilated or grouped ConvTranspose is not supported")
+            raise WeightsError(f"node {n.name!r}: dilated or grouped ConvTranspose is not supported")
         if "output_shape" in attrs:
-            raise ValueError(f"node {n.name!r}: a fixed output_shape is not supported (use pads and output_padding)")
+            raise WeightsError(f"node {n.name!r}: a fixed output_shape is not supported (use pads and output_padding)")
         auto = self._typed(n, attrs, "auto_pad", "NOTSET")
         if auto != "NOTSET":
-            raise ValueError(f"node {n.name!r}: auto_pad {auto!r} is not supported (use explicit pads)")
+            raise WeightsError(f"node {n.name!r}: auto_pad {auto!r} is not supported (use explicit pads)")
         pads = self._typed(n, attrs, "pads", [0, 0, 0, 0])
         op = self._typed(n, attrs, "output_padding", [0, 0])
         if len(pads) != 4 or len(op) != 2:
-            raise ValueError(f"node {n.name!r}: pads {pads} / output_padding {op} are not 2-D")
+            raise WeightsError(f"node {n.name!r}: pads {pads} / output_padding {op} are not 2-D")
         if pad is not None and pad.mode == "edge" and (pad.before[0] != pad.before[1] or pad.after[0] != pad.after[1]):
-            raise ValueError(f"node {pad.node!r}: different edge padding along height and width")
+            raise WeightsError(f"node {pad.node!r}: different edge padding along height and width")
         bias = np.zeros(1) if b is None else np.asarray(b, np.float64).reshape(-1)
         return _PendingDeconv(n.name, w, bias, strides[0], pad, pads, op)
 
@@ -485,14 +526,14 @@ class _Importer:
         en = [int(v) for v in np.asarray(ends).reshape(-1)]
         ax = list(range(len(st))) if axes is None else [int(v) % 4 for v in np.asarray(axes).reshape(-1)]
         if steps is not None and np.any(np.asarray(steps) != 1):
-            raise ValueError(f"node {n.name!r}: Slice steps {np.asarray(steps).tolist()}, expected 1")
+            raise WeightsError(f"node {n.name!r}: Slice steps {np.asarray(steps).tolist()}, expected 1")
         for a, s0, e0 in zip(ax, st, en):
             if a in (0, 1):
                 if s0 != 0 or e0 < _BIG:
-                    raise ValueError(f"node {n.name!r}: Slice of the batch or channel axis")
+                    raise WeightsError(f"node {n.name!r}: Slice of the batch or channel axis")
                 continue
             if s0 < 0 or not (e0 < 0 or e0 >= _BIG):
-                raise ValueError(
+                raise WeightsError(
                     f"node {n.name!r}: Slice [{s0}:{e0}] on axis {a} depends on the image size "
                     "(expected a non-negative start and a negative or open end)"
                 )
@@ -502,7 +543,7 @@ class _Importer:
 
     def _activation(self, n: Any, conv: _PendingConv | None) -> None:
         if conv is None or conv.activation != "none":
-            raise ValueError(f"node {n.name!r} ({n.op_type}): expected right after a convolution (and its bias)")
+            raise WeightsError(f"node {n.name!r} ({n.op_type}): expected right after a convolution (and its bias)")
         if n.op_type == "Relu":
             conv.activation = "relu"
             return
@@ -517,7 +558,7 @@ class _Importer:
     def _bias(self, n: Any, channels: int) -> np.ndarray:
         """The constant of an Add / Sub bias node, per channel (negated for Sub)."""
         if len(n.input) != 2 or n.input[1] not in self.consts:
-            raise ValueError(f"node {n.name!r} ({n.op_type}): expected the network plus a constant (a bias)")
+            raise WeightsError(f"node {n.name!r} ({n.op_type}): expected the network plus a constant (a bias)")
         c = self._per_channel(self.consts[n.input[1]], channels, n, "bias")
         return -c if n.op_type == "Sub" else c
 
@@ -533,13 +574,13 @@ class _Importer:
         while (n := self._next(tensor)) is not None:
             op = n.op_type
             if n.domain not in ("", "ai.onnx"):
-                raise ValueError(f"node {n.name!r}: op {n.domain}.{op} is not supported (supported: {_SUPPORTED})")
+                raise WeightsError(f"node {n.name!r}: op {n.domain}.{op} is not supported (supported: {_SUPPORTED})")
             if subpixel is not None and op not in ("Add", "Sub", "Identity", "Dropout"):
-                raise ValueError(f"node {n.name!r} ({op}): only a bias may follow DepthToSpace")
+                raise WeightsError(f"node {n.name!r} ({op}): only a bias may follow DepthToSpace")
             if deconv is not None and op not in ("Add", "Sub", "Slice", "Identity", "Dropout"):
-                raise ValueError(f"node {n.name!r} ({op}): only a bias or a Slice may follow ConvTranspose")
+                raise WeightsError(f"node {n.name!r} ({op}): only a bias or a Slice may follow ConvTranspose")
             if pad is not None and op not in ("Conv", "ConvTranspose"):
-                raise ValueError(
+                raise WeightsError(
                     f"node {pad.node!r}: Pad must be followed by Conv or ConvTranspose, not {op} ({n.name!r})"
                 )
             if op in ("Identity", "Dropout"):
@@ -567,18 +608,18 @@ class _Importer:
                     conv.bias = conv.bias + self._bias(n, conv.weight.shape[0])
                 else:
                     where = "after an activation" if conv is not None else "before any convolution"
-                    raise ValueError(f"node {n.name!r} ({op}): a constant added {where} (only biases are supported)")
+                    raise WeightsError(f"node {n.name!r} ({op}): a constant added {where} (only biases are supported)")
             elif op == "Slice":
                 if deconv is None or deconv.sliced:
-                    raise ValueError(f"node {n.name!r}: Slice is only supported once, after ConvTranspose")
+                    raise WeightsError(f"node {n.name!r}: Slice is only supported once, after ConvTranspose")
                 self._slice(n, deconv)
             elif op == "DepthToSpace":
                 subpixel, conv = self._depth_to_space(n, conv), None
             else:
-                raise ValueError(f"node {n.name!r}: op {op!r} is not supported (supported: {_SUPPORTED})")
+                raise WeightsError(f"node {n.name!r}: op {op!r} is not supported (supported: {_SUPPORTED})")
             tensor = n.output[0]
         if pad is not None:
-            raise ValueError(f"node {pad.node!r}: Pad at the end of the network")
+            raise WeightsError(f"node {pad.node!r}: Pad at the end of the network")
         return self._finish(layers, conv, deconv, subpixel, scale, source)
 
     def _depth_to_space(self, n: Any, conv: _PendingConv | None) -> tuple[_PendingConv, int]:
@@ -586,11 +627,11 @@ class _Importer:
         s = self._typed(n, attrs, "blocksize", 0)
         mode = self._typed(n, attrs, "mode", "DCR")
         if mode not in ("DCR", "CRD"):  # with one output channel both orders are out[s*i+a, s*j+b] = ch[a*s+b]
-            raise ValueError(f"node {n.name!r}: DepthToSpace mode {mode!r}")
+            raise WeightsError(f"node {n.name!r}: DepthToSpace mode {mode!r}")
         if conv is None or conv.activation != "none":
-            raise ValueError(f"node {n.name!r}: DepthToSpace must follow a convolution without activation")
+            raise WeightsError(f"node {n.name!r}: DepthToSpace must follow a convolution without activation")
         if not 2 <= s <= 16 or conv.weight.shape[0] != s * s:
-            raise ValueError(
+            raise WeightsError(
                 f"node {n.name!r}: DepthToSpace blocksize {s} needs {s * s} channels, {conv.name!r} gives "
                 f"{conv.weight.shape[0]}"
             )
@@ -614,19 +655,22 @@ class _Importer:
         built = tuple(c.build(border) for c in layers)
         stored_kind = self.meta.get(_META + "kind")
         if tail is not None:
-            if scale is not None and scale != tail.scale:
-                raise ValueError(f"the graph upscales by {tail.scale}, not {scale}")
+            what = "ConvTranspose strides" if isinstance(tail, Deconv) else "DepthToSpace blocksize"
+            s, s_from = decide_scale("", scale, [(tail.scale, "graph")], f"the {what} give scale {{found}}")
             kind = stored_kind if stored_kind in ("fsrcnn", "srcnn") else "fsrcnn"
-            return NetworkSpec(kind, built, tail, tail.scale, metadata=meta)  # type: ignore[arg-type]
+            spec = NetworkSpec(kind, built, tail, tail.scale, metadata=meta)  # type: ignore[arg-type]
+            return with_provenance(spec, s_from, "graph")
         stored = self.meta.get(_META + "scale", "")
-        s = scale if scale is not None else (int(stored) if stored.isdigit() else None)
-        if s is None:
-            raise ValueError(
-                "the graph keeps the image size (no ConvTranspose / DepthToSpace tail): an SRCNN-style network "
-                "whose input is upscaled beforehand; pass scale="
+        if scale is None and not stored.isdigit():
+            raise WeightsError(
+                "the graph keeps the image size (no ConvTranspose / DepthToSpace tail): an SRCNN-style "
+                "network whose input is upscaled beforehand, and the file does not record the scale; pass scale="
             )
+        s, s_from = decide_scale("", scale, [(int(stored) if stored.isdigit() else None, "metadata")],
+                                 f"its metadata '{_META}scale' gives scale {{found}}")
         kind = stored_kind if stored_kind in ("fsrcnn", "srcnn") else "srcnn"
-        return NetworkSpec(kind, built, None, s, pre_upsample=s != 1, metadata=meta)  # type: ignore[arg-type]
+        spec = NetworkSpec(kind, built, None, s, pre_upsample=s != 1, metadata=meta)  # type: ignore[arg-type]
+        return with_provenance(spec, s_from)
 
 
 def load_onnx(path: str | Path, scale: int | None = None) -> NetworkSpec:
@@ -639,12 +683,14 @@ def load_onnx(path: str | Path, scale: int | None = None) -> NetworkSpec:
     onnx = _onnx()
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"ONNX file not found: {p}")
+        raise WeightsFileNotFoundError(f"ONNX file not found: {p}")
+    check_file_size(p)
     try:
-        model = onnx.load(str(p))
+        # from the bytes: onnx.load would also read the external data files a tensor names
+        model = onnx.load_model_from_string(p.read_bytes())
     except Exception as exc:  # protobuf's DecodeError and friends share no base class with ValueError
-        raise ValueError(f"{p}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
+        raise WeightsError(f"{p}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
     try:
         return _Importer(model, onnx).spec(scale, f"ONNX {p.name}")
     except ValueError as exc:
-        raise ValueError(f"{p}: {exc}") from exc
+        raise WeightsError(f"{p}: {exc}") from exc

@@ -25,20 +25,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .errors import WeightsError, WeightsFileNotFoundError  # WeightsError re-exported: it was defined here
+from .provenance import with_provenance
 from .schema import Conv, Deconv, NetworkSpec, Subpixel
 
 FORMAT = "fsrcnn_fast/1"
 COLOR = "ycbcr-bt601"
 
-__all__ = ["WeightsFile", "load", "save", "FORMAT"]
-
-
-class WeightsError(ValueError):
-    """A weights file that is missing, unreadable or inconsistent."""
+__all__ = ["WeightsFile", "WeightsError", "load", "save", "load_specs", "save_specs", "native_tensors", "FORMAT"]
 
 
 def build_part(source: str, cls: Callable[..., Any], *args: object) -> Any:
@@ -91,16 +89,23 @@ class WeightsFile:
         return f"x{scale}.{name}" in self.tensors or name in self.tensors
 
     def spec(self, scale: int) -> NetworkSpec:
+        """The network for one of the file's scales; provenance: the scale from the metadata, the
+        offset from the metadata (or the format's default, 4, where it has no ``deconv_offset``)."""
         if scale not in self.scales:
-            raise WeightsError(f"{self.path}: provides scales {self.scales}, not {scale}")
+            which = (f"this network upscales by {self.scales[0]}, not {scale} (its scale comes from its metadata)"
+                     if len(self.scales) == 1 else "its scales come from its metadata")
+            raise WeightsError(f"{self.path}: provides scales {self.scales}, not {scale}: {which}")
         try:
-            if self.network == "fsrcnn":
-                return self._fsrcnn(scale)
-            return self._srcnn(scale)
+            spec = self._fsrcnn(scale) if self.network == "fsrcnn" else self._srcnn(scale)
         except WeightsError:
             raise
         except ValueError as exc:
             raise WeightsError(f"{self.path}: {exc}") from exc
+        return with_provenance(spec, "metadata", "metadata" if "deconv_offset" in self.metadata else "default")
+
+    def specs(self, scale: int | None = None) -> tuple[NetworkSpec, ...]:
+        """Every network of the file, or the one for ``scale``."""
+        return tuple(self.spec(s) for s in (self.scales if scale is None else (scale,)))
 
     def _conv(self, name: str, scale: int, activation: str) -> Conv:
         slope = self._get(f"{name}.prelu", scale) if activation == "prelu" else None
@@ -123,22 +128,11 @@ class WeightsFile:
         tail_kind = self.metadata.get("tail", "deconv")
         tail: Deconv | Subpixel
         if tail_kind == "deconv":
-            tail = Deconv(
-                "deconv",
-                self._get("deconv.weight", scale),
-                self._get("deconv.bias", scale),
-                scale,
-                self.deconv_offset(scale),
-                self.border,  # type: ignore[arg-type]
-            )
+            tail = Deconv("deconv", self._get("deconv.weight", scale), self._get("deconv.bias", scale), scale,
+                          self.deconv_offset(scale), self.border)  # type: ignore[arg-type]
         elif tail_kind == "subpixel":
-            tail = Subpixel(
-                "subpixel",
-                self._get("subpixel.weight", scale),
-                self._get("subpixel.bias", scale),
-                scale,
-                self.border,  # type: ignore[arg-type]
-            )
+            tail = Subpixel("subpixel", self._get("subpixel.weight", scale), self._get("subpixel.bias", scale), scale,
+                            self.border)  # type: ignore[arg-type]
         else:
             raise WeightsError(f"{self.path}: unknown tail {tail_kind!r} (expected 'deconv' or 'subpixel')")
         return NetworkSpec("fsrcnn", tuple(layers), tail, scale, metadata=dict(self.metadata))
@@ -174,7 +168,7 @@ def load(path: str | Path) -> WeightsFile:
 
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"weights file not found: {p}")
+        raise WeightsFileNotFoundError(f"weights file not found: {p}")
     try:
         with safe_open(str(p), framework="numpy") as f:
             meta = dict(f.metadata() or {})
@@ -199,3 +193,86 @@ def save(path: str | Path, metadata: Mapping[str, str], tensors: Mapping[str, np
     for s in probe.scales:
         probe.spec(s)
     save_file(arrays, str(path), metadata=meta)
+
+
+def _native_names(spec: NetworkSpec) -> list[str]:
+    n = len(spec.layers)
+    if spec.kind == "srcnn":
+        if n != 3:
+            raise WeightsError(f"the native SRCNN layout has 3 layers, this network has {n}")
+        return ["conv1", "conv2", "conv3"]
+    if n < 3:
+        raise WeightsError(f"an FSRCNN has at least feature, shrink and expand layers, this one has {n}")
+    return ["feature", "shrink"] + [f"map.{i}" for i in range(n - 3)] + ["expand"]
+
+
+def _layer_tensors(spec: NetworkSpec) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    want = ("relu", "relu", "none") if spec.kind == "srcnn" else ("prelu",) * len(spec.layers)
+    for name, layer, act in zip(_native_names(spec), spec.layers, want):
+        if layer.activation != act:
+            raise WeightsError(f"{layer.name}: the native {spec.kind} layout has {act} here, not {layer.activation}")
+        out[f"{name}.weight"], out[f"{name}.bias"] = layer.weight, layer.bias
+        if layer.slope is not None:
+            out[f"{name}.prelu"] = layer.slope
+    tail = spec.tail
+    if isinstance(tail, Deconv):
+        out["deconv.weight"], out["deconv.bias"] = tail.weight, tail.bias
+    elif isinstance(tail, Subpixel):
+        out["subpixel.weight"], out["subpixel.bias"] = tail.weight, tail.bias
+    return out
+
+
+def _borders(spec: NetworkSpec) -> set[str]:
+    layers: list[Conv | Deconv | Subpixel] = list(spec.layers) + ([spec.tail] if spec.tail is not None else [])
+    return {layer.border for layer in layers}
+
+
+def native_tensors(specs: Sequence[NetworkSpec]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Tensors and metadata of the native format. Tensors equal at every scale are stored once, the
+    others under ``x{scale}.`` (a multi-scale model with shared layers stores only its tails twice)."""
+    first = specs[0]
+    scales = [sp.scale for sp in specs]
+    if len(set(scales)) != len(scales):
+        raise WeightsError(f"two networks for the same scale: {scales}")
+    borders = set().union(*(_borders(sp) for sp in specs))
+    if len(borders) != 1:
+        raise WeightsError(f"the native format has one border mode for every layer, these networks use {sorted(borders)}")
+    tails = {type(sp.tail).__name__ for sp in specs}
+    offsets = {sp.scale: sp.tail.offset for sp in specs if isinstance(sp.tail, Deconv)}
+    if any(sp.kind != first.kind for sp in specs) or len(tails) != 1:
+        raise WeightsError("the native format stores one network kind and one tail kind per file")
+    per_scale = {sp.scale: _layer_tensors(sp) for sp in specs}
+    names = list(per_scale[first.scale])
+    if any(list(t) != names for t in per_scale.values()):
+        raise WeightsError("the networks of different scales have different layers")
+    tensors: dict[str, np.ndarray] = {}
+    for name in names:
+        values = [per_scale[s][name] for s in scales]
+        if all(v.shape == values[0].shape and np.array_equal(v, values[0]) for v in values[1:]):
+            tensors[name] = values[0]
+        else:
+            tensors.update({f"x{s}.{name}": v for s, v in zip(scales, values)})
+    meta = {"network": first.kind, "scales": ",".join(str(s) for s in scales), "border": borders.pop()}
+    if first.kind == "fsrcnn":
+        meta["tail"] = "deconv" if isinstance(first.tail, Deconv) else "subpixel"
+        if len(set(offsets.values())) == 1:
+            meta["deconv_offset"] = str(next(iter(offsets.values())))
+        elif offsets:
+            meta["deconv_offset"] = ",".join(f"{s}:{o}" for s, o in offsets.items())
+        meta.update(d=str(first.layers[0].cout), s=str(first.layers[1].cout), m=str(len(first.layers) - 3))
+    for key in ("name", "source", "training"):
+        if key in first.metadata:
+            meta[key] = str(first.metadata[key])
+    return tensors, meta
+
+
+def save_specs(specs: Sequence[NetworkSpec], path: str | Path, metadata: Mapping[str, str] | None = None) -> None:
+    """Writes networks (one or several scales) as a native weights file."""
+    tensors, meta = native_tensors(specs)
+    save(path, {**meta, **(metadata or {})}, tensors)
+
+
+def load_specs(path: str | Path, scale: int | None = None) -> tuple[NetworkSpec, ...]:
+    """Every network of a native weights file, or the one for ``scale``."""
+    return load(path).specs(scale)

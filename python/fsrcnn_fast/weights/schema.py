@@ -13,6 +13,8 @@ from typing import Literal, Union
 
 import numpy as np
 
+from .errors import WeightsError
+
 Border = Literal["zero", "replicate"]
 Activation = Literal["none", "relu", "prelu"]
 BORDERS = ("zero", "replicate")
@@ -24,10 +26,10 @@ __all__ = ["Conv", "Deconv", "Subpixel", "NetworkSpec", "Border", "Activation"]
 def _f32(a: np.ndarray, name: str) -> np.ndarray:
     arr = np.asarray(a)
     if arr.dtype.kind != "f":
-        raise ValueError(f"{name}: expected a floating-point tensor, got dtype {arr.dtype}")
+        raise WeightsError(f"{name}: expected a floating-point tensor, got dtype {arr.dtype}")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: contains NaN or infinity")
+        raise WeightsError(f"{name}: contains NaN or infinity")
     arr.setflags(write=False)
     return arr
 
@@ -46,21 +48,21 @@ class Conv:
     def __post_init__(self) -> None:
         w = _f32(self.weight, f"{self.name}.weight")
         if w.ndim != 4 or w.shape[2] != w.shape[3] or w.shape[2] % 2 == 0:
-            raise ValueError(f"{self.name}.weight: expected [cout, cin, k, k] with odd k, got shape {w.shape}")
+            raise WeightsError(f"{self.name}.weight: expected [cout, cin, k, k] with odd k, got shape {w.shape}")
         b = _f32(self.bias, f"{self.name}.bias").reshape(-1)
         if b.shape != (w.shape[0],):
-            raise ValueError(f"{self.name}.bias: expected shape ({w.shape[0]},), got {b.shape}")
+            raise WeightsError(f"{self.name}.bias: expected shape ({w.shape[0]},), got {b.shape}")
         if self.activation not in ACTIVATIONS:
-            raise ValueError(f"{self.name}: unknown activation {self.activation!r}")
+            raise WeightsError(f"{self.name}: unknown activation {self.activation!r}")
         if self.border not in BORDERS:
-            raise ValueError(f"{self.name}: border must be one of {BORDERS}, got {self.border!r}")
+            raise WeightsError(f"{self.name}: border must be one of {BORDERS}, got {self.border!r}")
         slope = None
         if self.activation == "prelu":
             if self.slope is None:
-                raise ValueError(f"{self.name}: PReLU needs a slope")
+                raise WeightsError(f"{self.name}: PReLU needs a slope")
             slope = _f32(self.slope, f"{self.name}.prelu").reshape(-1)
             if slope.shape not in ((1,), (w.shape[0],)):
-                raise ValueError(f"{self.name}.prelu: expected 1 or {w.shape[0]} slopes, got {slope.shape[0]}")
+                raise WeightsError(f"{self.name}.prelu: expected 1 or {w.shape[0]} slopes, got {slope.shape[0]}")
         object.__setattr__(self, "weight", w)
         object.__setattr__(self, "bias", b)
         object.__setattr__(self, "slope", slope)
@@ -99,19 +101,19 @@ class Deconv:
         if w.ndim == 3:
             w = w[:, None]
         if w.ndim != 4 or w.shape[1] != 1 or w.shape[2] != w.shape[3]:
-            raise ValueError(f"{self.name}.weight: expected [cin, 1, k, k], got shape {w.shape}")
+            raise WeightsError(f"{self.name}.weight: expected [cin, 1, k, k], got shape {w.shape}")
         b = _f32(self.bias, f"{self.name}.bias").reshape(-1)
         if b.shape != (1,):
-            raise ValueError(f"{self.name}.bias: expected one value, got shape {b.shape}")
+            raise WeightsError(f"{self.name}.bias: expected one value, got shape {b.shape}")
         if not (isinstance(self.scale, int) and 1 <= self.scale <= 16):
-            raise ValueError(f"{self.name}: scale must be an integer in [1, 16], got {self.scale!r}")
+            raise WeightsError(f"{self.name}: scale must be an integer in [1, 16], got {self.scale!r}")
         if self.border not in BORDERS:
-            raise ValueError(f"{self.name}: border must be one of {BORDERS}, got {self.border!r}")
+            raise WeightsError(f"{self.name}: border must be one of {BORDERS}, got {self.border!r}")
         offset = self.offset
         if isinstance(offset, (bool, np.bool_)) or not isinstance(offset, (int, np.integer)):
-            raise ValueError(f"{self.name}: offset must be an integer, got {offset!r}")
+            raise WeightsError(f"{self.name}: offset must be an integer, got {offset!r}")
         if not -32 <= int(offset) <= 32:  # the engine's range; it also refuses offsets its halo cannot hold
-            raise ValueError(f"{self.name}: offset must be in [-32, 32], got {int(offset)}")
+            raise WeightsError(f"{self.name}: offset must be in [-32, 32], got {int(offset)}")
         object.__setattr__(self, "offset", int(offset))
         object.__setattr__(self, "weight", w)
         object.__setattr__(self, "bias", b)
@@ -135,7 +137,7 @@ class Subpixel:
     def __post_init__(self) -> None:
         w = _f32(self.weight, f"{self.name}.weight")
         if w.ndim != 4 or w.shape[0] != self.scale * self.scale or w.shape[2] != w.shape[3]:
-            raise ValueError(
+            raise WeightsError(
                 f"{self.name}.weight: expected [{self.scale * self.scale}, cin, k, k] for scale {self.scale}, "
                 f"got shape {w.shape}"
             )
@@ -143,7 +145,7 @@ class Subpixel:
         if b.shape == (1,):
             b = np.full(w.shape[0], b[0], np.float32)
         if b.shape != (w.shape[0],):
-            raise ValueError(f"{self.name}.bias: expected 1 or {w.shape[0]} values, got {b.shape}")
+            raise WeightsError(f"{self.name}.bias: expected 1 or {w.shape[0]} values, got {b.shape}")
         b.setflags(write=False)
         object.__setattr__(self, "weight", w)
         object.__setattr__(self, "bias", b)
@@ -161,7 +163,8 @@ class NetworkSpec:
     """One runnable network at one scale.
 
     ``pre_upsample``: the input is first upscaled by MATLAB bicubic (SRCNN); the
-    network then keeps the size, so ``tail`` is None.
+    network then keeps the size, so ``tail`` is None. ``provenance``: where a loaded
+    network's scale and offset came from (:mod:`fsrcnn_fast.weights.provenance`).
     """
 
     kind: Literal["fsrcnn", "srcnn"]
@@ -170,27 +173,30 @@ class NetworkSpec:
     scale: int
     pre_upsample: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
+    # where the scale (and the deconvolution offset) came from: {"scale": "graph", "offset": "argument"}
+    # (see fsrcnn_fast.weights.provenance); empty for a network built in memory
+    provenance: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         channels = 1
         for layer in self.layers:
             if layer.cin != channels:
-                raise ValueError(
+                raise WeightsError(
                     f"{layer.name}: takes {layer.cin} input channels but the previous layer gives {channels}"
                 )
             channels = layer.cout
         if self.tail is None:
             if channels != 1:
-                raise ValueError(f"the last layer must give 1 channel, gives {channels}")
+                raise WeightsError(f"the last layer must give 1 channel, gives {channels}")
             if not self.pre_upsample and self.scale != 1:
-                raise ValueError("a network without an upscaling tail must pre-upsample its input")
+                raise WeightsError("a network without an upscaling tail must pre-upsample its input")
         else:
             if self.tail.cin != channels:
-                raise ValueError(
+                raise WeightsError(
                     f"{self.tail.name}: takes {self.tail.cin} input channels but the previous layer gives {channels}"
                 )
             if self.tail.scale != self.scale:
-                raise ValueError(f"{self.tail.name}: scale {self.tail.scale} != network scale {self.scale}")
+                raise WeightsError(f"{self.tail.name}: scale {self.tail.scale} != network scale {self.scale}")
 
     @property
     def macs_per_input_pixel(self) -> int:

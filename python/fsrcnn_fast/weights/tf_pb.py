@@ -4,7 +4,7 @@ A frozen ``GraphDef`` is a protocol-buffer message; this module decodes the few 
 from the wire format (field numbers from ``tensorflow/core/framework/{graph,node_def,attr_value,tensor,
 tensor_shape}.proto``), so neither TensorFlow nor compiled ``.proto`` files are needed, and no code in the
 file is ever executed. Every length and count is bounds-checked: a truncated or garbage file raises
-``ValueError``.
+``WeightsError``.
 
 The graph is then interpreted symbolically from its input placeholder to its output:
 
@@ -21,7 +21,7 @@ The graph is then interpreted symbolically from its input placeholder to its out
   constants added after it are the single output bias; a final ``Transpose`` / ``Identity`` is ignored.
 
 Anything else on the path from input to output (residual adds, ``VALID`` convolutions, unknown ops)
-raises ``ValueError`` naming the node.
+raises ``WeightsError`` naming the node.
 """
 
 from __future__ import annotations
@@ -29,10 +29,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar, Union
+from typing import Callable, TypeVar, Union
 
 import numpy as np
 
+from . import protowire as pb
+from .errors import WeightsError
+from .provenance import decide_scale, with_provenance
 from .schema import Conv, NetworkSpec, Subpixel
 
 __all__ = ["load_tf_pb"]
@@ -40,94 +43,10 @@ __all__ = ["load_tf_pb"]
 # --------------------------------------------------------------------------------------------------
 # Protocol-buffer wire format
 
-_VARINT, _FIXED64, _LEN, _FIXED32 = 0, 1, 2, 5
 # Tensors bigger than this are no SR network's weights: refuse rather than allocate. Raw content is also
 # bounded by the file's size; a few typed values repeated to fill a shape are not, hence the lower limit.
 _MAX_ELEMENTS = 1 << 26
 _MAX_FILLED = 1 << 20
-
-
-def _varint(buf: memoryview, pos: int, what: str) -> tuple[int, int]:
-    """Decodes one base-128 varint at pos; at most 10 bytes, never past the end of buf."""
-    result = 0
-    for i in range(10):
-        if pos >= len(buf):
-            raise ValueError(f"{what}: truncated (varint runs past the end)")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << (7 * i)
-        if byte < 0x80:
-            return result, pos
-    raise ValueError(f"{what}: malformed varint (more than 10 bytes)")
-
-
-def _signed(v: int) -> int:
-    """int32/int64 fields hold negative numbers as 64-bit two's complement."""
-    v &= (1 << 64) - 1
-    return v - (1 << 64) if v >= 1 << 63 else v
-
-
-Field = tuple[int, int, Union[int, memoryview]]
-
-
-def _fields(buf: memoryview, what: str) -> Iterator[Field]:
-    """Yields (field number, wire type, value) of one message: an int for varints, a memoryview of the
-    payload otherwise. Every step advances, so a corrupt message ends in an error, never a loop."""
-    pos, end = 0, len(buf)
-    while pos < end:
-        key, pos = _varint(buf, pos, what)
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise ValueError(f"{what}: field number 0 at byte {pos} (not a protocol buffer?)")
-        if wire == _VARINT:
-            value, pos = _varint(buf, pos, what)
-            yield number, wire, value
-            continue
-        if wire == _LEN:
-            size, pos = _varint(buf, pos, what)
-        elif wire == _FIXED64:
-            size = 8
-        elif wire == _FIXED32:
-            size = 4
-        else:
-            raise ValueError(f"{what}: unsupported wire type {wire} for field {number} (not a protocol buffer?)")
-        if pos + size > end:
-            raise ValueError(f"{what}: truncated (field {number} needs {size} bytes, {end - pos} left)")
-        yield number, wire, buf[pos : pos + size]
-        pos += size
-
-
-def _payload(value: int | memoryview, wire: int, expected: int, what: str) -> memoryview:
-    if wire != expected or not isinstance(value, memoryview):
-        raise ValueError(f"{what}: wire type {wire}, expected {expected}")
-    return value
-
-
-def _text(value: int | memoryview, wire: int, what: str) -> str:
-    try:
-        return bytes(_payload(value, wire, _LEN, what)).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{what}: not UTF-8 text") from exc
-
-
-def _ints(value: int | memoryview, wire: int, what: str) -> list[int]:
-    """A repeated integer field: one varint, or a packed run of them."""
-    if wire == _VARINT:
-        return [_signed(int(value))]
-    buf = _payload(value, wire, _LEN, what)
-    out, pos = [], 0
-    while pos < len(buf):
-        v, pos = _varint(buf, pos, what)
-        out.append(_signed(v))
-    return out
-
-
-def _fixed(value: int | memoryview, wire: int, size: int, dtype: str, what: str) -> np.ndarray:
-    """A repeated fixed-width field (float, double): one value, or a packed run."""
-    buf = _payload(value, wire, _LEN if wire == _LEN else (_FIXED32 if size == 4 else _FIXED64), what)
-    if len(buf) % size:
-        raise ValueError(f"{what}: packed run of {len(buf)} bytes is not a multiple of {size}")
-    return np.frombuffer(bytes(buf), dtype)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -140,15 +59,15 @@ _DTYPES = {1: "<f4", 2: "<f8", 3: "<i4", 4: "u1", 5: "<i2", 6: "i1", 9: "<i8", 1
 def _shape(buf: memoryview, what: str) -> tuple[int, ...]:
     """TensorShapeProto: dim = 2 {size = 1}; unknown_rank = 3."""
     dims = []
-    for number, wire, value in _fields(buf, what):
+    for number, wire, value in pb.fields(buf, what):
         if number == 2:
             size = 0
-            for n2, w2, v2 in _fields(_payload(value, wire, _LEN, what), what):
+            for n2, w2, v2 in pb.fields(pb.payload(value, wire, pb.LEN, what), what):
                 if n2 == 1:
-                    size = _ints(v2, w2, what)[-1]
+                    size = pb.ints(v2, w2, what)[-1]
             dims.append(size)
         elif number == 3 and value:
-            raise ValueError(f"{what}: tensor of unknown rank")
+            raise WeightsError(f"{what}: tensor of unknown rank")
     return tuple(dims)
 
 
@@ -158,30 +77,30 @@ def _tensor(buf: memoryview, what: str) -> np.ndarray:
     half_val = 13. As in TensorFlow, fewer values than elements repeat the last one (none: zeros)."""
     dtype_code, shape, content = 1, (), None
     values: list[np.ndarray] = []
-    for number, wire, value in _fields(buf, what):
+    for number, wire, value in pb.fields(buf, what):
         if number == 1:
-            dtype_code = _ints(value, wire, what)[-1]
+            dtype_code = pb.ints(value, wire, what)[-1]
         elif number == 2:
-            shape = _shape(_payload(value, wire, _LEN, what), f"{what}.shape")
+            shape = _shape(pb.payload(value, wire, pb.LEN, what), f"{what}.shape")
         elif number == 4:
-            content = bytes(_payload(value, wire, _LEN, what))
+            content = bytes(pb.payload(value, wire, pb.LEN, what))
         elif number == 5:
-            values.append(_fixed(value, wire, 4, "<f4", what))
+            values.append(pb.fixed(value, wire, 4, "<f4", what))
         elif number == 6:
-            values.append(_fixed(value, wire, 8, "<f8", what))
+            values.append(pb.fixed(value, wire, 8, "<f8", what))
         elif number in (7, 10, 11, 13):
-            values.append(np.asarray(_ints(value, wire, what), np.int64))
+            values.append(np.asarray(pb.ints(value, wire, what), np.int64))
     if dtype_code not in _DTYPES:
-        raise ValueError(f"{what}: unsupported tensor dtype {dtype_code}")
+        raise WeightsError(f"{what}: unsupported tensor dtype {dtype_code}")
     dtype = np.dtype(_DTYPES[dtype_code])
     if any(d < 0 for d in shape):
-        raise ValueError(f"{what}: constant with an unknown dimension {shape}")
+        raise WeightsError(f"{what}: constant with an unknown dimension {shape}")
     count = math.prod(shape)
     if count > (_MAX_ELEMENTS if content is not None else _MAX_FILLED):
-        raise ValueError(f"{what}: tensor of shape {shape} is too large")
+        raise WeightsError(f"{what}: tensor of shape {shape} is too large")
     if content is not None:
         if len(content) != count * dtype.itemsize:
-            raise ValueError(
+            raise WeightsError(
                 f"{what}: tensor_content has {len(content)} bytes, shape {shape} of {dtype} needs "
                 f"{count * dtype.itemsize}"
             )
@@ -190,7 +109,7 @@ def _tensor(buf: memoryview, what: str) -> np.ndarray:
     if dtype_code == 19:  # half_val holds the raw 16 bits of each value
         flat = flat.astype(np.uint16).view(np.float16)
     if flat.size > count:
-        raise ValueError(f"{what}: {flat.size} values for shape {shape}")
+        raise WeightsError(f"{what}: {flat.size} values for shape {shape}")
     if flat.size < count:
         fill = flat[-1] if flat.size else 0
         flat = np.concatenate([flat, np.full(count - flat.size, fill, flat.dtype)])
@@ -201,27 +120,27 @@ def _attr(buf: memoryview, what: str) -> object:
     """AttrValue: list = 1, s = 2, i = 3, f = 4, b = 5, type = 6, shape = 7, tensor = 8. A list becomes a
     Python list of whichever of its s = 2 / i = 3 / f = 4 / b = 5 / type = 6 it holds."""
     result: object = None
-    for number, wire, value in _fields(buf, what):
+    for number, wire, value in pb.fields(buf, what):
         if number == 1:
             items: list[object] = []
-            for n2, w2, v2 in _fields(_payload(value, wire, _LEN, what), what):
+            for n2, w2, v2 in pb.fields(pb.payload(value, wire, pb.LEN, what), what):
                 if n2 == 2:
-                    items.append(bytes(_payload(v2, w2, _LEN, what)))
+                    items.append(bytes(pb.payload(v2, w2, pb.LEN, what)))
                 elif n2 in (3, 5, 6):
-                    items.extend(_ints(v2, w2, what))
+                    items.extend(pb.ints(v2, w2, what))
                 elif n2 == 4:
-                    items.extend(float(x) for x in _fixed(v2, w2, 4, "<f4", what))
+                    items.extend(float(x) for x in pb.fixed(v2, w2, 4, "<f4", what))
             result = items
         elif number == 2:
-            result = bytes(_payload(value, wire, _LEN, what))
+            result = bytes(pb.payload(value, wire, pb.LEN, what))
         elif number in (3, 5, 6):
-            result = _ints(value, wire, what)[0]
+            result = pb.ints(value, wire, what)[0]
         elif number == 4:
-            result = float(_fixed(value, wire, 4, "<f4", what)[0])
+            result = float(pb.fixed(value, wire, 4, "<f4", what)[0])
         elif number == 7:
-            result = _shape(_payload(value, wire, _LEN, what), what)
+            result = _shape(pb.payload(value, wire, pb.LEN, what), what)
         elif number == 8:
-            result = _tensor(_payload(value, wire, _LEN, what), what)
+            result = _tensor(pb.payload(value, wire, pb.LEN, what), what)
     return result
 
 
@@ -240,7 +159,7 @@ def _attr_of(node: _Node, key: str, kind: type[T], default: T) -> T:
     """node's attribute key, which must be of kind (a damaged file can hold any type)."""
     value = node.attrs.get(key, default)
     if not isinstance(value, kind) or isinstance(value, bool) != isinstance(default, bool):
-        raise ValueError(f"node {node.name!r}: attribute {key!r} is {value!r}, expected a {kind.__name__}")
+        raise WeightsError(f"node {node.name!r}: attribute {key!r} is {value!r}, expected a {kind.__name__}")
     return value
 
 
@@ -249,26 +168,26 @@ def _node(buf: memoryview, index: int) -> _Node:
     what = f"node #{index}"
     name, op, inputs, attrs = "", "", [], {}
     raw_attrs: list[tuple[str, memoryview]] = []
-    for number, wire, value in _fields(buf, what):
+    for number, wire, value in pb.fields(buf, what):
         if number == 1:
-            name = _text(value, wire, what)
+            name = pb.text(value, wire, what)
             what = f"node {name!r}"
         elif number == 2:
-            op = _text(value, wire, what)
+            op = pb.text(value, wire, what)
         elif number == 3:
-            inp = _text(value, wire, what)
+            inp = pb.text(value, wire, what)
             if not inp.startswith("^"):
                 inputs.append(inp)
         elif number == 5:
             key, payload = "", memoryview(b"")
-            for n2, w2, v2 in _fields(_payload(value, wire, _LEN, what), what):
+            for n2, w2, v2 in pb.fields(pb.payload(value, wire, pb.LEN, what), what):
                 if n2 == 1:
-                    key = _text(v2, w2, what)
+                    key = pb.text(v2, w2, what)
                 elif n2 == 2:
-                    payload = _payload(v2, w2, _LEN, what)
+                    payload = pb.payload(v2, w2, pb.LEN, what)
             raw_attrs.append((key, payload))
     if not name or not op:
-        raise ValueError(f"{what}: node without a name or an op (not a TensorFlow GraphDef?)")
+        raise WeightsError(f"{what}: node without a name or an op (not a TensorFlow GraphDef?)")
     for key, payload in raw_attrs:
         attrs[key] = _attr(payload, f"{what} attr {key!r}")
     return _Node(name, op, inputs, attrs)
@@ -277,11 +196,11 @@ def _node(buf: memoryview, index: int) -> _Node:
 def _parse_graph(data: bytes) -> list[_Node]:
     """GraphDef: node = 1 (library = 2, versions = 4 ignored)."""
     nodes: list[_Node] = []
-    for number, wire, value in _fields(memoryview(data), "GraphDef"):
+    for number, wire, value in pb.fields(memoryview(data), "GraphDef"):
         if number == 1:
-            nodes.append(_node(_payload(value, wire, _LEN, "GraphDef"), len(nodes)))
+            nodes.append(_node(pb.payload(value, wire, pb.LEN, "GraphDef"), len(nodes)))
     if not nodes:
-        raise ValueError("no nodes (not a TensorFlow GraphDef?)")
+        raise WeightsError("no nodes (not a TensorFlow GraphDef?)")
     return nodes
 
 
@@ -365,7 +284,7 @@ class _Interpreter:
         self.nodes = {}
         for n in nodes:
             if n.name in self.nodes:
-                raise ValueError(f"two nodes are named {n.name!r}")
+                raise WeightsError(f"two nodes are named {n.name!r}")
             self.nodes[n.name] = n
         self.values: dict[str, Value] = {}
         self.layers: list[_Layer] = []
@@ -393,9 +312,9 @@ class _Interpreter:
     def _source(self, node: _Node, inp: str) -> str:
         name, _, index = inp.partition(":")
         if name not in self.nodes:
-            raise ValueError(f"node {node.name!r}: input {inp!r} is not a node of the graph")
+            raise WeightsError(f"node {node.name!r}: input {inp!r} is not a node of the graph")
         if index not in ("", "0"):
-            raise ValueError(
+            raise WeightsError(
                 f"node {node.name!r}: uses output {index} of {name!r}; only single-output ops are supported"
             )
         return name
@@ -420,7 +339,7 @@ class _Interpreter:
                     ready.append(u)
         if len(out) != len(self.nodes):
             stuck = next(name for name, count in pending.items() if count > 0)
-            raise ValueError(f"the graph has a cycle through node {stuck!r} (not a frozen inference graph)")
+            raise WeightsError(f"the graph has a cycle through node {stuck!r} (not a frozen inference graph)")
         self.users = users
         return out
 
@@ -444,13 +363,13 @@ class _Interpreter:
                 reason = f"the variable {node.name!r} (freeze the graph first: variables to constants)"
             if network_args:
                 if handler is None:
-                    raise ValueError(
+                    raise WeightsError(
                         f"node {node.name!r}: op {node.op!r} is not supported in the network (supported: {_SUPPORTED})"
                     )
-                raise ValueError(f"node {node.name!r} ({node.op}) combines the network with {reason}")
+                raise WeightsError(f"node {node.name!r} ({node.op}) combines the network with {reason}")
             return _Opaque(reason)
         if any(isinstance(a, _Input) for a in args) and node.op != "Conv2D":
-            raise ValueError(
+            raise WeightsError(
                 f"node {node.name!r}: {node.op} on the input before the first convolution is not supported"
             )
         return handler(node, args)
@@ -458,7 +377,7 @@ class _Interpreter:
     # ---- helpers ---------------------------------------------------------------------------------
     def _nargs(self, node: _Node, args: list[Value], n: int) -> None:
         if len(args) != n:
-            raise ValueError(f"node {node.name!r} ({node.op}): expected {n} inputs, got {len(args)}")
+            raise WeightsError(f"node {node.name!r} ({node.op}): expected {n} inputs, got {len(args)}")
 
     def _channels(self, arr: np.ndarray, layer: int, node: _Node) -> np.ndarray:
         """A constant combined with an NHWC feature map of C channels as a per-channel vector: only the
@@ -466,7 +385,7 @@ class _Interpreter:
         c = self.layers[layer].cout
         a = np.asarray(arr, np.float64)
         if a.ndim > 4 or any(d != 1 for d in a.shape[:-1]) or (a.ndim and a.shape[-1] not in (1, c)):
-            raise ValueError(
+            raise WeightsError(
                 f"node {node.name!r}: constant of shape {a.shape} is not per-channel for a map of {c} channels "
                 f"(expected [{c}] or a scalar)"
             )
@@ -479,7 +398,7 @@ class _Interpreter:
         assert isinstance(v, _Raw)
         layer = self.layers[v.layer]
         if layer.bias_node:  # "" marks a zero bias set by an earlier use like this one
-            raise ValueError(
+            raise WeightsError(
                 f"node {node.name!r}: uses {layer.name!r} both with and without its bias {layer.bias_node!r}"
             )
         if layer.bias is None:
@@ -492,14 +411,14 @@ class _Interpreter:
         layer = self.layers[raw.layer]
         if layer.bias_node is not None:
             what = f"bias {layer.bias_node!r}" if layer.bias_node else "a use without bias"
-            raise ValueError(f"node {node.name!r}: second bias of layer {layer.name!r} (already has {what})")
+            raise WeightsError(f"node {node.name!r}: second bias of layer {layer.name!r} (already has {what})")
         layer.bias, layer.bias_node = bias, node.name
         one = np.ones(layer.cout)
         return _Act(raw.layer, one, -one)
 
     def _same_layer(self, a: _Act, b: _Act, node: _Node) -> None:
         if a.layer != b.layer:
-            raise ValueError(
+            raise WeightsError(
                 f"node {node.name!r} ({node.op}) combines the outputs of layers {self.layers[a.layer].name!r} and "
                 f"{self.layers[b.layer].name!r} (a residual/skip connection): only plain chains are supported"
             )
@@ -510,7 +429,7 @@ class _Interpreter:
         layer = self.layers[idx]
         if idx != len(self.layers) - 1 or layer.consumer is not None:
             other = layer.consumer or self.layers[-1].name
-            raise ValueError(
+            raise WeightsError(
                 f"node {node.name!r}: takes the output of {layer.name!r}, which already feeds {other!r} "
                 "(branches and skip connections are not supported)"
             )
@@ -521,25 +440,25 @@ class _Interpreter:
     def _const(self, node: _Node, args: list[Value]) -> Value:
         value = node.attrs.get("value")
         if not isinstance(value, np.ndarray):
-            raise ValueError(f"node {node.name!r}: Const without a tensor value")
+            raise WeightsError(f"node {node.name!r}: Const without a tensor value")
         return _Const(value)
 
     def _conv2d(self, node: _Node, args: list[Value]) -> Value:
         self._nargs(node, args, 2)
         x, f = args
         if not isinstance(f, _Const):
-            raise ValueError(
+            raise WeightsError(
                 f"node {node.name!r}: the filter must be a constant (a frozen graph), got {type(f).__name__[1:]}"
             )
         w = np.asarray(f.array, np.float64)
         if w.ndim != 4 or w.shape[0] != w.shape[1] or w.shape[0] % 2 == 0:
-            raise ValueError(
+            raise WeightsError(
                 f"node {node.name!r}: expected an odd square HWIO filter [k, k, cin, cout], got shape {w.shape}"
             )
         self._check_conv_attrs(node, w.shape[0])
         if isinstance(x, _Input):
             if self.layers:
-                raise ValueError(f"node {node.name!r}: a second use of the input {x.node!r} (skip connection)")
+                raise WeightsError(f"node {node.name!r}: a second use of the input {x.node!r} (skip connection)")
             self.input = x.node
             channels = 1
         elif isinstance(x, (_Raw, _Act)):
@@ -547,11 +466,11 @@ class _Interpreter:
             act = self._promote(x, node)
             channels = prev.cout
         else:
-            raise ValueError(
+            raise WeightsError(
                 f"node {node.name!r}: convolution of {type(x).__name__[1:]} (after the DepthToSpace tail?)"
             )
         if w.shape[2] != channels:
-            raise ValueError(
+            raise WeightsError(
                 f"node {node.name!r}: filter takes {w.shape[2]} input channels, the previous layer gives {channels}"
             )
         oihw = w.transpose(3, 2, 0, 1).copy()
@@ -563,18 +482,18 @@ class _Interpreter:
     def _check_conv_attrs(self, node: _Node, k: int) -> None:
         fmt = _attr_of(node, "data_format", bytes, b"NHWC")
         if fmt != b"NHWC":
-            raise ValueError(f"node {node.name!r}: data_format {fmt!r} is not supported (expected NHWC)")
+            raise WeightsError(f"node {node.name!r}: data_format {fmt!r} is not supported (expected NHWC)")
         for key in ("strides", "dilations"):
             vals = _attr_of(node, key, list, [1, 1, 1, 1])
             if vals != [1, 1, 1, 1]:
-                raise ValueError(f"node {node.name!r}: {key} {vals} (expected all 1)")
+                raise WeightsError(f"node {node.name!r}: {key} {vals} (expected all 1)")
         padding = _attr_of(node, "padding", bytes, b"")
         r = k // 2
         if padding == b"SAME":
             return
         if padding == b"EXPLICIT" and _attr_of(node, "explicit_paddings", list, []) == [0, 0, r, r, r, r, 0, 0]:
             return
-        raise ValueError(
+        raise WeightsError(
             f"node {node.name!r}: padding {padding!r} is not supported "
             "(expected SAME: every layer keeps the image size)"
         )
@@ -583,7 +502,7 @@ class _Interpreter:
         """Fixes layer's activation from act = P relu(z) + N relu(-z) = P * prelu(z, -N/P); returns P,
         the per-input-channel factor to fold into the consuming layer."""
         if np.any(act.pos == 0):
-            raise ValueError(
+            raise WeightsError(
                 f"node {node.name!r}: the activation of {layer.name!r} is zero for positive inputs in some channel "
                 "(not a (P)ReLU)"
             )
@@ -612,9 +531,9 @@ class _Interpreter:
             if isinstance(a, _Final):
                 c = np.asarray(b.array, np.float64)
                 if c.size != 1:
-                    raise ValueError(f"node {node.name!r}: constant of shape {c.shape} added to the 1-channel output")
+                    raise WeightsError(f"node {node.name!r}: constant of shape {c.shape} added to the 1-channel output")
                 return _Final(a.layer, a.scale, a.bias + sign * float(c.reshape(-1)[0]))
-            raise ValueError(
+            raise WeightsError(
                 f"node {node.name!r} ({node.op}): a constant added after an activation (expected a bias right after "
                 "the convolution)"
             )
@@ -622,13 +541,13 @@ class _Interpreter:
             pa, pb = self._promote(a, node), self._promote(b, node)
             self._same_layer(pa, pb, node)
             return _Act(pa.layer, pa.pos + sign * pb.pos, pa.neg + sign * pb.neg)
-        raise ValueError(
+        raise WeightsError(
             f"node {node.name!r} ({node.op}): cannot combine {type(a).__name__[1:]} and {type(b).__name__[1:]}"
         )
 
     def _sub(self, node: _Node, args: list[Value]) -> Value:
         if len(args) == 2 and isinstance(args[0], _Const) and not isinstance(args[1], _Const):
-            raise ValueError(f"node {node.name!r}: constant minus a feature map is not supported")
+            raise WeightsError(f"node {node.name!r}: constant minus a feature map is not supported")
         return self._add(node, args, -1.0)
 
     def _mul(self, node: _Node, args: list[Value], invert: bool = False) -> Value:
@@ -642,10 +561,10 @@ class _Interpreter:
             c = self._channels(b.array, act.layer, node)
             if invert:
                 if np.any(c == 0):
-                    raise ValueError(f"node {node.name!r}: division by zero")
+                    raise WeightsError(f"node {node.name!r}: division by zero")
                 c = 1.0 / c
             return _Act(act.layer, act.pos * c, act.neg * c)
-        raise ValueError(
+        raise WeightsError(
             f"node {node.name!r} ({node.op}): only a feature map times a constant is supported, got "
             f"{type(a).__name__[1:]} and {type(b).__name__[1:]}"
         )
@@ -669,7 +588,7 @@ class _Interpreter:
             # Each coefficient multiplies a non-negative basis function, so the op applies to it directly.
             act = self._promote(a, node)
             return _Act(act.layer, fn(act.pos), fn(act.neg))
-        raise ValueError(f"node {node.name!r}: {node.op} of {type(a).__name__[1:]} is not supported")
+        raise WeightsError(f"node {node.name!r}: {node.op} of {type(a).__name__[1:]} is not supported")
 
     def _minmax(self, node: _Node, args: list[Value]) -> Value:
         a, b = self._binary(node, args)
@@ -682,39 +601,39 @@ class _Interpreter:
             pa = self._promote(a, node)
             if isinstance(b, _Const):
                 if np.any(np.asarray(b.array) != 0):
-                    raise ValueError(f"node {node.name!r}: {node.op} with a non-zero constant is not supported")
+                    raise WeightsError(f"node {node.name!r}: {node.op} with a non-zero constant is not supported")
                 zero = np.zeros_like(pa.pos)
                 pb = _Act(pa.layer, zero, zero)
             elif isinstance(b, (_Raw, _Act)):
                 pb = self._promote(b, node)
                 self._same_layer(pa, pb, node)
             else:
-                raise ValueError(f"node {node.name!r}: {node.op} of a feature map and {type(b).__name__[1:]}")
+                raise WeightsError(f"node {node.name!r}: {node.op} of a feature map and {type(b).__name__[1:]}")
             return _Act(pa.layer, fn(pa.pos, pb.pos), fn(pa.neg, pb.neg))
-        raise ValueError(f"node {node.name!r}: {node.op} of {type(a).__name__[1:]} is not supported")
+        raise WeightsError(f"node {node.name!r}: {node.op} of {type(a).__name__[1:]} is not supported")
 
     def _depth_to_space(self, node: _Node, args: list[Value]) -> Value:
         self._nargs(node, args, 1)
         (x,) = args
         s = _attr_of(node, "block_size", int, 0)
         if not isinstance(s, int) or not 2 <= s <= 16:
-            raise ValueError(f"node {node.name!r}: DepthToSpace block_size {s!r} (expected an integer in [2, 16])")
+            raise WeightsError(f"node {node.name!r}: DepthToSpace block_size {s!r} (expected an integer in [2, 16])")
         fmt = _attr_of(node, "data_format", bytes, b"NHWC")
         if fmt != b"NHWC":
-            raise ValueError(f"node {node.name!r}: DepthToSpace data_format {fmt!r} (expected NHWC)")
+            raise WeightsError(f"node {node.name!r}: DepthToSpace data_format {fmt!r} (expected NHWC)")
         if not isinstance(x, (_Raw, _Act)):
-            raise ValueError(
+            raise WeightsError(
                 f"node {node.name!r}: DepthToSpace of {type(x).__name__[1:]} (expected the last convolution)"
             )
         idx = self._take_last(x, node)
         layer = self.layers[idx]
         if layer.cout != s * s:
-            raise ValueError(
+            raise WeightsError(
                 f"node {node.name!r}: DepthToSpace({s}) needs {s * s} channels, {layer.name!r} gives {layer.cout}"
             )
         act = self._promote(x, node)
         if not np.array_equal(act.neg, -act.pos):
-            raise ValueError(
+            raise WeightsError(
                 f"node {node.name!r}: an activation between {layer.name!r} and DepthToSpace is not supported"
             )
         assert layer.bias is not None
@@ -725,10 +644,10 @@ class _Interpreter:
     def _transpose(self, node: _Node, args: list[Value]) -> Value:
         x, perm = self._binary(node, args)
         if not isinstance(x, _Final) or not isinstance(perm, _Const):
-            raise ValueError(f"node {node.name!r}: Transpose is only supported on the 1-channel output")
+            raise WeightsError(f"node {node.name!r}: Transpose is only supported on the 1-channel output")
         p = [int(v) for v in np.asarray(perm.array).reshape(-1)]
         if sorted(p) != [0, 1, 2, 3] or p[0] != 0 or p.index(1) > p.index(2):
-            raise ValueError(f"node {node.name!r}: Transpose perm {p} moves the batch or swaps height and width")
+            raise WeightsError(f"node {node.name!r}: Transpose perm {p} moves the batch or swaps height and width")
         return x
 
 
@@ -737,13 +656,12 @@ def _spec(interp: _Interpreter, sinks: list[str], path: Path, scale: int | None)
     if not finals:
         ends = [n for n in sinks if isinstance(interp.values[n], (_Raw, _Act))]
         where = f" (the network ends at {', '.join(map(repr, ends))})" if ends else ""
-        raise ValueError(f"no DepthToSpace output found{where}: expected conv -> DepthToSpace(scale) [-> bias]")
+        raise WeightsError(f"no DepthToSpace output found{where}: expected conv -> DepthToSpace(scale) [-> bias]")
     out_name, final = next(iter(finals.items()))
     for name, other in finals.items():
         if (other.layer, other.bias) != (final.layer, final.bias):
-            raise ValueError(f"several different outputs: {out_name!r} and {name!r}")
-    if scale is not None and scale != final.scale:
-        raise ValueError(f"the graph upscales by {final.scale} (DepthToSpace block_size), not {scale}")
+            raise WeightsError(f"several different outputs: {out_name!r} and {name!r}")
+    s_from = decide_scale("", scale, [(final.scale, "graph")], "the DepthToSpace block_size gives scale {found}")[1]
     assert final.layer == len(interp.layers) - 1  # DepthToSpace took the newest layer; nothing may follow
     layers = []
     for layer in interp.layers[:-1]:
@@ -754,7 +672,7 @@ def _spec(interp: _Interpreter, sinks: list[str], path: Path, scale: int | None)
     assert last.bias is not None
     tail = Subpixel(last.name, last.weight, last.bias + final.bias, final.scale, "zero")
     meta = {"source": f"TensorFlow GraphDef {path.name}", "input": interp.input or "", "output": out_name}
-    return NetworkSpec("fsrcnn", tuple(layers), tail, final.scale, metadata=meta)
+    return with_provenance(NetworkSpec("fsrcnn", tuple(layers), tail, final.scale, metadata=meta), s_from)
 
 
 def load_tf_pb(path: str | Path, scale: int | None = None) -> NetworkSpec:
@@ -762,7 +680,7 @@ def load_tf_pb(path: str | Path, scale: int | None = None) -> NetworkSpec:
 
     The scale is DepthToSpace's ``block_size``; ``scale``, when given, must agree with it. Every layer has
     a zero border (TensorFlow ``SAME`` padding); the tail is a :class:`Subpixel` whose per-channel bias
-    includes the single bias added after the shuffle. Raises ``ValueError`` for files that are not a
+    includes the single bias added after the shuffle. Raises ``WeightsError`` for files that are not a
     GraphDef, and for graphs that are not such a chain (the message names the node)."""
     p = Path(path)
     data = p.read_bytes()
@@ -772,4 +690,4 @@ def load_tf_pb(path: str | Path, scale: int | None = None) -> NetworkSpec:
             sinks = interp.run()
             return _spec(interp, sinks, p, scale)
     except ValueError as exc:
-        raise ValueError(f"{p}: {exc}") from exc
+        raise WeightsError(f"{p}: {exc}") from exc
