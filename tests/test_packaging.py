@@ -1,13 +1,20 @@
-"""Packaging: the pinned test peers have the API the comparison tests use (so those tests run, not skip, in
-the README's environment)."""
+"""Packaging: the version in one place, the metadata and licence, the shipped weights' licence, and the
+pinned test peers have the API the comparison tests use (so those tests run, not skip, in the README's
+environment)."""
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata as md
+import re
 import sys
+from importlib import resources
 import types
 
 import pytest
+from safetensors import safe_open
+
+import fsrcnn_fast
 
 from peer_api import PEER_APIS, installed_version, missing_attribute, pinned_version, require
 
@@ -32,3 +39,38 @@ def test_missing_api_is_a_skip_naming_it(monkeypatch):
     assert require("cv2", "dnn.readNetFromONNX") is fake
     with pytest.raises(pytest.skip.Exception, match=r"has no cv2\.dnn\.readNetFromTensorflow"):
         require("cv2", "dnn.readNetFromONNX", "dnn.readNetFromTensorflow")
+
+
+def test_version_is_the_metadata_version():
+    """__version__ is written once (python/fsrcnn_fast/__init__.py); the build reads it from there."""
+    assert re.fullmatch(r"\d+\.\d+\.\d+([.-]?\w+)*", fsrcnn_fast.__version__)
+    assert md.version("fsrcnn_fast") == fsrcnn_fast.__version__
+
+
+def test_metadata_states_licence_pythons_and_urls():
+    meta = md.metadata("fsrcnn_fast")
+    assert meta["License"] == "MIT"
+    classifiers = meta.get_all("Classifier")
+    assert "License :: OSI Approved :: MIT License" in classifiers
+    pythons = [c.rsplit(" ", 1)[1] for c in classifiers if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)]
+    assert pythons == ["3.10", "3.11", "3.12", "3.13"]
+    assert meta["Requires-Python"] == ">=3.10"
+    urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL"))
+    assert urls and all(u.startswith("https://") for u in urls.values())
+
+
+def test_installed_package_carries_the_mit_licence():
+    """The LICENSE text travels with the installed package (in its .dist-info) and says MIT."""
+    files = [f for f in md.files("fsrcnn_fast") or [] if f.name == "LICENSE"]
+    assert files, "LICENSE is not in the installed distribution"
+    assert files[0].read_text().startswith("MIT License")
+
+
+def test_shipped_weights_state_their_licence():
+    """Every weights file the package ships says its licence (the package's: MIT) in its metadata."""
+    data = resources.files("fsrcnn_fast") / "data"
+    files = sorted(f for f in data.iterdir() if f.name.endswith(".safetensors"))
+    assert len(files) >= len(fsrcnn_fast.available_models())
+    for f in files:
+        with safe_open(str(f), framework="numpy") as weights:
+            assert weights.metadata().get("license") == "MIT", f.name
