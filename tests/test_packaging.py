@@ -1,22 +1,27 @@
-"""Packaging: the version in one place, the metadata and licence, the shipped weights' licence, and the
-pinned test peers have the API the comparison tests use (so those tests run, not skip, in the README's
-environment)."""
+"""Packaging: what the sdist holds and leaves out, the version in one place, the metadata and licence, the
+shipped weights' licence, and that the pinned test peers have the API the comparison tests use (so those
+tests run, not skip, in the README's environment)."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata as md
 import re
+import shutil
+import subprocess
 import sys
-from importlib import resources
+import tarfile
 import types
+from importlib import resources
+from pathlib import Path
 
 import pytest
 from safetensors import safe_open
 
 import fsrcnn_fast
-
 from peer_api import PEER_APIS, installed_version, missing_attribute, pinned_version, require
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("module_name", sorted(PEER_APIS))
@@ -74,3 +79,50 @@ def test_shipped_weights_state_their_licence():
     for f in files:
         with safe_open(str(f), framework="numpy") as weights:
             assert weights.metadata().get("license") == "MIT", f.name
+
+
+def _build_sdist(project: Path, out: Path) -> list[str]:
+    """Builds project's sdist with scikit-build-core's PEP 517 hook; returns its paths without the top folder."""
+    pytest.importorskip("scikit_build_core", reason="scikit-build-core (in the test extra) builds the sdist")
+    code = "import sys; from scikit_build_core.build import build_sdist; print(build_sdist(sys.argv[1]))"
+    done = subprocess.run([sys.executable, "-c", code, str(out)], cwd=project, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with tarfile.open(out / done.stdout.strip().splitlines()[-1]) as tar:
+        return [n.split("/", 1)[1] for n in tar.getnames() if "/" in n]
+
+
+def test_sdist_leaves_out_runs_environments_and_build_output(tmp_path):
+    """The project's exclusion rules (pyproject's sdist.exclude and .gitignore), on a copy of its packaging
+    files with decoys of everything a working tree accumulates: none of the decoys is packed (without
+    .gitignore, the .so, the egg-info and .pytest_cache would be)."""
+    project = tmp_path / "project"
+    for name in ("pyproject.toml", ".gitignore", "README.md", "LICENSE", "CMakeLists.txt",
+                 "python/fsrcnn_fast/__init__.py"):
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, project / name)
+    kept = ["python/fsrcnn_fast/data/fsrcnn_x3.safetensors", "training/checkpoints/x3_edge.pt", "tests/oracle.py",
+            "tools/smoke_installed.py"]
+    decoys = ["training/runs/fsrcnn_x3/best.pt", ".venv/lib/site.py", ".venv-ci/bin/python", "build/cp311/_core.o",
+              "dist/fsrcnn_fast-0.1.0.tar.gz", "python/fsrcnn_fast/_core.cpython-311-x86_64-linux-gnu.so",
+              "python/fsrcnn_fast/__pycache__/api.cpython-311.pyc", ".benchmarks/Linux/0001.json",
+              "training/runs/stage/x.pt", "fsrcnn_fast.egg-info/PKG-INFO", ".pytest_cache/README.md"]
+    for name in kept + decoys:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text("x")
+    (tmp_path / "out").mkdir()
+    packed = set(_build_sdist(project, tmp_path / "out"))
+    assert {"LICENSE", "pyproject.toml", "README.md", "CMakeLists.txt", *kept} <= packed
+    assert not packed & set(decoys), sorted(packed & set(decoys))
+
+
+def test_sdist_of_this_tree_holds_what_a_build_and_the_tests_need(tmp_path):
+    packed = _build_sdist(ROOT, tmp_path)
+    names = set(packed)
+    assert {"LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml", "CMakeLists.txt", "PKG-INFO",
+            "tools/smoke_installed.py", "tests/oracle.py"} <= names
+    data = resources.files("fsrcnn_fast") / "data"
+    assert {f"python/fsrcnn_fast/data/{f.name}" for f in data.iterdir() if f.name.endswith(".safetensors")} <= names
+    assert any(n.startswith("csrc/kernels/avx2/") for n in names)
+    unwanted = [n for n in packed if n.startswith(("training/runs/", ".venv", "build/", "dist/", ".git/"))
+                or "/__pycache__/" in n or n.endswith((".so", ".o", ".pyc"))]
+    assert not unwanted, unwanted[:10]
