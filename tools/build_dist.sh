@@ -5,7 +5,7 @@
 # gcc on glibc 2.36, manylinux_2_34).
 #
 #   tools/build_dist.sh                               # dist/fsrcnn_fast-V.tar.gz, dist/fsrcnn_fast-V-cp3X-...whl
-#   PYTHONS="python3.10 python3.13" tools/build_dist.sh
+#   PYTHONS="/root/.pyenv/versions/3.10.13/bin/python3.10 python3.13" tools/build_dist.sh  # names or paths
 #
 # The wheel is built from the sdist, not the checkout, so a file missing from the sdist fails here.
 # Not built: glibc 2.17 (manylinux2014) wheels, which need a toolchain targeting the old glibc (zig cc; see
