@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstddef>
 
-#include "thread_budget.h"
+#include "executor.h"
 
 namespace fsrcnn {
 namespace {
@@ -79,15 +79,11 @@ void pack_u8_rows(const PackArgs& a, int y0, int y1, const KernelTable& table) {
 
 }  // namespace
 
-void pack_planes(const PackArgs& a, int threads, const KernelTable& table) {
-  const ThreadLease lease(threads);
-  const int team = lease.threads();
+void pack_planes(const PackArgs& a, int threads, const KernelTable& table, const CancelFlag* cancel) {
   constexpr int kBand = 16;
   const int bands = (a.rows + kBand - 1) / kBand;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(team) schedule(static) if (team > 1)
-#endif
-  for (int b = 0; b < bands; ++b) {
+  Team team(threads);
+  team.run(bands, [&](int b, int) {
     const int y0 = b * kBand, y1 = y0 + kBand < a.rows ? y0 + kBand : a.rows;
     switch (a.type) {
       case SampleType::U8: pack_u8_rows(a, y0, y1, table); break;
@@ -95,7 +91,7 @@ void pack_planes(const PackArgs& a, int threads, const KernelTable& table) {
       case SampleType::F32: pack_rows<float>(a, y0, y1); break;
       case SampleType::F64: pack_rows<double>(a, y0, y1); break;
     }
-  }
+  }, cancel);
 }
 
 }  // namespace fsrcnn

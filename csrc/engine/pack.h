@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "../dispatch/dispatch.h"
+#include "executor.h"
 
 namespace fsrcnn {
 
@@ -23,6 +24,6 @@ struct PackArgs {
 };
 
 // uint8 goes through the table's pack_u8_row kernel (SIMD), the other types through portable code.
-void pack_planes(const PackArgs& args, int threads, const KernelTable& table);
+void pack_planes(const PackArgs& args, int threads, const KernelTable& table, const CancelFlag* cancel = nullptr);
 
 }  // namespace fsrcnn
