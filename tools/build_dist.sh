@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds what a release publishes into dist/ (or $1): the sdist, and from it an x86_64 manylinux wheel per
-# Python interpreter in $PYTHONS (default: python3), repaired by auditwheel (which vendors the OpenMP
-# runtime, libgomp, into the wheel and stamps the oldest manylinux tag the binary allows: built here with
-# gcc on glibc 2.36, manylinux_2_34).
+# Python interpreter in $PYTHONS (default: python3), repaired by auditwheel (which vendors any shared
+# library outside the manylinux policy, none today, and stamps the oldest manylinux tag the binary allows:
+# built here with gcc 12 on glibc 2.36, manylinux_2_35).
 #
 #   tools/build_dist.sh                               # dist/fsrcnn_fast-V.tar.gz, dist/fsrcnn_fast-V-cp3X-...whl
 #   PYTHONS="/root/.pyenv/versions/3.10.13/bin/python3.10 python3.13" tools/build_dist.sh  # names or paths
