@@ -11,6 +11,7 @@ import pytest
 
 import netgen
 import oracle
+from peer_api import require
 from fsrcnn_fast import Model
 from fsrcnn_fast.weights.schema import Deconv, NetworkSpec, Subpixel
 
@@ -63,13 +64,13 @@ def _same_size(spec: NetworkSpec) -> NetworkSpec:
 
 
 def _ort(path, y: np.ndarray) -> np.ndarray:
-    ort = pytest.importorskip("onnxruntime")
+    ort = require("onnxruntime", "InferenceSession")
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return sess.run(None, {sess.get_inputs()[0].name: y[None, None]})[0][0, 0]
 
 
 def _opencv(path, y: np.ndarray) -> np.ndarray:
-    cv2 = pytest.importorskip("cv2")
+    cv2 = require("cv2", "dnn.readNetFromONNX")
     try:
         net = cv2.dnn.readNetFromONNX(str(path))
         net.setInput(y[None, None])
@@ -130,7 +131,7 @@ def test_srcnn_exports_the_network_on_the_upscaled_input(tmp_path):
 def test_opset_11_and_dynamic_batch(tmp_path):
     spec = _spec("deconv-replicate-x3-offset4")
     path = _export(spec, tmp_path, opset=11)
-    ort = pytest.importorskip("onnxruntime")
+    ort = require("onnxruntime", "InferenceSession")
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     batch = np.stack([_y(5), _y(6)])[:, None]
     out = sess.run(None, {"input": batch})[0]

@@ -13,6 +13,7 @@ import oracle
 from fsrcnn_fast import Model
 from fsrcnn_fast.weights.schema import NetworkSpec, Subpixel
 from fsrcnn_fast.weights.tf_pb import load_tf_pb
+from peer_api import require
 from pbwrite import check_damaged_files, field_int as _int, field_len as _len, varint as _varint
 
 SAAFKE = [f"FSRCNN{v}_x{s}.pb" for v in ("", "-small") for s in (2, 3, 4)]
@@ -24,10 +25,10 @@ def _pb(shared_data, folder: str, name: str):
 
 
 def _opencv_superres():
-    cv2 = pytest.importorskip("cv2")
-    if not hasattr(cv2, "dnn_superres"):
-        pytest.skip("cv2 has no dnn_superres (needs opencv-contrib-python)")
-    return cv2
+    """OpenCV with dnn_superres (opencv-contrib) and its TensorFlow importer, or a skip naming the gap.
+    dnn_superres reads a .pb through that importer: OpenCV 5.1 dropped it, and its readModel then fails
+    parsing the graph as ONNX."""
+    return require("cv2", "dnn_superres.DnnSuperResImpl_create", "dnn.readNetFromTensorflow")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -156,7 +156,7 @@ def test_engine_runs_an_exported_checkpoint_as_trained_up_to_the_edge(train_fsrc
     torch.save({"model": model.state_dict(), "iter": 1, "val_psnr": 0.0}, tmp_path / "net.pt")
     config = {"scale": scale, "d": 8, "s": 4, "m": 2, "deconv_offset": offset}
     (tmp_path / "net.json").write_text(__import__("json").dumps(config))
-    export.export([str(tmp_path / "net.pt")], tmp_path / "net.safetensors")
+    assert export.export([str(tmp_path / "net.pt")], tmp_path / "net.safetensors")["license"] == "MIT"
     x = np.random.default_rng(scale).random((11, 14), dtype=np.float32)
     with torch.no_grad():
         want = model(torch.from_numpy(x)[None, None]).numpy()[0, 0]

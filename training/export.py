@@ -74,6 +74,7 @@ def export(checkpoints: list[str], output: str | Path) -> dict[str, str]:
         "name": ("fsrcnn_s" if (first["d"], first["s"], first["m"]) == (32, 5, 1) else "fsrcnn")
         + ("_multi" if len(runs) > 1 else f"_x{scales[0]}"),
         "source": "fsrcnn_fast training/train_fsrcnn.py on " + first.get("sets", "T91,General-100,BSD200-train"),
+        "license": "MIT",  # the package's LICENSE: weights trained here ship under it
         "training": " | ".join(f"x{s}: {note}" if len(runs) > 1 else note for (_, _, note), s in zip(runs, scales)),
     }
     safetensors_io.save(output, meta, tensors)
