@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <limits>
 #include <string>
 
 #include "../bench/fma_probe.h"
@@ -421,9 +422,14 @@ py::array_t<float> bicubic_cols(const std::string& isa, const py::object& src, c
     if (idx.data()[i] < 0 || idx.data()[i] >= x.shape(1)) throw py::value_error("index out of range");
   const int planes = static_cast<int>(x.shape(0)), cols = static_cast<int>(w.shape(1));
   py::array_t<float> out({planes, cols});
+  // Rows padded as the kernel contract asks (8 readable floats past the last source), NaN-filled:
+  // a kernel that used the padding would show it.
+  const std::size_t stride = static_cast<std::size_t>(x.shape(1)) + 8;
+  std::vector<float> padded(planes * stride, std::numeric_limits<float>::quiet_NaN());
+  for (int p = 0; p < planes; ++p) std::copy(x.data(p, 0), x.data(p, 0) + x.shape(1), padded.begin() + p * stride);
   fsrcnn::kernels::BicubicColsRow r{};
   for (int p = 0; p < planes; ++p) {
-    r.src[p] = x.data(p, 0);
+    r.src[p] = padded.data() + p * stride;
     r.dst[p] = out.mutable_data(p, 0);
   }
   r.planes = planes;

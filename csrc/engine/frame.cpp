@@ -116,7 +116,8 @@ FrameTile::FrameTile(const FrameJob& job, const KernelTable& table, int tile_col
   y_rows_.assign(max_scale, std::vector<float>(hr_stride_, 0.0f));
   if (!job.planes) return;
   tails_.resize(job.outputs.size());
-  lr_stride_ = (tile_cols + 16 + 7) / 8 * 8;  // the tile's columns and the taps' reach (<= 3 each side)
+  // The tile's columns, the taps' reach (<= 3 each side) and the 8 floats bicubic_cols_row may read past.
+  lr_stride_ = (tile_cols + 16 + 7) / 8 * 8;
   lr_.assign(3 * static_cast<std::size_t>(lr_stride_), 0.0f);
   hr_.assign(3 * static_cast<std::size_t>(hr_stride_), 0.0f);
   for (std::size_t t = 0; t < tails_.size(); ++t) {

@@ -87,7 +87,7 @@ struct UnpackRow {
 // The column pass of a separable resize, for 1 to 3 planes of one row:
 //   dst[p][x] = sum_t weight[t * tap_stride + x] * src[p][index[t * tap_stride + x]]
 // summed from 0 in tap order (0 + w0 s0 + w1 s1 + ...), no fused multiply-adds. Indices are relative
-// to src[p] and >= 0.
+// to src[p] and >= 0; kernels may read up to 8 floats past the largest index (callers pad src rows).
 struct BicubicColsRow {
   const float* src[3];
   float* dst[3];

@@ -5,6 +5,7 @@
 // through the reference: they are rare, and the network dominates their time anyway.
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "../registry.h"
 
@@ -47,27 +48,16 @@ inline void split_rgba8(const unsigned char* p, __m128i ch[4]) {
   ch[3] = _mm_srli_si128(ch[2], 8);
 }
 
-// ((m0 r + m1 g) + m2 b) + k, in ref's order.
-inline __m256 dot3(const float* m, float k, __m256 r, __m256 g, __m256 b) {
-  const __m256 s = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(m[0]), r), _mm256_mul_ps(_mm256_set1_ps(m[1]), g));
-  return _mm256_add_ps(_mm256_add_ps(s, _mm256_mul_ps(_mm256_set1_ps(m[2]), b)), _mm256_set1_ps(k));
-}
-
-// (m0 v0 + m1 v1) + m2 v2, in ref's order.
-inline __m256 dot3(const float* m, __m256 v0, __m256 v1, __m256 v2) {
-  const __m256 s = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(m[0]), v0), _mm256_mul_ps(_mm256_set1_ps(m[1]), v1));
-  return _mm256_add_ps(s, _mm256_mul_ps(_mm256_set1_ps(m[2]), v2));
-}
-
-// store() of ref for uint8: clip (NaN -> 0: max_ps returns its second operand on NaN), scale, round
-// half away from zero, as 8 int32.
+// store() of ref for uint8, as 8 int32 to be narrowed with unsigned saturation. Rounding first and
+// clipping by saturation gives ref's bytes with fewer operations: t = min(2, v) * 255 (min_ps returns
+// its second operand, v, when v is NaN), rounded to nearest even by cvtps, then exact ties that went
+// down to even are moved up (t - r == 0.5 is exact). NaN and -inf convert to INT_MIN and negatives
+// saturate to 0, values above 1 to 255: ref's clip01.
 inline __m256i to_u8_int(__m256 v) {
-  v = _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(1.0f));
-  const __m256 t = _mm256_mul_ps(v, _mm256_set1_ps(255.0f));
-  const __m256 f = _mm256_floor_ps(t);
-  const __m256 up = _mm256_and_ps(_mm256_cmp_ps(_mm256_sub_ps(t, f), _mm256_set1_ps(0.5f), _CMP_GE_OQ),
-                                  _mm256_set1_ps(1.0f));
-  return _mm256_cvttps_epi32(_mm256_add_ps(f, up));
+  const __m256 t = _mm256_mul_ps(_mm256_min_ps(_mm256_set1_ps(2.0f), v), _mm256_set1_ps(255.0f));
+  const __m256i r = _mm256_cvtps_epi32(t);
+  const __m256 tie = _mm256_cmp_ps(_mm256_sub_ps(t, _mm256_cvtepi32_ps(r)), _mm256_set1_ps(0.5f), _CMP_EQ_OQ);
+  return _mm256_sub_epi32(r, _mm256_castps_si256(tie));  // mask is -1 where a tie went down
 }
 
 // 8 int32 in [0, 255] -> 8 bytes in the low half.
@@ -89,6 +79,37 @@ void store_rgb8(unsigned char* out, __m128i c0, __m128i c1, __m128i c2) {
   _mm_storel_epi64(reinterpret_cast<__m128i*>(out + 16), second);
 }
 
+// Byte shuffles that interleave 16 R, G, B bytes into 48: block k of the output, source channel c.
+// kRgbShuffle.mask[k][c][p] = (16k + p) % 3 == c ? (16k + p) / 3 : 0x80 (0x80: pshufb writes zero).
+struct RgbShuffle {
+  std::uint8_t mask[3][3][16];
+  constexpr RgbShuffle() : mask() {
+    for (int k = 0; k < 3; ++k)
+      for (int c = 0; c < 3; ++c)
+        for (int p = 0; p < 16; ++p)
+          mask[k][c][p] = static_cast<std::uint8_t>((16 * k + p) % 3 == c ? (16 * k + p) / 3 : 0x80);
+  }
+};
+constexpr RgbShuffle kRgbShuffle;
+
+// 16 pixels: three 16-byte channel vectors -> 48 interleaved bytes, three full stores.
+void store_rgb16(unsigned char* out, const __m128i ch[3]) {
+  for (int k = 0; k < 3; ++k) {
+    __m128i block = _mm_setzero_si128();
+    for (int c = 0; c < 3; ++c)
+      block = _mm_or_si128(block, _mm_shuffle_epi8(ch[c], _mm_loadu_si128(
+                                                         reinterpret_cast<const __m128i*>(kRgbShuffle.mask[k][c]))));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * k), block);
+  }
+}
+
+// 16 int32 (two vectors, from to_u8_int) -> 16 bytes in pixel order, saturated to [0, 255].
+inline __m128i narrow16(__m256i a, __m256i b) {
+  const __m256i w = _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xD8);  // 16 uint16 in pixel order
+  const __m256i bytes = _mm256_packus_epi16(w, w);
+  return _mm_unpacklo_epi64(_mm256_castsi256_si128(bytes), _mm256_extracti128_si256(bytes, 1));
+}
+
 void store_rgba8(unsigned char* out, __m128i c0, __m128i c1, __m128i c2, __m128i c3) {
   const __m128i c01 = _mm_unpacklo_epi8(c0, c1), c23 = _mm_unpacklo_epi8(c2, c3);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_unpacklo_epi16(c01, c23));
@@ -105,21 +126,43 @@ void unpack_ycbcr_row_avx2(const UnpackRow& r) {
   if (!gray && !rgb && !rgba) return unpack_ycbcr_row_ref(r);
   int x = 0;
   const unsigned char* px = r.src;
-  float* planes[3] = {r.y, r.cb, r.cr};
-  for (; x + 8 <= r.cols; x += 8, px += 8 * r.col_stride) {
+  // Locals: stores through float* may alias r's matrix and offset, which would force reloads.
+  float* const planes[3] = {r.y, r.cb, r.cr};
+  float* const alpha = rgba ? r.alpha : nullptr;
+  __m256 m[3][3], off[3];
+  for (int c = 0; c < 3; ++c) {
+    off[c] = _mm256_set1_ps(r.offset[c]);
+    for (int k = 0; k < 3; ++k) m[c][k] = _mm256_set1_ps(r.matrix[c][k]);
+  }
+  const int src_of[3] = {r.rgb[0], r.rgb[1], r.rgb[2]};
+  const int cols = r.cols, step = 8 * static_cast<int>(r.col_stride);
+  for (; x + 8 <= cols; x += 8, px += step) {
     if (gray) {
-      _mm256_storeu_ps(r.y + x, unit_u8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(px))));
+      _mm256_storeu_ps(planes[0] + x, unit_u8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(px))));
       continue;
     }
     __m128i ch[4];
     if (rgb) split_rgb8(px, ch);
     else split_rgba8(px, ch);
-    const __m256 red = unit_u8(ch[r.rgb[0]]), green = unit_u8(ch[r.rgb[1]]), blue = unit_u8(ch[r.rgb[2]]);
+    const __m256 red = unit_u8(ch[src_of[0]]), green = unit_u8(ch[src_of[1]]), blue = unit_u8(ch[src_of[2]]);
     for (int c = 0; c < 3; ++c)
-      if (planes[c]) _mm256_storeu_ps(planes[c] + x, dot3(r.matrix[c], r.offset[c], red, green, blue));
-    if (rgba && r.alpha) _mm256_storeu_ps(r.alpha + x, unit_u8(ch[3]));
+      if (planes[c]) {  // ((m0 r + m1 g) + m2 b) + offset, as ref
+        const __m256 sum = _mm256_add_ps(_mm256_mul_ps(m[c][0], red), _mm256_mul_ps(m[c][1], green));
+        _mm256_storeu_ps(planes[c] + x, _mm256_add_ps(_mm256_add_ps(sum, _mm256_mul_ps(m[c][2], blue)), off[c]));
+      }
+    if (alpha) _mm256_storeu_ps(alpha + x, unit_u8(ch[3]));
   }
-  if (x < r.cols) {  // the last pixels through the reference
+  if (x < r.cols && r.cols >= 8) {  // the last 8 pixels again, overlapping: same values rewritten
+    UnpackRow last = r;
+    const int back = r.cols - 8;
+    last.src = r.src + back * r.col_stride;
+    last.cols = 8;
+    last.y = r.y ? r.y + back : nullptr;
+    last.cb = r.cb ? r.cb + back : nullptr;
+    last.cr = r.cr ? r.cr + back : nullptr;
+    last.alpha = r.alpha ? r.alpha + back : nullptr;
+    unpack_ycbcr_row_avx2(last);
+  } else if (x < r.cols) {  // a row under 8 pixels: the reference
     UnpackRow tail = r;
     tail.src = px;
     tail.cols = r.cols - x;
@@ -132,28 +175,42 @@ void unpack_ycbcr_row_avx2(const UnpackRow& r) {
 }
 
 void bicubic_cols_row_avx2(const BicubicColsRow& r) {
-  for (int p = 0; p < r.planes; ++p) {
-    const float* src = r.src[p];
-    float* dst = r.dst[p];
-    int x = 0;
-    for (; x + 8 <= r.cols; x += 8) {
-      __m256 acc = _mm256_setzero_ps();
-      for (int t = 0; t < r.taps; ++t) {
-        const std::ptrdiff_t i = t * r.tap_stride + x;
-        const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r.index + i));
-        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(r.weight + i), _mm256_i32gather_ps(src, idx, 4)));
+  // Planes share the taps: each tap's indices are checked once for all of them.
+  const int planes = r.planes, cols = r.cols, taps = r.taps;
+  const float* src[3] = {r.src[0], r.src[1], r.src[2]};
+  float* dst[3] = {r.dst[0], r.dst[1], r.dst[2]};
+  int x = 0;
+  for (; x + 8 <= cols; x += 8) {
+    __m256 acc[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int t = 0; t < taps; ++t) {
+      const std::ptrdiff_t i = t * r.tap_stride + x;
+      const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r.index + i));
+      const __m256 w = _mm256_loadu_ps(r.weight + i);
+      // Upscaling, 8 neighbouring outputs read at most 8 / scale + 1 neighbouring sources: one load
+      // and a lane permute instead of a gather, unless they spread wider (mirrored edges).
+      const std::int32_t base = r.index[i];
+      const __m256i rel = _mm256_sub_epi32(idx, _mm256_set1_epi32(base));
+      const __m256i outside = _mm256_or_si256(_mm256_cmpgt_epi32(rel, _mm256_set1_epi32(7)),
+                                              _mm256_cmpgt_epi32(_mm256_setzero_si256(), rel));
+      if (_mm256_testz_si256(outside, outside)) {
+        for (int p = 0; p < planes; ++p)
+          acc[p] = _mm256_add_ps(acc[p], _mm256_mul_ps(w, _mm256_permutevar8x32_ps(_mm256_loadu_ps(src[p] + base), rel)));
+      } else {
+        for (int p = 0; p < planes; ++p)
+          acc[p] = _mm256_add_ps(acc[p], _mm256_mul_ps(w, _mm256_i32gather_ps(src[p], idx, 4)));
       }
-      _mm256_storeu_ps(dst + x, acc);
     }
-    for (; x < r.cols; ++x) {
-      float acc = 0.0f;
-      for (int t = 0; t < r.taps; ++t) {
-        const std::ptrdiff_t i = t * r.tap_stride + x;
-        acc += r.weight[i] * src[r.index[i]];
-      }
-      dst[x] = acc;
-    }
+    for (int p = 0; p < planes; ++p) _mm256_storeu_ps(dst[p] + x, acc[p]);
   }
+  for (; x < cols; ++x)
+    for (int p = 0; p < planes; ++p) {
+      float acc = 0.0f;
+      for (int t = 0; t < taps; ++t) {
+        const std::ptrdiff_t i = t * r.tap_stride + x;
+        acc += r.weight[i] * src[p][r.index[i]];
+      }
+      dst[p][x] = acc;
+    }
 }
 
 void bicubic_rows_row_avx2(const BicubicRowsRow& r) {
@@ -179,25 +236,78 @@ void pack_row_avx2(const PackRow& r) {
   if (!gray && !rgb && !rgba) return pack_row_ref(r);
   int x = 0;
   unsigned char* px = r.dst;
-  for (; x + 8 <= r.cols; x += 8, px += 8 * r.col_stride) {
-    const __m256 y = _mm256_loadu_ps(r.y + x);
-    if (gray) {
-      _mm_storel_epi64(reinterpret_cast<__m128i*>(px), narrow(to_u8_int(y)));
-      continue;
+  if (rgb) {  // 16 pixels at a time: 48 bytes in three full stores
+    // Everything the loop reads in locals: stores through unsigned char* may alias r's fields, which
+    // would make the compiler reload them after every store.
+    __m256 m[3][3], off[3];
+    for (int c = 0; c < 3; ++c) {
+      off[c] = _mm256_set1_ps(r.offset[c]);
+      for (int k = 0; k < 3; ++k) m[c][k] = _mm256_set1_ps(r.matrix[c][k]);
     }
-    const __m256 v0 = _mm256_sub_ps(y, _mm256_set1_ps(r.offset[0]));
-    const __m256 v1 = _mm256_sub_ps(_mm256_loadu_ps(r.cb + x), _mm256_set1_ps(r.offset[1]));
-    const __m256 v2 = _mm256_sub_ps(_mm256_loadu_ps(r.cr + x), _mm256_set1_ps(r.offset[2]));
-    __m128i dest[4];  // by destination channel
-    for (int c = 0; c < 3; ++c) dest[r.rgb[c]] = narrow(to_u8_int(dot3(r.matrix[c], v0, v1, v2)));
-    if (rgba) {
-      dest[3] = narrow(to_u8_int(_mm256_loadu_ps(r.alpha + x)));
-      store_rgba8(px, dest[0], dest[1], dest[2], dest[3]);
-    } else {
-      store_rgb8(px, dest[0], dest[1], dest[2]);
+    const float *yp = r.y, *cbp = r.cb, *crp = r.cr;
+    const bool swap = r.rgb[0] == 2;  // BGR
+    const int cols = r.cols;
+    unsigned char* const out = r.dst;
+    for (; x + 16 <= cols; x += 16) {
+      __m256i c[3][2];
+      for (int h = 0; h < 2; ++h) {
+        const int xh = x + 8 * h;
+        const __m256 v0 = _mm256_sub_ps(_mm256_loadu_ps(yp + xh), off[0]);
+        const __m256 v1 = _mm256_sub_ps(_mm256_loadu_ps(cbp + xh), off[1]);
+        const __m256 v2 = _mm256_sub_ps(_mm256_loadu_ps(crp + xh), off[2]);
+        for (int k = 0; k < 3; ++k) {  // (m0 v0 + m1 v1) + m2 v2, as ref
+          const __m256 sum = _mm256_add_ps(_mm256_mul_ps(m[k][0], v0), _mm256_mul_ps(m[k][1], v1));
+          c[k][h] = to_u8_int(_mm256_add_ps(sum, _mm256_mul_ps(m[k][2], v2)));
+        }
+      }
+      __m128i ch[3] = {narrow16(c[0][0], c[0][1]), narrow16(c[1][0], c[1][1]), narrow16(c[2][0], c[2][1])};
+      if (swap) std::swap(ch[0], ch[2]);
+      store_rgb16(out + 3 * x, ch);
+    }
+    px = out + 3 * x;
+  }
+  {  // 8 pixels at a time; locals for the reason given above
+    __m256 m[3][3], off[3];
+    for (int c = 0; c < 3; ++c) {
+      off[c] = _mm256_set1_ps(r.offset[c]);
+      for (int k = 0; k < 3; ++k) m[c][k] = _mm256_set1_ps(r.matrix[c][k]);
+    }
+    const float *yp = r.y, *cbp = r.cb, *crp = r.cr, *ap = r.alpha;
+    int dst_of[3] = {r.rgb[0], r.rgb[1], r.rgb[2]};
+    const int cols = r.cols, step = 8 * static_cast<int>(r.col_stride);
+    for (; x + 8 <= cols; x += 8, px += step) {
+      const __m256 y = _mm256_loadu_ps(yp + x);
+      if (gray) {
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(px), narrow(to_u8_int(y)));
+        continue;
+      }
+      const __m256 v0 = _mm256_sub_ps(y, off[0]);
+      const __m256 v1 = _mm256_sub_ps(_mm256_loadu_ps(cbp + x), off[1]);
+      const __m256 v2 = _mm256_sub_ps(_mm256_loadu_ps(crp + x), off[2]);
+      __m128i dest[4];  // by destination channel
+      for (int c = 0; c < 3; ++c) {
+        const __m256 sum = _mm256_add_ps(_mm256_mul_ps(m[c][0], v0), _mm256_mul_ps(m[c][1], v1));
+        dest[dst_of[c]] = narrow(to_u8_int(_mm256_add_ps(sum, _mm256_mul_ps(m[c][2], v2))));
+      }
+      if (rgba) {
+        dest[3] = narrow(to_u8_int(_mm256_loadu_ps(ap + x)));
+        store_rgba8(px, dest[0], dest[1], dest[2], dest[3]);
+      } else {
+        store_rgb8(px, dest[0], dest[1], dest[2]);
+      }
     }
   }
-  if (x < r.cols) {
+  if (x < r.cols && r.cols >= 8) {  // the last 8 pixels again, overlapping: same bytes rewritten
+    PackRow last = r;
+    const int back = r.cols - 8;
+    last.y = r.y + back;
+    last.cb = r.cb ? r.cb + back : nullptr;
+    last.cr = r.cr ? r.cr + back : nullptr;
+    last.alpha = r.alpha ? r.alpha + back : nullptr;
+    last.dst = r.dst + back * r.col_stride;
+    last.cols = 8;
+    pack_row_avx2(last);
+  } else if (x < r.cols) {
     PackRow tail = r;
     tail.y = r.y + x;
     tail.cb = r.cb ? r.cb + x : nullptr;
