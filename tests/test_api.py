@@ -229,6 +229,7 @@ def test_cpu_info_and_threads():
     info = fsrcnn_fast.cpu_info()
     assert info["isa"] in info["supported_isas"]
     assert info["threads"] >= 1 and isinstance(info["openmp"], bool)
+    assert info["threading"] == "own pool (pthreads)" and info["openmp"] is False
     try:
         fsrcnn_fast.set_num_threads(1)
         assert fsrcnn_fast.cpu_info()["threads"] == 1

@@ -5,10 +5,13 @@
 #include <pybind11/stl.h>
 
 #include <limits>
+#include <exception>
+#include <functional>
 #include <string>
 
 #include "../bench/fma_probe.h"
 #include "../dispatch/dispatch.h"
+#include "../engine/executor.h"
 #include "../engine/network.h"
 #include "../engine/frame.h"
 #include "../engine/resize.h"
@@ -166,21 +169,61 @@ FloatArray checked_input(const py::object& image, int threads, int tile_rows, in
   return in;
 }
 
+// Python runs signal handlers on its main thread only.
+bool on_main_thread() {
+  const py::object main = py::module_::import("threading").attr("main_thread")();
+  return main.attr("ident").cast<unsigned long>() == PyThread_get_thread_ident();
+}
+
+// Runs an engine call with the GIL released, interruptible: on Python's main thread the call runs on a
+// pool thread while this one checks for pending signals every 25 ms (taking the GIL back for the
+// check only). When a handler raises (Ctrl-C: KeyboardInterrupt), the call is cancelled, its workers
+// are waited for (none keeps running) and the exception propagates; the outputs are incomplete and
+// the caller drops them. On other threads no signal handler can run, so the call runs right here.
+void run_interruptible(const std::function<void()>& work, fsrcnn::CancelFlag& cancel) {
+  if (!on_main_thread()) {
+    py::gil_scoped_release release;
+    work();
+    return;
+  }
+  constexpr double kPollSeconds = 0.025;
+  bool interrupted = false;
+  std::exception_ptr error;
+  PyThreadState* state = PyEval_SaveThread();
+  try {
+    fsrcnn::Background call(work);
+    while (!call.wait_for(kPollSeconds)) {
+      PyEval_RestoreThread(state);
+      interrupted = PyErr_CheckSignals() != 0;
+      state = PyEval_SaveThread();
+      if (interrupted) {
+        cancel.store(true);
+        call.wait();
+        break;
+      }
+    }
+    call.rethrow_if_failed();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  PyEval_RestoreThread(state);
+  if (interrupted) throw py::error_already_set();  // the handler's exception, pending since the check
+  if (error) std::rethrow_exception(error);
+}
+
 // One output: tail `tail` (the only one of a single-scale network).
 py::array_t<float> run(const Network& net, const py::object& image, int threads, int tile_rows, int tile_cols,
                        const py::object& isa, const py::object& out_arg, int tail) {
   const FloatArray in = checked_input(image, threads, tile_rows, tile_cols);
   if (tail < 0 || tail >= net.tails()) throw py::value_error("tail index out of range");
-  const fsrcnn::RunOptions options{threads, tile_rows, tile_cols, table_for(isa)};
+  fsrcnn::CancelFlag cancel{false};
+  const fsrcnn::RunOptions options{threads, tile_rows, tile_cols, table_for(isa), &cancel};
   const int rows = static_cast<int>(in.shape(0)), cols = static_cast<int>(in.shape(1));
   const py::ssize_t s = net.scale(tail);
   py::array_t<float> result;
   std::vector<float*> outputs(net.tails(), nullptr);
   outputs[tail] = output_buffer(out_arg, result, rows * s, cols * s);
-  {
-    py::gil_scoped_release release;
-    net.run(in.data(), rows, cols, outputs, options);
-  }
+  run_interruptible([&] { net.run(in.data(), rows, cols, outputs, options); }, cancel);
   return result;
 }
 
@@ -188,7 +231,8 @@ py::array_t<float> run(const Network& net, const py::object& image, int threads,
 py::list run_all(const Network& net, const py::object& image, int threads, int tile_rows, int tile_cols,
                  const py::object& isa) {
   const FloatArray in = checked_input(image, threads, tile_rows, tile_cols);
-  const fsrcnn::RunOptions options{threads, tile_rows, tile_cols, table_for(isa)};
+  fsrcnn::CancelFlag cancel{false};
+  const fsrcnn::RunOptions options{threads, tile_rows, tile_cols, table_for(isa), &cancel};
   const int rows = static_cast<int>(in.shape(0)), cols = static_cast<int>(in.shape(1));
   std::vector<py::array_t<float>> results;
   std::vector<float*> outputs;
@@ -197,10 +241,7 @@ py::list run_all(const Network& net, const py::object& image, int threads, int t
     results.emplace_back(std::vector<py::ssize_t>{rows * s, cols * s});
     outputs.push_back(results.back().mutable_data());
   }
-  {
-    py::gil_scoped_release release;
-    net.run(in.data(), rows, cols, outputs, options);
-  }
+  run_interruptible([&] { net.run(in.data(), rows, cols, outputs, options); }, cancel);
   py::list out;
   for (auto& r : results) out.append(r);
   return out;
@@ -301,10 +342,9 @@ py::array_t<float> resize(const py::object& planes, const py::object& row_index,
   const fsrcnn::Contributions cc = contributions(col_index, col_weight, cols, "column");
   py::array_t<float> out;
   float* dst = output_buffer(out_arg, out, rc.out_len, cc.out_len, channels);
-  {
-    py::gil_scoped_release release;
-    fsrcnn::resize_planes(in.data(), channels, rows, cols, rc, cc, dst, threads);
-  }
+  fsrcnn::CancelFlag cancel{false};
+  run_interruptible([&] { fsrcnn::resize_planes(in.data(), channels, rows, cols, rc, cc, dst, threads, &cancel); },
+                    cancel);
   return out;
 }
 
@@ -372,9 +412,9 @@ void run_frame(const Network& net, const py::array& image, const py::list& outpu
     outs[t] = {static_cast<unsigned char*>(o.mutable_data()), os.row_stride, os.col_stride, os.chan_stride};
     keep.push_back(o);
   }
-  const fsrcnn::RunOptions options{threads, tile_rows, tile_cols, table_for(isa)};
-  py::gil_scoped_release release;
-  net.run_frame(img, outs, options);
+  fsrcnn::CancelFlag cancel{false};
+  const fsrcnn::RunOptions options{threads, tile_rows, tile_cols, table_for(isa), &cancel};
+  run_interruptible([&] { net.run_frame(img, outs, options); }, cancel);
 }
 
 // Kernel tests: one frame kernel of one ISA on one row.
@@ -567,11 +607,6 @@ PYBIND11_MODULE(_core, m) {
         return fsrcnn::bench::fma_peak_gflops(seconds);
       },
       py::arg("seconds") = 0.2, "Single-core AVX2 FMA peak in GFLOP/s (0 without AVX2)");
-  m.def("openmp_enabled", []() {
-#ifdef _OPENMP
-    return true;
-#else
-    return false;
-#endif
-  });
+  m.def("threading_runtime", []() { return std::string(fsrcnn::threading_runtime()); });
+  m.def("_pool_threads", &fsrcnn::pool_threads, "Worker threads the engine's pool has started (tests)");
 }

@@ -7,6 +7,7 @@
 #include "../dispatch/dispatch.h"
 #include "../kernels/kernels.h"
 #include "frame.h"
+#include "executor.h"
 
 namespace fsrcnn {
 
@@ -56,6 +57,7 @@ struct RunOptions {
   int threads = 1;
   int tile_rows = 0, tile_cols = 0;  // 0: chosen by the planner
   const KernelTable* table = nullptr;  // nullptr: the default (import-time) table
+  const CancelFlag* cancel = nullptr;  // set: stop early, leaving the outputs incomplete
 };
 
 class Network {

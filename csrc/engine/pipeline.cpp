@@ -17,13 +17,9 @@
 #include <stdexcept>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
+#include "executor.h"
 #include "frame.h"
 #include "network.h"
-#include "thread_budget.h"
 
 namespace fsrcnn {
 namespace {
@@ -95,7 +91,7 @@ void plan_tiles(Geometry& g, const std::vector<PreparedConv>& tails, int threads
   g.tile_cols = std::min(round_up(tile_cols, kAlign), g.cols);
   g.band_start.clear();
   // One band per thread (fewest halo rows recomputed: every band recomputes its halo in every layer).
-  // Balance under contention is not left to more, smaller tiles: see ContentionGate.
+  // Balance under contention is not left to more, smaller tiles: see ContentionGate (executor.cpp).
   const int strips = (g.cols + g.tile_cols - 1) / g.tile_cols;
   const int bands = std::clamp((threads + strips - 1) / strips, 1, std::max(1, g.rows / 16));
   const int step = tile_rows > 0 ? tile_rows : (g.rows + bands - 1) / bands;
@@ -157,9 +153,9 @@ struct Scratch {
 class TileRunner {
  public:
   TileRunner(const Network& net, const Geometry& g, const KernelTable& kt, const float* input,
-             const std::vector<float*>& outputs, Scratch& s)
+             const std::vector<float*>& outputs, Scratch& s, const CancelFlag* cancel)
       : convs_(net.convs()), tails_(net.tail_convs()), net_(net), g_(g), kt_(kt), input_(input), outputs_(outputs),
-        s_(s), n_(static_cast<int>(convs_.size())) {}
+        s_(s), n_(static_cast<int>(convs_.size())), cancel_(cancel) {}
 
   void run(int row0, int row1, int col0) {
     col0_ = col0;
@@ -167,7 +163,8 @@ class TileRunner {
     if (s_.frame) s_.frame->start(col0_, width_);
     for (int L = -1; L < n_; ++L) s_.next[L + 1] = std::max(0, row0 - g_.halo[L + 1]);
     for (std::size_t t = 0; t < tails_.size(); ++t) s_.tail_next[t] = row0;
-    for (int y = row0; y < row1; ++y)
+    // A stop request is honoured between output rows: a row of a tile takes well under a millisecond.
+    for (int y = row0; y < row1 && !stop_requested(cancel_); ++y)
       for (int t = 0; t < static_cast<int>(tails_.size()); ++t) {
         if (!outputs_[t]) continue;
         ensure_tail(t, y);
@@ -301,30 +298,9 @@ class TileRunner {
   const std::vector<float*>& outputs_;
   Scratch& s_;
   const int n_;
+  const CancelFlag* cancel_;
   int col0_ = 0, width_ = 0;
 };
-
-// The one parallel loop over tiles: run(tile, worker) for every tile in [0, tiles), on `team` threads,
-// worker in [0, team) naming the scratch to use. Every tiled run goes through here.
-template <class Fn>
-void run_tiles(int tiles, int team, const ContentionGate::Ticket& ticket, const Fn& run) {
-  if (team == 1) {
-    for (int t = 0; t < tiles; ++t) run(t, 0);
-    return;
-  }
-  const double start = ContentionGate::wall_seconds();
-  double cpu = 0.0;  // CPU time the team's threads got, summed
-#ifdef _OPENMP
-#pragma omp parallel num_threads(team) reduction(+ : cpu)
-  {
-    const double cpu0 = ContentionGate::thread_cpu_seconds();
-#pragma omp for schedule(dynamic, 1)
-    for (int t = 0; t < tiles; ++t) run(t, omp_get_thread_num());
-    cpu = ContentionGate::thread_cpu_seconds() - cpu0;
-  }
-#endif
-  ticket.report(cpu, team, ContentionGate::wall_seconds() - start);
-}
 
 }  // namespace
 
@@ -355,39 +331,38 @@ void Network::run_tiled(const float* input, const FrameJob* job, int rows, int c
   const int max_scale = *std::max_element(scales_.begin(), scales_.end());
   if (rows > kMaxSide / max_scale || cols > kMaxSide / max_scale) throw std::invalid_argument("image is too large");
   const KernelTable& kt = options.table ? *options.table : default_table();
-  // Results are bitwise identical for any tiling and thread count, so neither the lease nor the
-  // contention gate can change them, only the time they take.
-  const ContentionGate::Ticket ticket;
-  const int threads = ticket.parallel() ? std::max(1, options.threads) : 1;
+  // Results are bitwise identical for any tiling and thread count, so neither the thread budget nor
+  // the contention gate can change them, only the time they take.
+  const int threads = Team::parallel_allowed() ? std::max(1, options.threads) : 1;
 
   Geometry g = make_geometry(convs_, tails_, rows, cols);
   plan_tiles(g, tails_, threads, options.tile_rows, options.tile_cols);
   const int strips = (cols + g.tile_cols - 1) / g.tile_cols;
   const int bands = static_cast<int>(g.band_start.size()) - 1;
   const int tiles = strips * bands;
-  const ThreadLease lease(std::min(threads, tiles));
-#ifdef _OPENMP
-  const int team = lease.threads();
-#else
-  const int team = 1;
-#endif
+  Team team(std::min(threads, tiles));
 
-  // Scratch is allocated before the parallel region so that an allocation failure surfaces
-  // as MemoryError here, not inside OpenMP.
+  // Scratch is allocated before the team starts so that an allocation failure surfaces as
+  // MemoryError here, with no worker running.
   std::vector<Scratch> scratch;
-  scratch.reserve(team);
-  for (int t = 0; t < team; ++t) scratch.emplace_back(g, convs_, tails_, max_scale, job, kt);
-  // Which outputs to produce: the frame's wanted ones, or the non-null planes.
+  scratch.reserve(team.size());
+  for (int t = 0; t < team.size(); ++t) scratch.emplace_back(g, convs_, tails_, max_scale, job, kt);
+  // Which tails to produce: the non-null planes, or the frame's wanted outputs (then only a marker:
+  // TileRunner never writes through it, FrameTile writes the caller's array).
   std::vector<float*> wanted = outputs;
   if (job)
     for (std::size_t t = 0; t < wanted.size(); ++t)
       wanted[t] = job->outputs[t].data ? reinterpret_cast<float*>(job->outputs[t].data) : nullptr;
 
-  run_tiles(tiles, team, ticket, [&](int t, int worker) {
-    const int band = t / strips, strip = t % strips;
-    TileRunner runner(*this, g, kt, input, wanted, scratch[worker]);
-    runner.run(g.band_start[band], g.band_start[band + 1], strip * g.tile_cols);
-  });
+  // The one parallel loop over tiles, for planes and frames alike.
+  team.run(
+      tiles,
+      [&](int t, int worker) {
+        const int band = t / strips, strip = t % strips;
+        TileRunner runner(*this, g, kt, input, wanted, scratch[worker], options.cancel);
+        runner.run(g.band_start[band], g.band_start[band + 1], strip * g.tile_cols);
+      },
+      options.cancel);
 }
 
 }  // namespace fsrcnn

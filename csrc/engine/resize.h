@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "executor.h"
+
 namespace fsrcnn {
 
 struct Contributions {
@@ -14,6 +16,6 @@ struct Contributions {
 
 // planes: [channels][rows][cols] -> out [channels][rows_c.out_len][cols_c.out_len]
 void resize_planes(const float* planes, int channels, int rows, int cols, const Contributions& rows_c,
-                   const Contributions& cols_c, float* out, int threads);
+                   const Contributions& cols_c, float* out, int threads, const CancelFlag* cancel = nullptr);
 
 }  // namespace fsrcnn

@@ -53,7 +53,8 @@ def set_num_threads(threads: int | None) -> None:
 
 def cpu_info() -> dict[str, object]:
     """What the engine runs on: the SIMD path chosen at import (and why), the paths this CPU
-    supports, the default thread count and whether OpenMP is compiled in."""
+    supports, the default thread count and the threading runtime (the engine's own pool: no OpenMP,
+    so ``"openmp"`` is False)."""
     from . import _core
 
     return {
@@ -62,7 +63,8 @@ def cpu_info() -> dict[str, object]:
         "supported_isas": list(_core.supported_isas()),
         "threads": default_threads(),
         "available_cores": _available_cores(),
-        "openmp": bool(_core.openmp_enabled()),
+        "threading": _core.threading_runtime(),
+        "openmp": False,
     }
 
 
@@ -110,7 +112,9 @@ class Model:
     ``scale=3`` for one), ``Model.load("path/to/weights")`` a weights file. A Model may hold several
     scales: :meth:`upscale` takes ``scale=``, and :meth:`upscale_all` computes several at once, running
     the layers they share (a multi-scale file like ``"fsrcnn-multi"``) only once.
-    A Model is immutable and safe to call from several threads at once.
+    A Model is immutable and safe to call from several threads at once, and from a process forked
+    after a call. Ctrl-C stops a call promptly (``KeyboardInterrupt``; an ``out=`` array is
+    then left partly written) and the Model stays usable.
     """
 
     def __init__(
