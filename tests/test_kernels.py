@@ -375,14 +375,14 @@ def test_pack_row_exact_ties_round_up(isa, dtype, channels):
         top = np.float32(MAX[np.dtype(dtype)])
         for x, k in enumerate(rng.integers(1, int(top) - 1, cols)):
             y = np.float32(off[0] + (k + 0.5) / top / m[0, 0])
-            for step in range(400):
-                cand = y
-                for _ in range(step // 2):
-                    cand = np.nextafter(cand, np.float32(2 if step % 2 else -1), dtype=np.float32)
-                t = np.float32(np.float32(m[0, 0] * np.float32(cand - off[0])) * top)
-                if t == k + 0.5:
-                    y = cand
+            up = down = y
+            for _ in range(200):  # outward from the estimate, one ulp at a time
+                hit = [c for c in (up, down) if np.float32(np.float32(m[0, 0] * np.float32(c - off[0])) * top) == k + 0.5]
+                if hit:
+                    y = hit[0]
                     break
+                up = np.nextafter(up, np.float32(2), dtype=np.float32)
+                down = np.nextafter(down, np.float32(-1), dtype=np.float32)
             planes[0, x] = y
     out = np.empty((cols,) if channels == 1 else (cols, channels), dtype)
     _core._pack_row(isa, planes, out, False)
