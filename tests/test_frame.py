@@ -277,3 +277,27 @@ def test_extra_memory_is_output_plus_tiles(shape):
     measures the issue's large sizes."""
     extra, out_bytes = measure_extra_rss(*shape, 3)
     assert extra <= out_bytes + 24 * 2**20, (extra / 2**20, out_bytes / 2**20)
+
+
+# ---- the engine's typed inputs and exported limits (issue 17 item 7) ----
+
+def test_engine_inputs_are_typed_objects_and_limits_come_from_cpp():
+    import fsrcnn_fast
+    from fsrcnn_fast.api import _engine_layers, _engine_tail
+
+    spec = netgen.fsrcnn(np.random.default_rng(0), d=8, s=4, m=1, scale=3)
+    layers, tail = _engine_layers(spec), _engine_tail(spec.tail)
+    assert all(isinstance(l, _core.ConvLayer) for l in layers) and isinstance(tail, _core.Tail)
+    assert (layers[0].k, layers[0].cin, layers[0].cout) == (5, 1, 8) and (tail.scale, tail.offset) == (3, 4)
+    w = np.zeros((2, 1, 3, 3), np.float32)
+    with pytest.raises(TypeError, match="float32"):
+        _core.ConvLayer(w.astype(np.float64), np.zeros(2, np.float32), np.zeros(0, np.float32), "none", "zero")
+    with pytest.raises(ValueError, match="activation"):
+        _core.ConvLayer(w, np.zeros(2, np.float32), np.zeros(0, np.float32), "tanh", "zero")
+    limits = _core.limits
+    with pytest.raises(ValueError, match="deconv offset"):
+        _core.Tail("deconv", np.zeros((8, 9, 9), np.float32), np.zeros(1, np.float32), 3, limits["max_offset"] + 1, "zero")
+    with pytest.raises(ValueError, match=f"\\[2, {limits['max_scale']}\\]"):
+        fsrcnn_fast.upscale(np.zeros((4, 4), np.uint8), scale=limits["max_scale"] + 1)
+    with pytest.raises(ValueError, match=str(limits["max_side"])):
+        fsrcnn_fast.frame.check_image(np.broadcast_to(np.uint8(0), (1, limits["max_side"] + 1)))

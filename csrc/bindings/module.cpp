@@ -58,21 +58,20 @@ Activation parse_activation(const std::string& s) {
   throw py::value_error("activation must be 'none', 'relu' or 'prelu', got '" + s + "'");
 }
 
-// conv: (weight OIHW, bias [cout], slope [cout] or [0], activation, border)
-ConvLayer make_conv(const py::tuple& t, std::size_t index) {
-  const std::string name = "layer " + std::to_string(index);
-  if (t.size() != 5) throw py::value_error(name + ": expected (weight, bias, slope, activation, border)");
-  const FloatArray w = as_float32(t[0], (name + " weight").c_str(), 4);
-  if (w.shape(2) != w.shape(3)) throw py::value_error(name + ": kernel must be square");
+// _core.ConvLayer(weight OIHW, bias [cout], slope [cout] or [0], activation, border): checked once here.
+ConvLayer make_conv(const py::object& weight, const py::object& bias, const py::object& slope,
+                    const std::string& activation, const std::string& border) {
+  const FloatArray w = as_float32(weight, "conv weight", 4);
+  if (w.shape(2) != w.shape(3)) throw py::value_error("conv kernel must be square");
   ConvLayer l;
   l.cout = static_cast<int>(w.shape(0));
   l.cin = static_cast<int>(w.shape(1));
   l.k = static_cast<int>(w.shape(2));
   l.weight = to_vector(w);
-  l.bias = to_vector(as_float32(t[1], (name + " bias").c_str(), 1));
-  l.slope = to_vector(as_float32(t[2], (name + " slope").c_str(), 1));
-  l.act = parse_activation(t[3].cast<std::string>());
-  l.border = parse_border(t[4].cast<std::string>());
+  l.bias = to_vector(as_float32(bias, "conv bias", 1));
+  l.slope = to_vector(as_float32(slope, "conv slope", 1));
+  l.act = parse_activation(activation);
+  l.border = parse_border(border);
   return l;
 }
 
@@ -120,19 +119,11 @@ int int_in_range(const py::handle& value, const char* name, long long lo, long l
   return v.cast<int>();
 }
 
-// tails: [(kind, weight, bias, scale, offset, border), ...]; one per output.
-Network make_network(const py::list& layers, const py::list& tails, int winograd) {
-  std::vector<ConvLayer> convs;
-  for (std::size_t i = 0; i < layers.size(); ++i) convs.push_back(make_conv(layers[i].cast<py::tuple>(), i));
-  std::vector<Tail> heads;
-  for (const py::handle& t : tails) {
-    const py::tuple d = t.cast<py::tuple>();
-    if (d.size() != 6) throw py::value_error("a tail is (kind, weight, bias, scale, offset, border)");
-    heads.push_back(make_tail(d[0].cast<std::string>(), d[1], d[2], int_in_range(d[3], "tail scale", 1, kMaxScale),
-                              int_in_range(d[4], "deconv offset", kMinOffset, kMaxOffset),
-                              d[5].cast<std::string>()));
-  }
-  return Network(std::move(convs), std::move(heads), winograd);
+// _core.Tail(kind, weight, bias, scale, offset, border): scale and offset range-checked here.
+Tail make_checked_tail(const std::string& kind, const py::object& weight, const py::object& bias,
+                       const py::object& scale, const py::object& offset, const std::string& border) {
+  return make_tail(kind, weight, bias, int_in_range(scale, "tail scale", 1, kMaxScale),
+                   int_in_range(offset, "deconv offset", kMinOffset, kMaxOffset), border);
 }
 
 const fsrcnn::KernelTable* table_for(const py::object& isa) {
@@ -529,8 +520,24 @@ void pack_row(const std::string& isa, const py::object& planes, py::array out, b
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fsrcnn_fast engine (internal; use the fsrcnn_fast package)";
+  // The engine's inputs as typed objects (not positional tuples): each checked once, at construction.
+  py::class_<ConvLayer>(m, "ConvLayer")
+      .def(py::init(&make_conv), py::arg("weight"), py::arg("bias"), py::arg("slope"), py::arg("activation"),
+           py::arg("border"))
+      .def_readonly("k", &ConvLayer::k)
+      .def_readonly("cin", &ConvLayer::cin)
+      .def_readonly("cout", &ConvLayer::cout);
+  py::class_<Tail>(m, "Tail")
+      .def(py::init(&make_checked_tail), py::arg("kind"), py::arg("weight"), py::arg("bias"), py::arg("scale"),
+           py::arg("offset"), py::arg("border"))
+      .def_readonly("k", &Tail::k)
+      .def_readonly("scale", &Tail::scale)
+      .def_readonly("offset", &Tail::offset);
   py::class_<Network>(m, "Network")
-      .def(py::init(&make_network), py::arg("layers"), py::arg("tails"), py::arg("winograd") = -1)
+      .def(py::init([](std::vector<ConvLayer> layers, std::vector<Tail> tails, int winograd) {
+             return Network(std::move(layers), std::move(tails), winograd);
+           }),
+           py::arg("layers"), py::arg("tails"), py::arg("winograd") = -1)
       .def_property_readonly("scale", [](const Network& net) { return net.scale(0); })
       .def_property_readonly("scales", [](const Network& net) {
         std::vector<int> out;

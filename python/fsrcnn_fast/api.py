@@ -84,9 +84,11 @@ def _to_engine(spec: NetworkSpec, winograd: int = -1):  # -> _core.Network
     return _core.Network(_engine_layers(spec), [_engine_tail(spec.tail)] if spec.tail is not None else [], winograd)
 
 
-def _engine_layers(spec: NetworkSpec) -> list[tuple]:
+def _engine_layers(spec: NetworkSpec) -> list:  # -> list[_core.ConvLayer]
+    from . import _core
+
     return [
-        (
+        _core.ConvLayer(
             l.weight,
             l.bias,
             np.ascontiguousarray(np.broadcast_to(l.slope, (l.cout,)), np.float32)
@@ -99,10 +101,12 @@ def _engine_layers(spec: NetworkSpec) -> list[tuple]:
     ]
 
 
-def _engine_tail(tail: Deconv | Subpixel) -> tuple:
+def _engine_tail(tail: Deconv | Subpixel):  # -> _core.Tail
+    from . import _core
+
     if isinstance(tail, Deconv):
-        return ("deconv", np.ascontiguousarray(tail.weight[:, 0]), tail.bias, tail.scale, tail.offset, tail.border)
-    return ("subpixel", tail.weight, tail.bias, tail.scale, 0, tail.border)
+        return _core.Tail("deconv", np.ascontiguousarray(tail.weight[:, 0]), tail.bias, tail.scale, tail.offset, tail.border)
+    return _core.Tail("subpixel", tail.weight, tail.bias, tail.scale, 0, tail.border)
 
 
 class Model:
