@@ -240,25 +240,6 @@ def test_cpu_info_and_threads():
     assert fsrcnn_fast.cpu_info()["threads"] == info["available_cores"]
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("channels", [3, 4])
-@pytest.mark.parametrize("bgr", [False, True])
-def test_pack_matches_numpy(dtype, channels, bgr):
-    from fsrcnn_fast.color import from_unit_float, ycbcr_planes_to_image, ycbcr_to_rgb
-
-    rng = np.random.default_rng(channels)
-    planes = rng.uniform(-0.1, 1.1, (channels, 9, 11)).astype(np.float32)
-    got = ycbcr_planes_to_image(planes, np.dtype(dtype), bgr, 2)
-    rgb = ycbcr_to_rgb(np.moveaxis(planes[:3], 0, 2).astype(np.float64))
-    if bgr:
-        rgb = rgb[..., ::-1]
-    want = np.concatenate([rgb, np.moveaxis(planes[3:], 0, 2)], axis=2)
-    want = from_unit_float(want, np.dtype(dtype))
-    tol = {np.uint8: 1, np.uint16: 1, np.float32: 1e-5, np.float64: 1e-5}[dtype]
-    assert got.dtype == np.dtype(dtype)
-    np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), atol=tol, rtol=0)
-
-
 def test_engine_out_buffer(model):
     y = np.random.default_rng(0).uniform(0, 1, (5, 6)).astype(np.float32)
     out = np.full((15, 18), np.nan, np.float32)

@@ -13,7 +13,8 @@ ISAS = _core.supported_isas()
 
 
 def test_kernel_list_and_dispatch():
-    assert _core.kernel_names() == ["conv_row", "shuffle_row", "conv3x3_wino2x2", "conv3x3_wino4x4", "pack_u8_row"]
+    assert _core.kernel_names() == ["conv_row", "shuffle_row", "conv3x3_wino2x2", "conv3x3_wino4x4",
+                                    "unpack_ycbcr_row", "bicubic_cols_row", "bicubic_rows_row", "pack_row"]
     assert "ref" in ISAS
     assert _core.isa() in ISAS
 
@@ -184,29 +185,217 @@ def test_conv_row_sparse_windows(isa, reorder):
     np.testing.assert_allclose(got, valid_conv64(x, w, b, slope, "prelu"), atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("channels,order", [(3, [0, 1, 2]), (3, [2, 1, 0]), (4, [0, 1, 2, 3]), (4, [2, 1, 0, 3])])
-@pytest.mark.parametrize("cols", [1, 15, 16, 17, 45])
-def test_pack_u8_matches_ref_and_numpy(isa, channels, order, cols):
-    """Colour matrix, round half up, clip and interleave: the SIMD row gives ref's bytes exactly, for
-    ordinary values, exact .5 ties, and values far outside [0, 1] (which must clip, not wrap)."""
-    from fsrcnn_fast.color import _YCBCR_OFFSET, _YCBCR_TO_RGB
+# ---- frame kernels: bit for bit equal to ref on every ISA, and ref equal to a NumPy model ----
 
-    rng = np.random.default_rng(cols * 10 + channels)
-    planes = rng.uniform(-0.2, 1.2, (channels, 3, cols)).astype(np.float32)
-    planes[0, 0, ::3] = np.float32(1e9)
-    planes[1, 0, 1::4] = np.float32(-1e9)
-    planes[-1, 1, ::2] = (np.arange(planes[-1, 1, ::2].size) % 256 + 0.5).astype(np.float32) / 255
-    matrix, offset = _YCBCR_TO_RGB.astype(np.float32), _YCBCR_OFFSET.astype(np.float32)
-    got = np.empty((3, cols, channels), np.uint8)
-    want = np.empty_like(got)
-    _core.pack(planes, matrix, offset, order, got, 1, isa=isa)
-    _core.pack(planes, matrix, offset, order, want, 1, isa="ref")
-    np.testing.assert_array_equal(got, want)
-    # float64 model of the same arithmetic: round half up after clipping; ties may go either way
-    x = planes.astype(np.float64)
-    rgb = np.einsum("ck,kyx->cyx", matrix.astype(np.float64), x[:3] - offset[:, None, None].astype(np.float64))
-    values = list(rgb) + ([x[3]] if channels == 4 else [])
-    for c, v in enumerate(values):
-        expect = np.floor(np.clip(v, 0, 1) * 255 + 0.5)
-        assert np.all(np.abs(got[..., order[c]].astype(int) - expect) <= 1)
+FRAME_COLS = [1, 7, 8, 9, 16, 23, 45]
+FRAME_DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
+MAX = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}
+
+
+def _row(cols, channels, dtype, seed, layout):
+    rng = np.random.default_rng(seed)
+    shape = (cols,) if channels == 1 else (cols, channels)
+    if np.dtype(dtype).kind == "u":
+        a = rng.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
+    else:
+        a = rng.uniform(-0.1, 1.1, shape).astype(dtype)
+    if layout == "reversed":
+        return a[::-1]
+    if layout == "gapped":  # every other pixel of a wider row
+        wide = np.repeat(a, 2, axis=0)
+        return wide[::2]
+    return a
+
+
+def _unit32(a):
+    if a.dtype.kind == "u":
+        return a.astype(np.float32) * np.float32(1.0 / MAX[a.dtype])
+    return a.astype(np.float32)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("dtype", FRAME_DTYPES)
+@pytest.mark.parametrize("cols", FRAME_COLS)
+@pytest.mark.parametrize("layout", ["contiguous", "reversed", "gapped"])
+@pytest.mark.parametrize("bgr", [False, True])
+def test_unpack_ycbcr_row(isa, channels, dtype, cols, layout, bgr):
+    row = _row(cols, channels, dtype, cols * 7 + channels, layout)
+    want = [True, channels > 1, channels > 1, channels == 4]
+    got = _core._unpack_row(isa, row, bgr, want)
+    np.testing.assert_array_equal(got, _core._unpack_row("ref", row, bgr, want))
+    # the NumPy model of the same float32 arithmetic, in the same order
+    m, off, _ = _core.ycbcr_matrices()
+    x = _unit32(row)
+    if channels == 1:
+        np.testing.assert_array_equal(got[0], x)
+        return
+    r, g, b = (x[:, 2], x[:, 1], x[:, 0]) if bgr else (x[:, 0], x[:, 1], x[:, 2])
+    for c in range(3):
+        np.testing.assert_array_equal(got[c], ((m[c, 0] * r + m[c, 1] * g) + m[c, 2] * b) + off[c])
+    if channels == 4:
+        np.testing.assert_array_equal(got[3], x[:, 3])
+    else:
+        assert np.all(got[3] == -7)  # no alpha plane written
+    y_only = _core._unpack_row(isa, row, bgr, [True, False, False, False])
+    np.testing.assert_array_equal(y_only[0], got[0])
+    assert np.all(y_only[1:] == -7)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("in_len", [1, 2, 5, 9, 31])
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("planes", [1, 2, 3])
+def test_bicubic_cols_row(isa, in_len, scale, planes):
+    idx, w = _core._bicubic_taps(in_len, scale)
+    src = np.random.default_rng(in_len * scale).uniform(-1, 2, (planes, in_len)).astype(np.float32)
+    got = _core._bicubic_cols(isa, src, idx, w)
+    np.testing.assert_array_equal(got, _core._bicubic_cols("ref", src, idx, w))
+    acc = np.zeros(got.shape, np.float32)
+    for t in range(idx.shape[0]):  # float32, in tap order
+        acc = acc + w[t] * src[:, idx[t]]
+    np.testing.assert_array_equal(got, acc)
+    from fsrcnn_fast.resize import imresize  # and MATLAB's imresize in float64
+
+    want = np.stack([imresize(p[None, :].astype(np.float64), output_shape=(1, in_len * scale))[0] for p in src])
+    np.testing.assert_allclose(got, want, atol=2e-6)
+
+
+@pytest.mark.parametrize("in_len", [1, 2, 3, 7, 40, 101])
+@pytest.mark.parametrize("scale", [2, 3, 4, 5, 8])
+def test_bicubic_taps_are_matlabs(in_len, scale):
+    """C++ computes resize.py's taps (MATLAB imresize, bicubic, upscaling) exactly."""
+    from fsrcnn_fast.resize import _contributions
+
+    idx, w = _core._bicubic_taps(in_len, scale)
+    want_idx, want_w = _contributions(in_len, in_len * scale, float(scale))
+    np.testing.assert_array_equal(idx, want_idx.T)
+    np.testing.assert_array_equal(w, want_w.T.astype(np.float32))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("taps", [1, 4, 6, 8])
+@pytest.mark.parametrize("cols", FRAME_COLS)
+def test_bicubic_rows_row(isa, taps, cols):
+    rng = np.random.default_rng(taps * 100 + cols)
+    rows = rng.uniform(-1, 2, (taps, cols)).astype(np.float32)
+    w = rng.uniform(-0.2, 1, taps).astype(np.float32)
+    got = _core._bicubic_rows(isa, rows, list(w))
+    np.testing.assert_array_equal(got, _core._bicubic_rows("ref", rows, list(w)))
+    acc = np.zeros(cols, np.float32)
+    for t in range(taps):
+        acc = acc + w[t] * rows[t]
+    np.testing.assert_array_equal(got, acc)
+
+
+def _pack_model(planes, channels, dtype, bgr):
+    """NumPy model of pack_row: float32 arithmetic in the kernel's order, clip, MATLAB rounding."""
+    _, off, m = _core.ycbcr_matrices()
+    y, cb, cr, alpha = planes
+
+    def store(v):
+        v = np.where(v > 0, v, np.float32(0))
+        v = np.where(v < 1, v, np.float32(1)).astype(np.float32)
+        if np.dtype(dtype).kind == "f":
+            return v.astype(dtype)
+        t = (v * np.float32(MAX[np.dtype(dtype)])).astype(np.float32)
+        f = np.floor(t)
+        return (f + (t - f >= 0.5)).astype(dtype)
+
+    if channels == 1:
+        return store(y)
+    v0, v1, v2 = y - off[0], cb - off[1], cr - off[2]
+    rgb = [store((m[c, 0] * v0 + m[c, 1] * v1) + m[c, 2] * v2) for c in range(3)]
+    if bgr:
+        rgb = rgb[::-1]
+    return np.stack(rgb + ([store(alpha)] if channels == 4 else []), axis=1)
+
+
+def _exact_ties(dtype, count, rng):
+    """float32 values v with float32(v * max) exactly k + 0.5 (searched ulp by ulp)."""
+    top = np.float32(MAX[np.dtype(dtype)])
+    out = []
+    for k in rng.integers(0, int(top), count):
+        v = np.float32((k + 0.5) / top)
+        for _ in range(8):
+            t = np.float32(v * top)
+            if t == k + 0.5:
+                out.append(v)
+                break
+            v = np.nextafter(v, np.float32(2 if t < k + 0.5 else -1), dtype=np.float32)
+    return np.array(out, np.float32)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("dtype", FRAME_DTYPES)
+@pytest.mark.parametrize("cols", FRAME_COLS)
+@pytest.mark.parametrize("layout", ["contiguous", "reversed", "gapped"])
+@pytest.mark.parametrize("bgr", [False, True])
+def test_pack_row(isa, channels, dtype, cols, layout, bgr):
+    """Colour matrix, clip (NaN and far-out values included), MATLAB rounding, interleave."""
+    rng = np.random.default_rng(cols * 13 + channels)
+    planes = rng.uniform(-0.2, 1.2, (4, cols)).astype(np.float32)
+    planes[0, ::5] = np.float32(1e9)
+    planes[1, 1::4] = np.float32(-1e9)
+    planes[3, 2::6] = np.nan
+    if np.dtype(dtype).kind == "u":  # exact ties in Y (gray) and alpha
+        ties = _exact_ties(dtype, cols, rng)
+        planes[0, 1::3][: ties[: len(planes[0, 1::3])].size] = ties[: len(planes[0, 1::3])]
+        planes[3, ::2][: ties[: len(planes[3, ::2])].size] = ties[: len(planes[3, ::2])]
+    shape = (cols,) if channels == 1 else (cols, channels)
+    out = np.full(shape, 3, dtype)
+    view = {"contiguous": out, "reversed": out[::-1], "gapped": None}[layout]
+    if layout == "gapped":
+        wide = np.full((2 * cols,) + shape[1:], 3, dtype)
+        view = wide[::2]
+    _core._pack_row(isa, planes, view, bgr)
+    ref = np.full_like(view, 3)
+    _core._pack_row("ref", planes, ref, bgr)
+    np.testing.assert_array_equal(view, ref)
+    np.testing.assert_array_equal(view, _pack_model(planes, channels, dtype, bgr))
+    if layout == "gapped":
+        assert np.all(wide[1::2] == 3)  # nothing written between the pixels
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_pack_row_exact_ties_round_up(isa, dtype, channels):
+    """Every channel, gray and colour: values whose float32 arithmetic lands exactly on k + 0.5 come out
+    k + 1 (MATLAB's uint8()/uint16()), on every ISA."""
+    rng = np.random.default_rng(11)
+    cols = 40
+    _, off, m = _core.ycbcr_matrices()
+    planes = np.empty((4, cols), np.float32)
+    planes[0] = _exact_ties(dtype, cols, rng)[:cols] if channels == 1 else rng.uniform(0.3, 0.6, cols)
+    planes[1:3] = off[1:, None]  # Cb = Cr = offset: v1 = v2 = 0 exactly
+    planes[3] = _exact_ties(dtype, cols, rng)[:cols]
+    if channels > 1:  # search Y (ulp by ulp) so that R = m00 (Y - off0) lands exactly on (k + 0.5) / max
+        top = np.float32(MAX[np.dtype(dtype)])
+        for x, k in enumerate(rng.integers(1, int(top) - 1, cols)):
+            y = np.float32(off[0] + (k + 0.5) / top / m[0, 0])
+            up = down = y
+            for _ in range(200):  # outward from the estimate, one ulp at a time
+                hit = [c for c in (up, down) if np.float32(np.float32(m[0, 0] * np.float32(c - off[0])) * top) == k + 0.5]
+                if hit:
+                    y = hit[0]
+                    break
+                up = np.nextafter(up, np.float32(2), dtype=np.float32)
+                down = np.nextafter(down, np.float32(-1), dtype=np.float32)
+            planes[0, x] = y
+    out = np.empty((cols,) if channels == 1 else (cols, channels), dtype)
+    _core._pack_row(isa, planes, out, False)
+    want = _pack_model(planes, channels, dtype, False)
+    np.testing.assert_array_equal(out, want)
+    top = np.float32(MAX[np.dtype(dtype)])
+    if channels == 1:
+        t = planes[0] * top
+    else:
+        t = np.float32(m[0, 0] * (planes[0] - off[0])) * top
+    exact = t - np.floor(t) == 0.5
+    assert exact.sum() >= cols // 2
+    first = out if channels == 1 else out[:, 0]
+    np.testing.assert_array_equal(first[exact], np.floor(t[exact]) + 1)
+    if channels == 4:
+        np.testing.assert_array_equal(out[:, 3], np.floor(planes[3] * top) + 1)

@@ -112,7 +112,7 @@ SIGINT_SCENARIO = """
         model = fsrcnn_fast.Model.load("fsrcnn", scale=3)
         y = rng.random((1400, 1400), dtype=np.float32)
         work = lambda: model.run_y(y, threads=2)
-    elif call == "upscale_all":  # on the multi-scale model: the engine's run_all
+    elif call == "upscale_all":  # on the multi-scale model: one run_frame call for every scale
         model = fsrcnn_fast.Model.load("fsrcnn-multi")
         img = rng.integers(0, 256, (700, 700), dtype=np.uint8)
         work = lambda: model.upscale_all(img, threads=2)

@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <limits>
 #include <exception>
 #include <functional>
 #include <string>
@@ -12,7 +13,7 @@
 #include "../dispatch/dispatch.h"
 #include "../engine/executor.h"
 #include "../engine/network.h"
-#include "../engine/pack.h"
+#include "../engine/frame.h"
 #include "../engine/resize.h"
 
 namespace py = pybind11;
@@ -26,6 +27,9 @@ using fsrcnn::kernels::Activation;
 namespace {
 
 using FloatArray = py::array_t<float, py::array::c_style>;
+
+// The engine's limits, exported once as _core.limits (Python's checks read them from there).
+constexpr int kMaxScale = 16, kMinOffset = -32, kMaxOffset = 32;
 
 FloatArray as_float32(const py::handle& obj, const char* what, int ndim) {
   if (!py::isinstance<py::array>(obj)) throw py::type_error(std::string(what) + " must be a numpy array");
@@ -54,21 +58,20 @@ Activation parse_activation(const std::string& s) {
   throw py::value_error("activation must be 'none', 'relu' or 'prelu', got '" + s + "'");
 }
 
-// conv: (weight OIHW, bias [cout], slope [cout] or [0], activation, border)
-ConvLayer make_conv(const py::tuple& t, std::size_t index) {
-  const std::string name = "layer " + std::to_string(index);
-  if (t.size() != 5) throw py::value_error(name + ": expected (weight, bias, slope, activation, border)");
-  const FloatArray w = as_float32(t[0], (name + " weight").c_str(), 4);
-  if (w.shape(2) != w.shape(3)) throw py::value_error(name + ": kernel must be square");
+// _core.ConvLayer(weight OIHW, bias [cout], slope [cout] or [0], activation, border): checked once here.
+ConvLayer make_conv(const py::object& weight, const py::object& bias, const py::object& slope,
+                    const std::string& activation, const std::string& border) {
+  const FloatArray w = as_float32(weight, "conv weight", 4);
+  if (w.shape(2) != w.shape(3)) throw py::value_error("conv kernel must be square");
   ConvLayer l;
   l.cout = static_cast<int>(w.shape(0));
   l.cin = static_cast<int>(w.shape(1));
   l.k = static_cast<int>(w.shape(2));
   l.weight = to_vector(w);
-  l.bias = to_vector(as_float32(t[1], (name + " bias").c_str(), 1));
-  l.slope = to_vector(as_float32(t[2], (name + " slope").c_str(), 1));
-  l.act = parse_activation(t[3].cast<std::string>());
-  l.border = parse_border(t[4].cast<std::string>());
+  l.bias = to_vector(as_float32(bias, "conv bias", 1));
+  l.slope = to_vector(as_float32(slope, "conv slope", 1));
+  l.act = parse_activation(activation);
+  l.border = parse_border(border);
   return l;
 }
 
@@ -116,19 +119,11 @@ int int_in_range(const py::handle& value, const char* name, long long lo, long l
   return v.cast<int>();
 }
 
-// tails: [(kind, weight, bias, scale, offset, border), ...]; one per output.
-Network make_network(const py::list& layers, const py::list& tails, int winograd) {
-  std::vector<ConvLayer> convs;
-  for (std::size_t i = 0; i < layers.size(); ++i) convs.push_back(make_conv(layers[i].cast<py::tuple>(), i));
-  std::vector<Tail> heads;
-  for (const py::handle& t : tails) {
-    const py::tuple d = t.cast<py::tuple>();
-    if (d.size() != 6) throw py::value_error("a tail is (kind, weight, bias, scale, offset, border)");
-    heads.push_back(make_tail(d[0].cast<std::string>(), d[1], d[2], int_in_range(d[3], "tail scale", 1, 16),
-                              int_in_range(d[4], "deconv offset", -32, 32),
-                              d[5].cast<std::string>()));
-  }
-  return Network(std::move(convs), std::move(heads), winograd);
+// _core.Tail(kind, weight, bias, scale, offset, border): scale and offset range-checked here.
+Tail make_checked_tail(const std::string& kind, const py::object& weight, const py::object& bias,
+                       const py::object& scale, const py::object& offset, const std::string& border) {
+  return make_tail(kind, weight, bias, int_in_range(scale, "tail scale", 1, kMaxScale),
+                   int_in_range(offset, "deconv offset", kMinOffset, kMaxOffset), border);
 }
 
 const fsrcnn::KernelTable* table_for(const py::object& isa) {
@@ -159,7 +154,7 @@ float* output_buffer(const py::object& out, py::array_t<float>& fresh, py::ssize
 FloatArray checked_input(const py::object& image, int threads, int tile_rows, int tile_cols) {
   const FloatArray in = as_float32(image, "image", 2);
   if (in.shape(0) < 1 || in.shape(1) < 1) throw py::value_error("image must not be empty");
-  if (in.shape(0) > (1 << 20) || in.shape(1) > (1 << 20)) throw py::value_error("image is too large");
+  if (in.shape(0) > fsrcnn::kMaxSide || in.shape(1) > fsrcnn::kMaxSide) throw py::value_error("image is too large");
   if (threads < 1) throw py::value_error("threads must be >= 1");
   if (tile_rows < 0 || tile_cols < 0) throw py::value_error("tile sizes must be >= 0 (0: automatic)");
   return in;
@@ -344,53 +339,205 @@ py::array_t<float> resize(const py::object& planes, const py::object& row_index,
   return out;
 }
 
-// planes [C][H][W] float32 -> out [H][W][C] (uint8/uint16/float32/float64), see engine/pack.h.
-void pack(const py::object& planes, const py::object& matrix, const py::object& offset, const std::vector<int>& order,
-          py::array out, int threads, const py::object& isa) {
-  const fsrcnn::KernelTable* table = table_for(isa);
-  const FloatArray p = as_float32(planes, "planes", 3);
-  const FloatArray m = as_float32(matrix, "matrix", 2);
-  const FloatArray o = as_float32(offset, "offset", 1);
-  const int channels = static_cast<int>(p.shape(0));
-  if (channels != 3 && channels != 4) throw py::value_error("planes must have 3 or 4 channels");
-  if (m.shape(0) != 3 || m.shape(1) != 3 || o.shape(0) != 3) throw py::value_error("matrix must be 3x3, offset 3");
-  if (order.size() != static_cast<std::size_t>(channels)) throw py::value_error("order must name every channel");
-  std::vector<bool> seen(channels, false);
-  for (int c : order) {
-    if (c < 0 || c >= channels || seen[c]) throw py::value_error("order must be a permutation of the channels");
-    seen[c] = true;
+// ---- frames: the caller's arrays as they are (any strides), see engine/frame.h ----
+
+fsrcnn::kernels::Sample sample_of(const py::dtype& dt, const char* what) {
+  if (dt.equal(py::dtype::of<std::uint8_t>())) return fsrcnn::kernels::Sample::U8;
+  if (dt.equal(py::dtype::of<std::uint16_t>())) return fsrcnn::kernels::Sample::U16;
+  if (dt.equal(py::dtype::of<float>())) return fsrcnn::kernels::Sample::F32;
+  if (dt.equal(py::dtype::of<double>())) return fsrcnn::kernels::Sample::F64;
+  throw py::type_error(std::string(what) + " must be uint8, uint16, float32 or float64");
+}
+
+// H x W or H x W x C array -> rows, cols, channels and byte strides (C = 1 for H x W).
+struct Strided {
+  int rows, cols, channels;
+  std::ptrdiff_t row_stride, col_stride, chan_stride;
+};
+
+Strided strided(const py::array& a, const char* what) {
+  if (a.ndim() != 2 && a.ndim() != 3) throw py::value_error(std::string(what) + " must be H x W or H x W x C");
+  Strided s{};
+  s.rows = static_cast<int>(a.shape(0));
+  s.cols = static_cast<int>(a.shape(1));
+  s.channels = a.ndim() == 3 ? static_cast<int>(a.shape(2)) : 1;
+  s.row_stride = a.strides(0);
+  s.col_stride = a.strides(1);
+  s.chan_stride = a.ndim() == 3 ? a.strides(2) : 0;
+  return s;
+}
+
+// Runs the network on image (any layout/strides, see frame.h) into outputs[t] (or None), each exactly
+// the image's dtype and layout at scale(t).
+void run_frame(const Network& net, const py::array& image, const py::list& outputs, bool bgr, int threads,
+               int tile_rows, int tile_cols, const py::object& isa) {
+  if (threads < 1) throw py::value_error("threads must be >= 1");
+  if (tile_rows < 0 || tile_cols < 0) throw py::value_error("tile sizes must be >= 0 (0: automatic)");
+  const Strided in = strided(image, "image");
+  if (in.rows < 1 || in.cols < 1) throw py::value_error("image must not be empty");
+  if (in.channels != 1 && in.channels != 3 && in.channels != 4) throw py::value_error("image must have 1, 3 or 4 channels");
+  if (static_cast<int>(outputs.size()) != net.tails()) throw py::value_error("one output (or None) per scale");
+  fsrcnn::FrameImage img;
+  img.data = static_cast<const unsigned char*>(image.data());
+  img.type = sample_of(image.dtype(), "image");
+  img.rows = in.rows;
+  img.cols = in.cols;
+  img.channels = in.channels;
+  img.row_stride = in.row_stride;
+  img.col_stride = in.col_stride;
+  img.chan_stride = in.chan_stride;
+  img.bgr = bgr;
+  std::vector<fsrcnn::FrameOutput> outs(net.tails());
+  std::vector<py::array> keep;
+  for (int t = 0; t < net.tails(); ++t) {
+    if (outputs[t].is_none()) continue;
+    if (!py::isinstance<py::array>(outputs[t])) throw py::type_error("out must be a numpy array");
+    py::array o = py::reinterpret_borrow<py::array>(outputs[t]);
+    if (!o.dtype().equal(image.dtype())) throw py::type_error("out must have the image's dtype");
+    if (o.ndim() != image.ndim()) throw py::value_error("out must have the image's number of dimensions");
+    const Strided os = strided(o, "out");
+    const int s = net.scale(t);
+    if (os.rows != in.rows * s || os.cols != in.cols * s || os.channels != in.channels)
+      throw py::value_error("out has the wrong shape");
+    if (!o.writeable()) throw py::value_error("out must be writeable");
+    outs[t] = {static_cast<unsigned char*>(o.mutable_data()), os.row_stride, os.col_stride, os.chan_stride};
+    keep.push_back(o);
   }
-  if (out.ndim() != 3 || out.shape(0) != p.shape(1) || out.shape(1) != p.shape(2) || out.shape(2) != channels)
-    throw py::value_error("out must be [rows][cols][channels] matching planes");
-  if (!(out.flags() & py::array::c_style) || !out.writeable()) throw py::value_error("out must be C-contiguous and writeable");
-  fsrcnn::PackArgs a{};
-  a.planes = p.data();
-  a.channels = channels;
-  a.rows = static_cast<int>(p.shape(1));
-  a.cols = static_cast<int>(p.shape(2));
-  for (int c = 0; c < 3; ++c) {
-    a.offset[c] = o.data()[c];
-    for (int k = 0; k < 3; ++k) a.matrix[c][k] = m.data()[c * 3 + k];
-  }
-  for (int c = 0; c < channels; ++c) a.order[c] = order[c];
-  const py::dtype dt = out.dtype();
-  if (dt.equal(py::dtype::of<std::uint8_t>())) a.type = fsrcnn::SampleType::U8;
-  else if (dt.equal(py::dtype::of<std::uint16_t>())) a.type = fsrcnn::SampleType::U16;
-  else if (dt.equal(py::dtype::of<float>())) a.type = fsrcnn::SampleType::F32;
-  else if (dt.equal(py::dtype::of<double>())) a.type = fsrcnn::SampleType::F64;
-  else throw py::type_error("out must be uint8, uint16, float32 or float64");
-  a.out = out.mutable_data();
   fsrcnn::CancelFlag cancel{false};
-  const fsrcnn::KernelTable& kt = table ? *table : fsrcnn::default_table();
-  run_interruptible([&] { fsrcnn::pack_planes(a, threads < 1 ? 1 : threads, kt, &cancel); }, cancel);
+  const fsrcnn::RunOptions options{threads, tile_rows, tile_cols, table_for(isa), &cancel};
+  run_interruptible([&] { net.run_frame(img, outs, options); }, cancel);
+}
+
+// Kernel tests: one frame kernel of one ISA on one row.
+fsrcnn::kernels::UnpackRow unpack_proto(bool bgr) {
+  fsrcnn::FrameImage img;
+  img.channels = 3;
+  img.bgr = bgr;
+  return fsrcnn::FrameJob(img, {fsrcnn::FrameOutput{}}, {2}).unpack;  // no output: only the matrices are used
+}
+
+py::array_t<float> unpack_row(const std::string& isa, const py::array& row, bool bgr, const std::vector<bool>& want) {
+  const fsrcnn::KernelTable& table = *table_for(py::str(isa));
+  if (row.ndim() != 1 && row.ndim() != 2) throw py::value_error("row must be W or W x C");
+  fsrcnn::kernels::UnpackRow r = unpack_proto(bgr);
+  r.src = static_cast<const unsigned char*>(row.data());
+  r.type = sample_of(row.dtype(), "row");
+  r.cols = static_cast<int>(row.shape(0));
+  r.channels = row.ndim() == 2 ? static_cast<int>(row.shape(1)) : 1;
+  if (r.channels != 1 && r.channels != 3 && r.channels != 4) throw py::value_error("1, 3 or 4 channels");
+  r.col_stride = row.strides(0);
+  r.chan_stride = row.ndim() == 2 ? row.strides(1) : 0;
+  if (want.size() != 4) throw py::value_error("want: y, cb, cr, alpha");
+  py::array_t<float> out({4, r.cols});
+  std::fill(out.mutable_data(), out.mutable_data() + out.size(), -7.0f);  // untouched planes stay -7
+  float* planes[4];
+  for (int p = 0; p < 4; ++p) planes[p] = want[p] ? out.mutable_data(p, 0) : nullptr;
+  r.y = planes[0];
+  r.cb = planes[1];
+  r.cr = planes[2];
+  r.alpha = r.channels == 4 ? planes[3] : nullptr;
+  table.unpack_ycbcr_row(r);
+  return out;
+}
+
+py::array_t<float> bicubic_cols(const std::string& isa, const py::object& src, const py::object& index,
+                                const py::object& weight) {
+  const fsrcnn::KernelTable& table = *table_for(py::str(isa));
+  const FloatArray x = as_float32(src, "src", 2);
+  const FloatArray w = as_float32(weight, "weight", 2);
+  const auto idx = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>::ensure(index);
+  if (!idx || idx.ndim() != 2 || idx.shape(0) != w.shape(0) || idx.shape(1) != w.shape(1))
+    throw py::value_error("index and weight must be [taps][cols]");
+  if (x.shape(0) < 1 || x.shape(0) > 3 || w.shape(0) > fsrcnn::kernels::kMaxTaps) throw py::value_error("1..3 planes");
+  for (py::ssize_t i = 0; i < idx.size(); ++i)
+    if (idx.data()[i] < 0 || idx.data()[i] >= x.shape(1)) throw py::value_error("index out of range");
+  const int planes = static_cast<int>(x.shape(0)), cols = static_cast<int>(w.shape(1));
+  py::array_t<float> out({planes, cols});
+  // Rows padded as the kernel contract asks (8 readable floats past the last source), NaN-filled:
+  // a kernel that used the padding would show it.
+  const std::size_t stride = static_cast<std::size_t>(x.shape(1)) + 8;
+  std::vector<float> padded(planes * stride, std::numeric_limits<float>::quiet_NaN());
+  for (int p = 0; p < planes; ++p) std::copy(x.data(p, 0), x.data(p, 0) + x.shape(1), padded.begin() + p * stride);
+  fsrcnn::kernels::BicubicColsRow r{};
+  for (int p = 0; p < planes; ++p) {
+    r.src[p] = padded.data() + p * stride;
+    r.dst[p] = out.mutable_data(p, 0);
+  }
+  r.planes = planes;
+  r.cols = cols;
+  r.taps = static_cast<int>(w.shape(0));
+  r.index = idx.data();
+  r.weight = w.data();
+  r.tap_stride = cols;
+  table.bicubic_cols_row(r);
+  return out;
+}
+
+py::array_t<float> bicubic_rows(const std::string& isa, const py::object& rows, const std::vector<float>& weight) {
+  const fsrcnn::KernelTable& table = *table_for(py::str(isa));
+  const FloatArray x = as_float32(rows, "rows", 2);
+  if (static_cast<py::ssize_t>(weight.size()) != x.shape(0) || x.shape(0) < 1 || x.shape(0) > fsrcnn::kernels::kMaxTaps)
+    throw py::value_error("one weight per row, 1..8 rows");
+  fsrcnn::kernels::BicubicRowsRow r{};
+  r.taps = static_cast<int>(x.shape(0));
+  r.cols = static_cast<int>(x.shape(1));
+  for (int t = 0; t < r.taps; ++t) {
+    r.rows[t] = x.data(t, 0);
+    r.weight[t] = weight[t];
+  }
+  py::array_t<float> out(r.cols);
+  r.dst = out.mutable_data();
+  table.bicubic_rows_row(r);
+  return out;
+}
+
+// planes [4][W] (y, cb, cr, alpha) -> out (W or W x C, any strides, any of the four dtypes).
+void pack_row(const std::string& isa, const py::object& planes, py::array out, bool bgr) {
+  const fsrcnn::KernelTable& table = *table_for(py::str(isa));
+  const FloatArray p = as_float32(planes, "planes", 2);
+  if (out.ndim() != 1 && out.ndim() != 2) throw py::value_error("out must be W or W x C");
+  if (!out.writeable()) throw py::value_error("out must be writeable");
+  fsrcnn::FrameImage img;
+  img.channels = out.ndim() == 2 ? static_cast<int>(out.shape(1)) : 1;
+  if (img.channels != 1 && img.channels != 3 && img.channels != 4) throw py::value_error("1, 3 or 4 channels");
+  if (p.shape(0) != 4 || p.shape(1) != out.shape(0)) throw py::value_error("planes must be [4][W]");
+  img.type = sample_of(out.dtype(), "out");
+  img.bgr = bgr;
+  img.chan_stride = out.ndim() == 2 ? out.strides(1) : 0;
+  fsrcnn::kernels::PackRow r = fsrcnn::FrameJob(img, {fsrcnn::FrameOutput{}}, {2}).pack;
+  r.y = p.data(0, 0);
+  r.cb = p.data(1, 0);
+  r.cr = p.data(2, 0);
+  r.alpha = p.data(3, 0);
+  r.dst = static_cast<unsigned char*>(out.mutable_data());
+  r.col_stride = out.strides(0);
+  r.chan_stride = img.chan_stride;
+  r.cols = static_cast<int>(out.shape(0));
+  table.pack_row(r);
 }
 
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fsrcnn_fast engine (internal; use the fsrcnn_fast package)";
+  // The engine's inputs as typed objects (not positional tuples): each checked once, at construction.
+  py::class_<ConvLayer>(m, "ConvLayer")
+      .def(py::init(&make_conv), py::arg("weight"), py::arg("bias"), py::arg("slope"), py::arg("activation"),
+           py::arg("border"))
+      .def_readonly("k", &ConvLayer::k)
+      .def_readonly("cin", &ConvLayer::cin)
+      .def_readonly("cout", &ConvLayer::cout);
+  py::class_<Tail>(m, "Tail")
+      .def(py::init(&make_checked_tail), py::arg("kind"), py::arg("weight"), py::arg("bias"), py::arg("scale"),
+           py::arg("offset"), py::arg("border"))
+      .def_readonly("k", &Tail::k)
+      .def_readonly("scale", &Tail::scale)
+      .def_readonly("offset", &Tail::offset);
   py::class_<Network>(m, "Network")
-      .def(py::init(&make_network), py::arg("layers"), py::arg("tails"), py::arg("winograd") = -1)
+      .def(py::init([](std::vector<ConvLayer> layers, std::vector<Tail> tails, int winograd) {
+             return Network(std::move(layers), std::move(tails), winograd);
+           }),
+           py::arg("layers"), py::arg("tails"), py::arg("winograd") = -1)
       .def_property_readonly("scale", [](const Network& net) { return net.scale(0); })
       .def_property_readonly("scales", [](const Network& net) {
         std::vector<int> out;
@@ -406,7 +553,9 @@ PYBIND11_MODULE(_core, m) {
       .def("run", &run, py::arg("image"), py::arg("threads"), py::arg("tile_rows") = 0, py::arg("tile_cols") = 0,
            py::arg("isa") = py::none(), py::arg("out") = py::none(), py::arg("tail") = 0)
       .def("run_all", &run_all, py::arg("image"), py::arg("threads"), py::arg("tile_rows") = 0,
-           py::arg("tile_cols") = 0, py::arg("isa") = py::none());
+           py::arg("tile_cols") = 0, py::arg("isa") = py::none())
+      .def("run_frame", &run_frame, py::arg("image"), py::arg("outputs"), py::arg("bgr"), py::arg("threads"),
+           py::arg("tile_rows") = 0, py::arg("tile_cols") = 0, py::arg("isa") = py::none());
   fsrcnn::init_default_isa();
   m.def("isa", []() { return std::string(fsrcnn::isa_name(fsrcnn::default_table().isa)); },
         "The ISA chosen at import");
@@ -430,9 +579,34 @@ PYBIND11_MODULE(_core, m) {
   m.def("resize", &resize, py::arg("planes"), py::arg("row_index"), py::arg("row_weight"), py::arg("col_index"),
         py::arg("col_weight"), py::arg("threads"), py::arg("out") = py::none(),
         "Separable resampling of [C][H][W] float32 planes with precomputed taps (indices and weights)");
-  m.def("pack", &pack, py::arg("planes"), py::arg("matrix"), py::arg("offset"), py::arg("order"), py::arg("out"),
-        py::arg("threads"), py::arg("isa") = py::none(),
-        "Colour matrix, clip, round and interleave planes into the caller's sample type");
+  m.def("_unpack_row", &unpack_row, py::arg("isa"), py::arg("row"), py::arg("bgr"), py::arg("want"));
+  m.def("_bicubic_cols", &bicubic_cols, py::arg("isa"), py::arg("src"), py::arg("index"), py::arg("weight"));
+  m.def("_bicubic_rows", &bicubic_rows, py::arg("isa"), py::arg("rows"), py::arg("weight"));
+  m.def("_pack_row", &pack_row, py::arg("isa"), py::arg("planes"), py::arg("out"), py::arg("bgr"));
+  m.def("_bicubic_taps", [](int in_len, int scale) {
+    if (in_len < 1 || scale < 1 || scale > 16) throw py::value_error("in_len >= 1, scale in [1, 16]");
+    const fsrcnn::BicubicTaps t = fsrcnn::bicubic_taps(in_len, scale);
+    py::array_t<std::int32_t> index({t.taps, t.out_len});
+    py::array_t<float> weight({t.taps, t.out_len});
+    std::copy(t.index.begin(), t.index.end(), index.mutable_data());
+    std::copy(t.weight.begin(), t.weight.end(), weight.mutable_data());
+    return py::make_tuple(index, weight);
+  }, py::arg("in_len"), py::arg("scale"), "MATLAB imresize bicubic taps for upscaling: (index, weight) [taps][out]");
+  m.def("ycbcr_matrices", []() {
+    float to_ycbcr[3][3], offset[3], to_rgb[3][3];
+    fsrcnn::ycbcr_matrices(to_ycbcr, offset, to_rgb);
+    py::array_t<float> a({3, 3}), o(3), b({3, 3});
+    std::copy(&to_ycbcr[0][0], &to_ycbcr[0][0] + 9, a.mutable_data());
+    std::copy(offset, offset + 3, o.mutable_data());
+    std::copy(&to_rgb[0][0], &to_rgb[0][0] + 9, b.mutable_data());
+    return py::make_tuple(a, o, b);
+  }, "(RGB -> YCbCr matrix, YCbCr offset, YCbCr -> RGB matrix) as the frame kernels use them, float32");
+  py::dict limits;
+  limits["max_side"] = fsrcnn::kMaxSide;
+  limits["max_scale"] = kMaxScale;
+  limits["min_offset"] = kMinOffset;
+  limits["max_offset"] = kMaxOffset;
+  m.attr("limits") = limits;
   m.def(
       "fma_peak_gflops",
       [](double seconds) {

@@ -6,6 +6,7 @@
 
 #include "../dispatch/dispatch.h"
 #include "../kernels/kernels.h"
+#include "frame.h"
 #include "executor.h"
 
 namespace fsrcnn {
@@ -49,6 +50,9 @@ struct PreparedConv {
   kernels::ConvWeights winograd_view() const;
 };
 
+// The largest image side the engine accepts, input or output (Python reads it from _core.limits).
+constexpr int kMaxSide = 1 << 20;
+
 struct RunOptions {
   int threads = 1;
   int tile_rows = 0, tile_cols = 0;  // 0: chosen by the planner
@@ -70,12 +74,20 @@ class Network {
   void run(const float* input, int rows, int cols, const std::vector<float*>& outputs,
            const RunOptions& options) const;
 
+  // upscale() in one call (frame.h): the caller's image in, outputs[t] (data nullptr: skipped) written
+  // with tail t's result converted back to the image's layout and sample type, rounded as MATLAB.
+  void run_frame(const FrameImage& image, const std::vector<FrameOutput>& outputs, const RunOptions& options) const;
+
   int tails() const { return static_cast<int>(tails_.size()); }
   int scale(int tail) const { return scales_.at(tail); }
   const std::vector<PreparedConv>& convs() const { return convs_; }       // the shared layers
   const std::vector<PreparedConv>& tail_convs() const { return tails_; }  // each output's last conv
 
  private:
+  // input (a float plane) or job (an image), never both.
+  void run_tiled(const float* input, const FrameJob* job, int rows, int cols, const std::vector<float*>& outputs,
+                 const RunOptions& options) const;
+
   std::vector<PreparedConv> convs_;
   std::vector<PreparedConv> tails_;  // deconv as phase conv, sub-pixel conv, or SRCNN's last layer
   std::vector<int> scales_;          // > 1: the tail has scale^2 phase channels to shuffle

@@ -13,10 +13,12 @@
 // multi-scale model computes its shared layers once for all its scales.
 #include <algorithm>
 #include <cstddef>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
 #include "executor.h"
+#include "frame.h"
 #include "network.h"
 
 namespace fsrcnn {
@@ -120,11 +122,13 @@ struct Scratch {
   std::vector<const float*> window;
   std::vector<float*> out_rows;
   std::vector<const float*> phases;
+  std::unique_ptr<FrameTile> frame;  // run_frame: the image's rows in, the caller's output rows out
 
   Scratch(const Geometry& g, const std::vector<PreparedConv>& convs, const std::vector<PreparedConv>& tail_convs,
-          int max_scale)
+          int max_scale, const FrameJob* job, const KernelTable& kt)
       : next(g.channels.size()), tail_next(tail_convs.size()), window(32), out_rows(max_scale),
-        phases(static_cast<std::size_t>(max_scale) * max_scale) {
+        phases(static_cast<std::size_t>(max_scale) * max_scale),
+        frame(job ? std::make_unique<FrameTile>(*job, kt, g.tile_cols) : nullptr) {
     std::size_t discard_floats = 0, wino_floats = 0;
     const auto winograd_needs = [&](const PreparedConv& c, const Ring& out) {
       if (!c.wino) return;
@@ -156,6 +160,7 @@ class TileRunner {
   void run(int row0, int row1, int col0) {
     col0_ = col0;
     width_ = std::min(g_.tile_cols, g_.cols - col0);
+    if (s_.frame) s_.frame->start(col0_, width_);
     for (int L = -1; L < n_; ++L) s_.next[L + 1] = std::max(0, row0 - g_.halo[L + 1]);
     for (std::size_t t = 0; t < tails_.size(); ++t) s_.tail_next[t] = row0;
     // A stop request is honoured between output rows: a row of a tile takes well under a millisecond.
@@ -262,8 +267,12 @@ class TileRunner {
     float* dst = slot(-1, y);
     const auto [lo, hi, width] = inside(g_.halo[0]);
     const int first = col0_ - g_.halo[0];
-    const float* src = input_ + static_cast<std::size_t>(y) * g_.cols;
-    std::copy(src + first + lo, src + first + hi, dst + lo);
+    if (s_.frame) {
+      s_.frame->load_y(y, first + lo, hi - lo, dst + lo);
+    } else {
+      const float* src = input_ + static_cast<std::size_t>(y) * g_.cols;
+      std::copy(src + first + lo, src + first + hi, dst + lo);
+    }
     fill_columns(-1, dst);
   }
 
@@ -271,10 +280,13 @@ class TileRunner {
     const int s = net_.scale(t);
     const std::size_t out_cols = static_cast<std::size_t>(g_.cols) * s;
     for (int a = 0; a < s; ++a)
-      s_.out_rows[a] = outputs_[t] + (static_cast<std::size_t>(y) * s + a) * out_cols + static_cast<std::size_t>(col0_) * s;
+      s_.out_rows[a] = s_.frame ? s_.frame->y_row(a)
+                                : outputs_[t] + (static_cast<std::size_t>(y) * s + a) * out_cols +
+                                      static_cast<std::size_t>(col0_) * s;
     const float* row = s_.tails[t].slot(y);
     for (int p = 0; p < s * s; ++p) s_.phases[p] = row + tails_[t].position[p] * s_.tails[t].cstride;
     kt_.shuffle_row({s_.phases.data(), s_.out_rows.data(), s, width_});
+    if (s_.frame) s_.frame->emit(t, y);
   }
 
   const std::vector<PreparedConv>& convs_;
@@ -294,11 +306,28 @@ class TileRunner {
 
 void Network::run(const float* input, int rows, int cols, const std::vector<float*>& outputs,
                   const RunOptions& options) const {
-  if (rows < 1 || cols < 1) throw std::invalid_argument("image must not be empty");
   if (outputs.size() != tails_.size()) throw std::invalid_argument("one output (or nullptr) per tail");
   if (std::none_of(outputs.begin(), outputs.end(), [](float* p) { return p != nullptr; }))
     throw std::invalid_argument("no output requested");
-  constexpr int kMaxSide = 1 << 20;
+  run_tiled(input, nullptr, rows, cols, outputs, options);
+}
+
+void Network::run_frame(const FrameImage& image, const std::vector<FrameOutput>& outputs,
+                        const RunOptions& options) const {
+  if (outputs.size() != tails_.size()) throw std::invalid_argument("one output (or nullptr) per tail");
+  if (std::none_of(outputs.begin(), outputs.end(), [](const FrameOutput& o) { return o.data != nullptr; }))
+    throw std::invalid_argument("no output requested");
+  if (!image.data) throw std::invalid_argument("no image");
+  for (int s : scales_)
+    if (s < 2) throw std::invalid_argument("run_frame needs an upscaling network (scale >= 2)");
+  const FrameJob job(image, outputs, scales_);
+  const std::vector<float*> none(tails_.size(), nullptr);
+  run_tiled(nullptr, &job, image.rows, image.cols, none, options);
+}
+
+void Network::run_tiled(const float* input, const FrameJob* job, int rows, int cols,
+                        const std::vector<float*>& outputs, const RunOptions& options) const {
+  if (rows < 1 || cols < 1) throw std::invalid_argument("image must not be empty");
   const int max_scale = *std::max_element(scales_.begin(), scales_.end());
   if (rows > kMaxSide / max_scale || cols > kMaxSide / max_scale) throw std::invalid_argument("image is too large");
   const KernelTable& kt = options.table ? *options.table : default_table();
@@ -317,13 +346,20 @@ void Network::run(const float* input, int rows, int cols, const std::vector<floa
   // MemoryError here, with no worker running.
   std::vector<Scratch> scratch;
   scratch.reserve(team.size());
-  for (int t = 0; t < team.size(); ++t) scratch.emplace_back(g, convs_, tails_, max_scale);
+  for (int t = 0; t < team.size(); ++t) scratch.emplace_back(g, convs_, tails_, max_scale, job, kt);
+  // Which tails to produce: the non-null planes, or the frame's wanted outputs (then only a marker:
+  // TileRunner never writes through it, FrameTile writes the caller's array).
+  std::vector<float*> wanted = outputs;
+  if (job)
+    for (std::size_t t = 0; t < wanted.size(); ++t)
+      wanted[t] = job->outputs[t].data ? reinterpret_cast<float*>(job->outputs[t].data) : nullptr;
 
+  // The one parallel loop over tiles, for planes and frames alike.
   team.run(
       tiles,
       [&](int t, int worker) {
         const int band = t / strips, strip = t % strips;
-        TileRunner runner(*this, g, kt, input, outputs, scratch[worker], options.cancel);
+        TileRunner runner(*this, g, kt, input, wanted, scratch[worker], options.cancel);
         runner.run(g.band_start[band], g.band_start[band + 1], strip * g.tile_cols);
       },
       options.cancel);

@@ -1,5 +1,5 @@
 // Separable resampling with precomputed contributions (Python computes MATLAB's bicubic taps; this
-// applies them). Used for the chroma and alpha planes and SRCNN's pre-upsampling.
+// applies them). Used for SRCNN's pre-upsampling (upscale()'s chroma and alpha go through frame.h).
 #pragma once
 
 #include <cstdint>

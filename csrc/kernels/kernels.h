@@ -58,18 +58,72 @@ struct ShuffleRow {
   int scale, cols;
 };
 
-// One row of the last step of upscale(), for uint8 images: planes -> interleaved pixels.
-//   out[x * channels + order[c]] = u8(sum_k matrix[c][k] * (planes[k][x] - offset[k]))  for c < 3,
-//   out[x * 4 + order[3]] = u8(planes[3][x])                                              (alpha),
-// u8(v) = clamp(int(clamp(v, -1, 2) * 255 + 0.5), 0, 255): rounds half up. Products and sums in
-// exactly this order, without fused multiply-adds, so every ISA gives the same bytes.
-struct PackRow {
-  const float* planes[4];
-  std::uint8_t* out;
-  int cols, channels;  // channels: 3 or 4
-  int order[4];
+// The frame kernels: upscale() reads the caller's image and writes the caller's output array a row
+// at a time through these four, so no full-size plane is ever needed (engine/frame.cpp).
+// Sample types of the caller's arrays. Integer samples map to [0, 1] by 1 / 255 or 1 / 65535.
+enum class Sample : int { U8 = 0, U16 = 1, F32 = 2, F64 = 3 };
+
+// One row of the caller's image -> unit-float planes. Pixel x, channel c is at
+// src + x * col_stride + c * chan_stride (byte strides, either sign).
+//   gray (channels 1):  y[x] = unit(px[0])
+//   colour (3 or 4):    r, g, b = unit(px[rgb[0]]), unit(px[rgb[1]]), unit(px[rgb[2]]),
+//                       Y = ((m[0][0] r + m[0][1] g) + m[0][2] b) + offset[0], Cb, Cr alike;
+//                       alpha[x] = unit(px[3]) when channels is 4.
+// unit(v) = float(v) * (1 / 255.f) for uint8, * (1 / 65535.f) for uint16, float(v) for floats.
+// Any of y, cb, cr, alpha may be nullptr (not wanted). Products and sums in exactly this order,
+// without fused multiply-adds, so every ISA gives the same bits.
+struct UnpackRow {
+  const unsigned char* src;
+  std::ptrdiff_t col_stride, chan_stride;
+  Sample type;
+  int channels;
+  int rgb[3];
   float matrix[3][3];
   float offset[3];
+  float *y, *cb, *cr, *alpha;
+  int cols;
+};
+
+// The column pass of a separable resize, for 1 to 3 planes of one row:
+//   dst[p][x] = sum_t weight[t * tap_stride + x] * src[p][index[t * tap_stride + x]]
+// summed from 0 in tap order (0 + w0 s0 + w1 s1 + ...), no fused multiply-adds. Indices are relative
+// to src[p] and >= 0; kernels may read up to 8 floats past the largest index (callers pad src rows).
+struct BicubicColsRow {
+  const float* src[3];
+  float* dst[3];
+  int planes, cols, taps;
+  const std::int32_t* index;
+  const float* weight;
+  std::ptrdiff_t tap_stride;
+};
+
+// The row pass of a separable resize, one plane: dst[x] = sum_t weight[t] * rows[t][x], summed from 0
+// in tap order, no fused multiply-adds. taps <= kMaxTaps.
+constexpr int kMaxTaps = 8;
+struct BicubicRowsRow {
+  const float* rows[kMaxTaps];
+  float weight[kMaxTaps];
+  float* dst;
+  int taps, cols;
+};
+
+// One row of planes -> the caller's output row (strides as UnpackRow's, into dst).
+//   gray (channels 1):  px[0] = store(y[x])
+//   colour (3 or 4):    v0, v1, v2 = y[x] - offset[0], cb[x] - offset[1], cr[x] - offset[2];
+//                       px[rgb[c]] = store((m[c][0] v0 + m[c][1] v1) + m[c][2] v2); px[3] = store(alpha[x]).
+// store(v): clip to [0, 1] (NaN -> 0); floats are stored as they are, integers as MATLAB's uint8() /
+// uint16() do: t = v * 255 (or 65535), rounded half away from zero (floor(t) + (t - floor(t) >= 0.5),
+// exact for every float t), so exact k + 0.5 ties go up on every path and ISA.
+struct PackRow {
+  const float *y, *cb, *cr, *alpha;
+  unsigned char* dst;
+  std::ptrdiff_t col_stride, chan_stride;
+  Sample type;
+  int channels;
+  int rgb[3];
+  float matrix[3][3];
+  float offset[3];
+  int cols;
 };
 
 // Winograd F(mxm, 3x3) (Lavin & Gray, 2016) for 3 x 3 convs, m = 2 or 4: every m x m block of outputs

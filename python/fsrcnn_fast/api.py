@@ -1,5 +1,6 @@
-"""Public API: :func:`upscale` and :class:`Model`. All policy lives here: argument checks,
-dtype and layout normalisation, colour; the engine only sees float32 Y planes."""
+"""Public API: :func:`upscale` and :class:`Model`: model choice, defaults and argument checks.
+Image policy (accepted layouts, output arrays) is :mod:`fsrcnn_fast.frame`'s; the arithmetic is the
+engine's, in one call per image."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from . import color
 from . import files as _files
+from . import frame as _frame
 from .resize import resize_planes
 from .weights import safetensors_io
 from .weights.formats import load_weights
@@ -22,8 +23,6 @@ __all__ = ["Model", "upscale", "available_models", "default_threads", "set_num_t
 
 SHIPPED_MODELS = ("fsrcnn", "fsrcnn-multi", "fsrcnn-s")
 _PER_SCALE_MODELS = ("fsrcnn", "fsrcnn-s")  # a network fine-tuned per scale, one file each; the rest share layers
-_SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32), np.dtype(np.float64))
-_MAX_SIDE = 1 << 20
 
 
 def available_models() -> tuple[str, ...]:
@@ -86,9 +85,11 @@ def _to_engine(spec: NetworkSpec, winograd: int = -1):  # -> _core.Network
     return _core.Network(_engine_layers(spec), [_engine_tail(spec.tail)] if spec.tail is not None else [], winograd)
 
 
-def _engine_layers(spec: NetworkSpec) -> list[tuple]:
+def _engine_layers(spec: NetworkSpec) -> list:  # -> list[_core.ConvLayer]
+    from . import _core
+
     return [
-        (
+        _core.ConvLayer(
             l.weight,
             l.bias,
             np.ascontiguousarray(np.broadcast_to(l.slope, (l.cout,)), np.float32)
@@ -101,10 +102,12 @@ def _engine_layers(spec: NetworkSpec) -> list[tuple]:
     ]
 
 
-def _engine_tail(tail: Deconv | Subpixel) -> tuple:
+def _engine_tail(tail: Deconv | Subpixel):  # -> _core.Tail
+    from . import _core
+
     if isinstance(tail, Deconv):
-        return ("deconv", np.ascontiguousarray(tail.weight[:, 0]), tail.bias, tail.scale, tail.offset, tail.border)
-    return ("subpixel", tail.weight, tail.bias, tail.scale, 0, tail.border)
+        return _core.Tail("deconv", np.ascontiguousarray(tail.weight[:, 0]), tail.bias, tail.scale, tail.offset, tail.border)
+    return _core.Tail("subpixel", tail.weight, tail.bias, tail.scale, 0, tail.border)
 
 
 class Model:
@@ -257,22 +260,27 @@ class Model:
         scale: int | None = None,
         threads: int | None = None,
         channel_order: Literal["RGB", "BGR"] = "RGB",
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
         """Super-resolves ``image`` by ``scale`` (default :attr:`scale`).
 
         ``image``: H x W (gray), H x W x 1, H x W x 3 (RGB, or BGR with
         ``channel_order="BGR"``) or H x W x 4 (RGBA); uint8, uint16, float32 or
-        float64 (floats in [0, 1]). Returns a new array of the same layout and
-        dtype, ``scale`` x larger, clipped (and rounded for integer types). The
-        network runs on Y (BT.601, as MATLAB's rgb2ycbcr); chroma and alpha are
-        upscaled with MATLAB-compatible bicubic. A PIL image gives a PIL image back
-        (mode rules: :func:`fsrcnn_fast.files.pil_to_array`).
+        float64 (floats in [0, 1]); any strides. Returns an array of the same layout and
+        dtype, ``scale`` x larger, clipped (and for integer types rounded as MATLAB's
+        ``uint8()``: half away from zero). The network runs on Y (BT.601, as MATLAB's
+        rgb2ycbcr); chroma and alpha are upscaled with MATLAB-compatible bicubic.
+        ``out``: an array of exactly that shape and dtype (any strides, not overlapping
+        ``image``) to write into instead, e.g. reused across the frames of a video.
+        A PIL image gives a PIL image back (mode rules: :func:`fsrcnn_fast.files.pil_to_array`;
+        ``out`` is for arrays only).
         """
         if _files.is_pil_image(image):  # a PIL image in, a PIL image out: its mode rules are in files.py
+            if out is not None:
+                raise TypeError("out= takes a numpy array result; a PIL image input gives a new PIL image")
             return _files.upscale_pil(self, image, scale=scale, threads=threads)
         s = self._pick_scale(scale)
-        frame = _Frame(image, threads, channel_order)
-        return frame.assemble(s, lambda out: self.run_y(frame.y, frame.threads, out, scale=s))
+        return self._upscale_into(image, (s,), threads, channel_order, {s: out})[s]
 
     def upscale_all(
         self,
@@ -281,13 +289,37 @@ class Model:
         *,
         threads: int | None = None,
         channel_order: Literal["RGB", "BGR"] = "RGB",
+        out: dict[int, np.ndarray] | None = None,
     ) -> dict[int, np.ndarray]:
         """``{scale: upscale(image, scale=scale)}`` for every scale asked (default: all of the
-        model's), with the layers the scales share computed once."""
+        model's), with the layers the scales share computed once. ``out``: ``{scale: array}`` to
+        write some or all of the scales into."""
         wanted = self._pick_scales(scales)
-        frame = _Frame(image, threads, channel_order)
-        ys = self.run_y_all(frame.y, wanted, frame.threads)
-        return {s: frame.assemble(s, lambda out, y=ys[s]: np.copyto(out, y)) for s in wanted}
+        if out is not None and not isinstance(out, dict):
+            raise TypeError("out must be a dict {scale: array}")
+        extra = set(out or {}) - set(wanted)
+        if extra:
+            raise ValueError(f"out has arrays for scales {sorted(extra)} that are not computed ({wanted})")
+        return self._upscale_into(image, wanted, threads, channel_order, out or {})
+
+    def _upscale_into(self, image, scales: tuple[int, ...], threads, channel_order, out) -> dict[int, np.ndarray]:
+        arr = _frame.check_image(image)
+        bgr = _frame.check_channel_order(channel_order)
+        n_threads = _check_threads(threads)
+        outs: dict[int, np.ndarray] = {}
+        for s in scales:
+            outs[s] = _frame.check_out(out.get(s), arr, s, list(outs.values()))
+        if any(self._specs[s].pre_upsample for s in scales):
+            for s in scales:  # SRCNN: the NumPy path (see _numpy_frame)
+                _frame.upscale_numpy_into(arr, s, lambda y, s=s: self.run_y(y, n_threads, scale=s), outs[s], bgr)
+            return outs
+        engine = self._joint_engine(scales)
+        if engine is None:
+            for s in scales:
+                _frame.upscale_into(self._engines[s], arr, {s: outs[s]}, bgr, n_threads)
+        else:
+            _frame.upscale_into(engine, arr, outs, bgr, n_threads)
+        return outs
 
     __call__ = upscale
 
@@ -310,43 +342,6 @@ class Model:
                 specs = [self._specs[s] for s in scales]
                 self._joint[scales] = _to_joint_engine(specs) if _shares_layers(specs) else None
             return self._joint[scales]
-
-
-class _Frame:
-    """An image prepared once for one or more scales: checked, in float, split into Y and the planes
-    that are bicubic-upscaled (Cb, Cr, alpha)."""
-
-    def __init__(self, image: np.ndarray, threads: int | None, channel_order: str) -> None:
-        self.arr = _check_image(image)
-        if channel_order not in ("RGB", "BGR"):
-            raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
-        self.bgr = channel_order == "BGR"
-        self.threads = _check_threads(threads)
-        # float64 input is computed in float64 up to the network, float32 elsewhere (enough for
-        # 16-bit samples; the network itself is float32).
-        x = color.to_unit_float(self.arr, np.float64 if self.arr.dtype == np.float64 else np.float32)
-        self.gray = x.ndim == 2 or x.shape[2] == 1
-        self.keep_dim = x.ndim == 3
-        if self.gray:
-            self.y, self.rest = (x if x.ndim == 2 else x[..., 0]), None
-            return
-        rgb = x[..., :3] if not self.bgr else x[..., 2::-1]
-        ycc = color.rgb_to_ycbcr(rgb)
-        self.y = ycc[..., 0]
-        self.rest = np.stack([ycc[..., 1], ycc[..., 2]] + ([x[..., 3]] if x.shape[2] == 4 else [])).astype(np.float32)
-
-    def assemble(self, scale: int, fill_y) -> np.ndarray:
-        """The output at ``scale``; ``fill_y(out)`` writes the network's Y into ``out``."""
-        h, w = self.y.shape[0] * scale, self.y.shape[1] * scale
-        if self.rest is None:
-            y = np.empty((h, w), np.float32)
-            fill_y(y)
-            return color.from_unit_float(y[..., None] if self.keep_dim else y, self.arr.dtype)
-        # Cb, Cr (and alpha) in one bicubic pass, then Y joins them for one packing pass.
-        planes = np.empty((1 + len(self.rest), h, w), np.float32)
-        resize_planes(self.rest, scale, self.threads, out=planes[1:])
-        fill_y(planes[0])
-        return color.ycbcr_planes_to_image(planes, self.arr.dtype, self.bgr, self.threads)
 
 
 def _check_plane(y: np.ndarray) -> np.ndarray:
@@ -379,8 +374,11 @@ def _to_joint_engine(specs: Sequence[NetworkSpec]):  # -> _core.Network
 def _check_scale(scale: object) -> int:
     if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)):
         raise TypeError(f"scale must be an integer, got {type(scale).__name__}")
-    if not 2 <= int(scale) <= 16:
-        raise ValueError(f"scale must be in [2, 16], got {scale}")
+    from . import _core
+
+    top = _core.limits["max_scale"]
+    if not 2 <= int(scale) <= top:
+        raise ValueError(f"scale must be in [2, {top}], got {scale}")
     return int(scale)
 
 
@@ -392,28 +390,6 @@ def _check_threads(threads: int | None) -> int:
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     return int(threads)
-
-
-def _check_image(image: object) -> np.ndarray:
-    if not isinstance(image, np.ndarray):
-        try:
-            image = np.asarray(image)
-        except Exception as exc:  # ragged lists and the like
-            raise TypeError(f"image must be a numpy array, got {type(image).__name__}") from exc
-    arr: np.ndarray = image  # type: ignore[assignment]
-    if arr.dtype not in _SUPPORTED_DTYPES:
-        raise TypeError(f"unsupported image dtype {arr.dtype}; use uint8, uint16, float32 or float64")
-    if arr.ndim not in (2, 3):
-        raise ValueError(f"image must be H x W or H x W x C, got {arr.ndim} dimensions (shape {arr.shape})")
-    if arr.ndim == 3 and arr.shape[2] not in (1, 3, 4):
-        raise ValueError(f"image must have 1, 3 or 4 channels, got {arr.shape[2]} (shape {arr.shape})")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"image is empty (shape {arr.shape})")
-    if max(arr.shape[:2]) > _MAX_SIDE:
-        raise ValueError(f"image side exceeds {_MAX_SIDE} pixels (shape {arr.shape})")
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise ValueError("image contains NaN or infinity")
-    return arr
 
 
 _CACHE: dict[tuple[str, int | None, float, int | None], Model] = {}
@@ -451,17 +427,20 @@ def upscale(
     offset: int | None = None,
     threads: int | None = None,
     channel_order: Literal["RGB", "BGR"] = "RGB",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Super-resolves ``image`` by ``scale`` with a shipped model or a weights file.
 
     ``scale``: by default 3 for a shipped model, and the weights' own scale for a weights file (a file that
     cannot tell it needs ``scale=``; a ``scale`` the file contradicts is refused). ``offset``: the
     deconvolution offset of a weights file that cannot tell it (Caffe; see :func:`load_weights`).
-    See :meth:`Model.upscale` for the accepted layouts and dtypes. Models are loaded once and cached.
+    See :meth:`Model.upscale` for the accepted layouts and dtypes and for ``out``. Models are loaded
+    once and cached.
     """
     s = None if scale is None else _check_scale(scale)
     if not _files.is_pil_image(image):
-        _check_image(image)
+        _frame.check_image(image)
     if weights is None and s is None:
         s = 3
-    return _cached_model(model, weights, s, offset).upscale(image, threads=threads, channel_order=channel_order)
+    return _cached_model(model, weights, s, offset).upscale(
+        image, threads=threads, channel_order=channel_order, out=out)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "ycbcr_planes_to_image", "rgb_to_y_uint8", "to_unit_float", "from_unit_float"]
+__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y_uint8", "to_unit_float", "from_unit_float", "round_half_away"]
 
 # rows: Y, Cb, Cr; columns: R, G, B, applied to values in [0, 255] / 255 scaled.
 _RGB_TO_YCBCR = np.array(
@@ -34,18 +34,6 @@ def ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
     return (ycbcr - _YCBCR_OFFSET.astype(ycbcr.dtype)) @ _YCBCR_TO_RGB.T.astype(ycbcr.dtype)
 
 
-def ycbcr_planes_to_image(planes: np.ndarray, dtype: np.dtype, bgr: bool, threads: int) -> np.ndarray:
-    """Y, Cb, Cr [, alpha] float32 planes [C, H, W] -> the caller's H x W x C image of ``dtype``
-    (RGB or BGR order, alpha last), clipped and rounded by the engine in one pass."""
-    from . import _core
-
-    channels, rows, cols = planes.shape
-    out = np.empty((rows, cols, channels), dtype)
-    order = [2, 1, 0, 3][:channels] if bgr else list(range(channels))
-    _core.pack(planes, _YCBCR_TO_RGB.astype(np.float32), _YCBCR_OFFSET.astype(np.float32), order, out, threads)
-    return out
-
-
 def rgb_to_y_uint8(rgb: np.ndarray) -> np.ndarray:
     """MATLAB ``rgb2ycbcr`` on a uint8 image, Y channel only, rounded to uint8."""
     x = np.asarray(rgb, np.float64)[..., :3]
@@ -64,11 +52,20 @@ def to_unit_float(x: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     return x.astype(dtype) * dtype(1.0 / scale)
 
 
+def round_half_away(x: np.ndarray) -> np.ndarray:
+    """MATLAB's rounding (``round``, ``uint8()``, ``uint16()``): half away from zero, exact for every
+    float (``x - floor(x)`` is exact; ``floor(x + 0.5)`` is not, e.g. for 0.49999997). The engine's
+    pack_row kernel rounds the same way."""
+    a = np.abs(x)
+    f = np.floor(a)
+    return np.copysign(f + (a - f >= 0.5), x)
+
+
 def from_unit_float(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """[0, 1] float -> ``dtype``: clipped, and rounded for integer types."""
+    """[0, 1] float -> ``dtype``: clipped, and for integer types scaled and rounded as MATLAB
+    (half away from zero)."""
     scale = _INT_MAX.get(np.dtype(dtype))
     if scale is None:
         return np.clip(x, 0.0, 1.0).astype(dtype)
-    x = x * x.dtype.type(scale)
-    np.clip(x, 0.0, scale, out=x)
-    return np.rint(x, out=x).astype(dtype)
+    x = np.clip(x, 0.0, 1.0) * x.dtype.type(scale)
+    return round_half_away(x).astype(dtype)

@@ -103,8 +103,8 @@ def imresize(image: np.ndarray, scale: float | None = None, *, output_shape: tup
 
 def resize_planes(planes: np.ndarray, scale: int, threads: int, out: np.ndarray | None = None) -> np.ndarray:
     """Float32 [C, H, W] planes upscaled by ``scale`` with the same taps as :func:`imresize`,
-    applied by the engine (multi-threaded, in float32): the fast path of ``upscale()``'s chroma
-    and alpha and of SRCNN's pre-upsampling."""
+    applied by the engine (multi-threaded, in float32): SRCNN's pre-upsampling. (``upscale()``'s
+    chroma and alpha are resized tile by tile inside the engine's frame path, with the same taps.)"""
     from . import _core
 
     _, rows, cols = planes.shape
