@@ -28,6 +28,13 @@ def _subpixel(cin, scale=2, k=3, outs=None):
     return ("subpixel", _f(scale * scale if outs is None else outs, cin, k, k), _f(scale * scale), scale, 0, "zero")
 
 
+def _network(layers, tails, winograd=-1):
+    """The engine's typed inputs (_core.ConvLayer / _core.Tail) built from the tuples above: built here,
+    inside each test's pytest.raises, since their constructors check what they are given too."""
+    return _core.Network([_core.ConvLayer(*layer) for layer in layers], [_core.Tail(*tail) for tail in tails],
+                         winograd)
+
+
 GOOD_LAYERS = [_conv(4, 1, 5), _conv(2, 4, 1)]
 
 HOSTILE = {
@@ -68,13 +75,13 @@ HOSTILE = {
 def test_hostile_network_is_refused(case):
     layers, tails = HOSTILE[case]
     with pytest.raises((ValueError, TypeError)):
-        net = _core.Network(layers, tails, -1)
+        net = _network(layers, tails)
         net.run(np.full((7, 9), 0.5, np.float32), 1)  # some problems may only show at run time; never a crash
 
 
 def test_the_good_network_runs():
     for tails in ([_deconv(2)], [_subpixel(2)], [_deconv(2, k=31, scale=2, offset=4)]):
-        out = _core.Network(GOOD_LAYERS, tails, -1).run(np.full((7, 9), 0.5, np.float32), 1)
+        out = _network(GOOD_LAYERS, tails).run(np.full((7, 9), 0.5, np.float32), 1)
         assert out.shape == (14, 18) and np.all(np.isfinite(out))
 
 
@@ -98,7 +105,7 @@ def test_load_refuses_exactly_what_the_engine_refuses():
                 except WeightsError:
                     schema_ok = False
                 try:
-                    _core.Network([_conv(2, 1, 1)], [_deconv(2, k, scale, offset)], -1)
+                    _network([_conv(2, 1, 1)], [_deconv(2, k, scale, offset)])
                     engine_ok = True
                 except ValueError:
                     engine_ok = False

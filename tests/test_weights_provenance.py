@@ -159,10 +159,11 @@ def test_cli_runs_weights_at_their_own_scale(tmp_path, capsys):
     Image.fromarray(np.random.default_rng(1).integers(0, 256, (7, 9), dtype=np.uint8)).save(src)
     assert main(["upscale", str(src), str(out), "--weights", str(weights)]) == 0
     assert Image.open(out).size == (18, 14)
-    assert main(["upscale", str(src), str(out), "--weights", str(weights), "--scale", "3"]) == 2
+    # --overwrite: the CLI refuses an existing output before anything else, and these calls reuse out.png
+    assert main(["upscale", str(src), str(out), "--weights", str(weights), "--scale", "3", "--overwrite"]) == 2
     err = capsys.readouterr().err
     assert "fsrcnn_x2.pth" in err and "upscales by 2, not 3" in err
-    assert main(["upscale", str(src), str(out)]) == 0  # a shipped model: x3 by default
+    assert main(["upscale", str(src), str(out), "--overwrite"]) == 0  # a shipped model: x3 by default
     assert Image.open(out).size == (27, 21)
 
 
@@ -189,7 +190,7 @@ def test_caffe_needs_an_offset_everywhere(tmp_path, capsys):
     assert main(["upscale", str(src), str(out), "--weights", str(path)]) == 2
     assert "pass offset=" in capsys.readouterr().err
     assert main(["upscale", str(src), str(out), "--weights", str(path), "--offset", "2"]) == 0
-    assert main(["upscale", str(src), str(out), "--weights", str(path), "--offset", "caffe"]) == 0
+    assert main(["upscale", str(src), str(out), "--weights", str(path), "--offset", "caffe", "--overwrite"]) == 0
     assert main(["convert", str(path), str(conv)]) == 2
     assert main(["convert", str(path), str(conv), "--offset", "2"]) == 0
     (native,) = load_weights(conv)
