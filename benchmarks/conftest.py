@@ -15,6 +15,6 @@ def fma_peak_gmacs():
 
 
 def all_threads() -> int:
-    from fsrcnn_fast.api import default_threads
+    from fsrcnn_fast.engine import default_threads
 
     return default_threads()

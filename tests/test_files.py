@@ -354,7 +354,7 @@ def test_debug_shows_the_traceback(tmp_path):
 
 
 def test_convert_into_missing_folder(tmp_path, capsys):
-    from fsrcnn_fast.api import _shipped_path
+    from fsrcnn_fast.registry import shipped_path as _shipped_path
 
     assert main(["convert", str(_shipped_path("fsrcnn", 2)), str(tmp_path / "no" / "x.safetensors")]) == 2
     err = capsys.readouterr().err

@@ -283,7 +283,7 @@ def test_extra_memory_is_output_plus_tiles(shape):
 
 def test_engine_inputs_are_typed_objects_and_limits_come_from_cpp():
     import fsrcnn_fast
-    from fsrcnn_fast.api import _engine_layers, _engine_tail
+    from fsrcnn_fast.engine import engine_layers as _engine_layers, engine_tail as _engine_tail
 
     spec = netgen.fsrcnn(np.random.default_rng(0), d=8, s=4, m=1, scale=3)
     layers, tail = _engine_layers(spec), _engine_tail(spec.tail)

@@ -7,7 +7,7 @@ import pytest
 import netgen
 import oracle
 from fsrcnn_fast import Model, _core
-from fsrcnn_fast.api import _to_engine
+from fsrcnn_fast.engine import to_engine as _to_engine
 
 ISAS = _core.supported_isas()
 

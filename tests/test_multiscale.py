@@ -9,7 +9,7 @@ import pytest
 import netgen
 import oracle
 from fsrcnn_fast import Model, _core
-from fsrcnn_fast.api import _engine_layers, _engine_tail
+from fsrcnn_fast.engine import engine_layers as _engine_layers, engine_tail as _engine_tail
 
 ISAS = _core.supported_isas()
 

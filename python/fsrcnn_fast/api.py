@@ -1,12 +1,12 @@
 """Public API: :func:`upscale` and :class:`Model`: model choice, defaults and argument checks.
-Image policy (accepted layouts, output arrays) is :mod:`fsrcnn_fast.frame`'s; the arithmetic is the
-engine's, in one call per image."""
+Image policy (accepted layouts, output arrays) is :mod:`fsrcnn_fast.frame`'s; the shipped models are
+:mod:`fsrcnn_fast.registry`'s; the typed engine wrapper and the thread defaults are
+:mod:`fsrcnn_fast.engine`'s; the arithmetic is the engine's, in one call per image."""
 
 from __future__ import annotations
 
 import os
 import threading
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -14,101 +14,21 @@ import numpy as np
 
 from . import files as _files
 from . import frame as _frame
+from .engine import check_threads as _check_threads
+from .engine import cpu_info, default_threads, set_num_threads
+from .engine import shares_layers as _shares_layers
+from .engine import to_engine as _to_engine
+from .engine import to_joint_engine as _to_joint_engine
+from .registry import PER_SCALE_MODELS as _PER_SCALE_MODELS
+from .registry import SHIPPED_MODELS, available_models
+from .registry import shipped_file as _shipped_file
+from .registry import shipped_path as _shipped_path
 from .resize import resize_planes
 from .weights import safetensors_io
 from .weights.formats import load_weights
-from .weights.schema import Deconv, NetworkSpec, Subpixel
+from .weights.schema import Deconv, NetworkSpec
 
 __all__ = ["Model", "upscale", "available_models", "default_threads", "set_num_threads", "cpu_info"]
-
-SHIPPED_MODELS = ("fsrcnn", "fsrcnn-multi", "fsrcnn-s")
-_PER_SCALE_MODELS = ("fsrcnn", "fsrcnn-s")  # a network fine-tuned per scale, one file each; the rest share layers
-
-
-def available_models() -> tuple[str, ...]:
-    """Names :meth:`Model.load` and :func:`upscale` accept (weights shipped in the package)."""
-    return SHIPPED_MODELS
-
-
-def _available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-_num_threads: int | None = None
-
-
-def default_threads() -> int:
-    """Threads a call uses when it passes ``threads=None``: :func:`set_num_threads`'s value, or
-    the cores this process may run on."""
-    return _num_threads if _num_threads is not None else _available_cores()
-
-
-def set_num_threads(threads: int | None) -> None:
-    """Sets the default thread count of every later call (``None``: all available cores)."""
-    global _num_threads
-    _num_threads = None if threads is None else _check_threads(threads)
-
-
-def cpu_info() -> dict[str, object]:
-    """What the engine runs on: the SIMD path chosen at import (and why), the paths this CPU
-    supports, the default thread count and the threading runtime (the engine's own pool: no OpenMP,
-    so ``"openmp"`` is False)."""
-    from . import _core
-
-    return {
-        "isa": _core.isa(),
-        "isa_reason": _core.isa_note(),
-        "supported_isas": list(_core.supported_isas()),
-        "threads": default_threads(),
-        "available_cores": _available_cores(),
-        "threading": _core.threading_runtime(),
-        "openmp": False,
-    }
-
-
-def _shipped_file(name: str) -> Path:
-    return Path(str(resources.files("fsrcnn_fast") / "data" / f"{name.replace('-', '_')}.safetensors"))
-
-
-def _shipped_path(name: str, scale: int) -> Path:
-    return Path(str(resources.files("fsrcnn_fast") / "data" / f"{name.replace('-', '_')}_x{scale}.safetensors"))
-
-
-def _to_engine(spec: NetworkSpec, winograd: int = -1):  # -> _core.Network
-    """The engine for spec. winograd: Winograd tile of 3x3 layers, 2 or 4; 0 keeps every layer a direct
-    conv; -1 lets the engine choose (tests and benchmarks compare them)."""
-    from . import _core
-
-    return _core.Network(_engine_layers(spec), [_engine_tail(spec.tail)] if spec.tail is not None else [], winograd)
-
-
-def _engine_layers(spec: NetworkSpec) -> list:  # -> list[_core.ConvLayer]
-    from . import _core
-
-    return [
-        _core.ConvLayer(
-            l.weight,
-            l.bias,
-            np.ascontiguousarray(np.broadcast_to(l.slope, (l.cout,)), np.float32)
-            if l.slope is not None
-            else np.zeros(0, np.float32),
-            l.activation,
-            l.border,
-        )
-        for l in spec.layers
-    ]
-
-
-def _engine_tail(tail: Deconv | Subpixel):  # -> _core.Tail
-    from . import _core
-
-    if isinstance(tail, Deconv):
-        return _core.Tail("deconv", np.ascontiguousarray(tail.weight[:, 0]), tail.bias, tail.scale, tail.offset, tail.border)
-    return _core.Tail("subpixel", tail.weight, tail.bias, tail.scale, 0, tail.border)
-
 
 class Model:
     """A super-resolution network, loaded once and called many times.
@@ -351,26 +271,6 @@ def _check_plane(y: np.ndarray) -> np.ndarray:
     return plane
 
 
-def _shares_layers(specs: Sequence[NetworkSpec]) -> bool:
-    first = specs[0]
-    if first.tail is None or any(sp.kind != first.kind or len(sp.layers) != len(first.layers) for sp in specs):
-        return False
-    return all(
-        a.activation == b.activation and a.border == b.border and np.array_equal(a.weight, b.weight)
-        and np.array_equal(a.bias, b.bias)
-        and (a.slope is None) == (b.slope is None) and (a.slope is None or np.array_equal(a.slope, b.slope))
-        and sp.tail is not None and sp.tail.border == first.tail.border
-        for sp in specs[1:]
-        for a, b in zip(first.layers, sp.layers)
-    )
-
-
-def _to_joint_engine(specs: Sequence[NetworkSpec]):  # -> _core.Network
-    from . import _core
-
-    return _core.Network(_engine_layers(specs[0]), [_engine_tail(sp.tail) for sp in specs])
-
-
 def _check_scale(scale: object) -> int:
     if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)):
         raise TypeError(f"scale must be an integer, got {type(scale).__name__}")
@@ -380,16 +280,6 @@ def _check_scale(scale: object) -> int:
     if not 2 <= int(scale) <= top:
         raise ValueError(f"scale must be in [2, {top}], got {scale}")
     return int(scale)
-
-
-def _check_threads(threads: int | None) -> int:
-    if threads is None:
-        return default_threads()
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
-        raise TypeError(f"threads must be an integer or None, got {type(threads).__name__}")
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
-    return int(threads)
 
 
 _CACHE: dict[tuple[str, int | None, float, int | None], Model] = {}
