@@ -106,6 +106,9 @@ SIGINT_SCENARIO = """
     import numpy as np
     import fsrcnn_fast
 
+    # A shell that starts a job in the background (nohup, `cmd &` in a script: how CI may run pytest) hands
+    # it SIGINT ignored, and Python then keeps it ignored; an interactive user has Python's handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     call = {call!r}
     rng = np.random.default_rng(0)
     if call == "run_y":
