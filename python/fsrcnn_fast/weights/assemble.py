@@ -69,7 +69,7 @@ class DeconvOp:
     scale: Optional[int] = None
     offset: Union[int, Callable[[int], int], None] = None  # a function of the scale where that decides it
     offset_from: str = "graph"
-    default_offset: Optional[int] = None
+    default_offset: Union[int, Callable[[int], int], None] = None  # likewise
     overridable: bool = True
     offset_hint: str = ""
     border: Optional[str] = None
@@ -217,7 +217,8 @@ def assemble(
         border = tail_op.border or border
         _build(where, Deconv, tail_op.name, tail_op.weight, tail_op.bias, s, 0, border)  # the layer, before its offset
         said = tail_op.offset(s) if callable(tail_op.offset) else tail_op.offset
-        off, off_from = decide_offset(where, offset, said, tail_op.offset_from, tail_op.default_offset,
+        default = tail_op.default_offset(s) if callable(tail_op.default_offset) else tail_op.default_offset
+        off, off_from = decide_offset(where, offset, said, tail_op.offset_from, default,
                                       tail_op.overridable, tail_op.offset_hint)
         if not -32 <= off <= 32:  # the engine's range
             raise WeightsError(f"{_at(where)}layer {tail_op.name!r}: deconvolution offset {off} (from its {off_from}) is "
