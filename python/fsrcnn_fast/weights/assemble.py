@@ -130,6 +130,10 @@ def fold(ops: Sequence[Op], where: str = "") -> Chain:
             tail, tail_name = op, op.name
         else:
             tail, shuffle, tail_name = body.pop(), op, op.name
+            channels = int(np.shape(tail.weight)[0])
+            if op.block is not None and (not 2 <= op.block <= 16 or channels != op.block * op.block):
+                raise WeightsError(f"{_at(where)}{op.name!r}: block size {op.block} needs {op.block * op.block} "
+                                   f"channels, {tail.name!r} gives {channels}")
             if tail.activation not in (None, "none"):
                 raise WeightsError(f"{_at(where)}{tail.name!r} has activation {tail.activation!r} before the shuffle "
                                    f"{op.name!r}")
@@ -232,9 +236,6 @@ def assemble(
         if block is None:
             root = int(np.sqrt(np.shape(tail_op.weight)[0]) + 0.5)
             block = root if root > 1 and root * root == np.shape(tail_op.weight)[0] else None
-        elif not 2 <= block <= 16 or np.shape(tail_op.weight)[0] != block * block:
-            raise WeightsError(f"{_at(where)}{chain.shuffle.name!r}: block size {block} needs {block * block} "
-                               f"channels, {tail_op.name!r} gives {np.shape(tail_op.weight)[0]}")
         s, s_from = decide_scale(where, scale, [(block, "graph"), *claims], scale_detail)
         tail = _build(where, Subpixel, tail_op.name, tail_op.weight, tail_op.bias, s,  # type: ignore[assignment]
                       tail_op.border or border)
