@@ -26,7 +26,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from .errors import WeightsError
-from .provenance import Claim, decide_offset, decide_scale, with_provenance
+from .provenance import SOURCES, Claim, decide_offset, decide_scale, with_provenance
 from .schema import BORDERS, Conv, Deconv, NetworkSpec, Subpixel
 
 __all__ = ["ConvOp", "ActOp", "DeconvOp", "ShuffleOp", "Op", "Chain", "fold", "assemble"]
@@ -157,6 +157,11 @@ def _default_refusal(conv: ConvOp) -> str:
     return f"{conv.name!r} is not followed by an activation the file records, and FSRCNN has a PReLU after each"
 
 
+def _strongest_first(claims: list[Claim]) -> list[Claim]:
+    """A value written in the file outranks what its graph implies, which outranks its name (SOURCES' order)."""
+    return sorted(claims, key=lambda claim: SOURCES.index(claim[1]))
+
+
 def _build(where: str, cls: Callable[..., object], *args: object) -> object:
     try:
         return cls(*args)
@@ -184,7 +189,7 @@ def assemble(
     """The network ``ops`` describe, at the scale and offset the file (or the caller) gives.
 
     ``where``: the file, named in every error. ``scale`` / ``offset``: the caller's. ``claims``: what else
-    the file says about the scale, strongest first, after the graph's own (a deconvolution's stride, a
+    the file says about the scale, taken in the order of ``provenance.SOURCES`` with the graph's own (a deconvolution's stride, a
     shuffle's block): ``[(scale_from_name(path), "file name")]``, ``[(stored, "metadata")]``.
     ``scale_detail``: what in the file gave the scale, for a conflict's message (``{found}`` / ``{asked}``).
     ``border``: of every layer whose op does not say. ``kind``: overrides ``fsrcnn`` (tail) / ``srcnn``.
@@ -217,7 +222,7 @@ def assemble(
     tail: Union[Deconv, Subpixel]
     off_from: Optional[str] = None
     if isinstance(tail_op, DeconvOp):
-        s, s_from = decide_scale(where, scale, [(tail_op.scale, "graph"), *claims], scale_detail)
+        s, s_from = decide_scale(where, scale, _strongest_first([(tail_op.scale, "graph"), *claims]), scale_detail)
         border = tail_op.border or border
         _build(where, Deconv, tail_op.name, tail_op.weight, tail_op.bias, s, 0, border)  # the layer, before its offset
         said = tail_op.offset(s) if callable(tail_op.offset) else tail_op.offset
@@ -236,7 +241,7 @@ def assemble(
         if block is None:
             root = int(np.sqrt(np.shape(tail_op.weight)[0]) + 0.5)
             block = root if root > 1 and root * root == np.shape(tail_op.weight)[0] else None
-        s, s_from = decide_scale(where, scale, [(block, "graph"), *claims], scale_detail)
+        s, s_from = decide_scale(where, scale, _strongest_first([(block, "graph"), *claims]), scale_detail)
         tail = _build(where, Subpixel, tail_op.name, tail_op.weight, tail_op.bias, s,  # type: ignore[assignment]
                       tail_op.border or border)
         if record_tail:
