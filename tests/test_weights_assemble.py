@@ -113,3 +113,10 @@ def test_schema_errors_name_the_file():
     bad = ConvOp("c", np.ones((1, 1, 3, 3)), np.array([np.nan]))
     with pytest.raises(WeightsError, match=r"^f\.x: c\.bias: contains NaN"):
         assemble([bad], "f.x", scale=2)
+
+
+@pytest.mark.parametrize("said", [0, 17])
+def test_a_scale_the_file_claims_outside_the_engines_range_is_refused(said):
+    # a damaged safetensors file's metadata 'scales' of 0 reached the bicubic resize (ZeroDivisionError)
+    with pytest.raises(WeightsError, match=rf"^f: scale must be an integer in \[1, 16\], got {said} \(from its metadata\)"):
+        assemble([conv("a", 1, 2), conv("b", 2, 1)], "f", claims=[(said, "metadata")])

@@ -162,6 +162,16 @@ def _strongest_first(claims: list[Claim]) -> list[Claim]:
     return sorted(claims, key=lambda claim: SOURCES.index(claim[1]))
 
 
+def _scale(where: str, wanted: object, claims: Sequence[Claim], detail: str, layer: str = "") -> tuple[int, str]:
+    """decide_scale, and the scale a file claims in the range every part of the engine runs (a damaged
+    file can say 0)."""
+    s, s_from = decide_scale(where, wanted, _strongest_first(list(claims)), detail)
+    if not 1 <= s <= 16:
+        what = f"layer {layer!r}: " if layer else ""
+        raise WeightsError(f"{_at(where)}{what}scale must be an integer in [1, 16], got {s} (from its {s_from})")
+    return s, s_from
+
+
 def _build(where: str, cls: Callable[..., object], *args: object) -> object:
     try:
         return cls(*args)
@@ -216,13 +226,13 @@ def assemble(
         if int(np.shape(last.weight)[0]) != 1:
             raise WeightsError(f"{_at(where)}the last layer {last.name!r} gives {np.shape(last.weight)[0]} channels "
                                "and nothing upscales them")
-        s, s_from = decide_scale(where, scale, claims, scale_detail)
+        s, s_from = _scale(where, scale, claims, scale_detail)
         spec = _build(where, NetworkSpec, kind or "srcnn", layers, None, s, s != 1, meta)
         return with_provenance(spec, s_from)  # type: ignore[arg-type]
     tail: Union[Deconv, Subpixel]
     off_from: Optional[str] = None
     if isinstance(tail_op, DeconvOp):
-        s, s_from = decide_scale(where, scale, _strongest_first([(tail_op.scale, "graph"), *claims]), scale_detail)
+        s, s_from = _scale(where, scale, [(tail_op.scale, "graph"), *claims], scale_detail, tail_op.name)
         border = tail_op.border or border
         _build(where, Deconv, tail_op.name, tail_op.weight, tail_op.bias, s, 0, border)  # the layer, before its offset
         said = tail_op.offset(s) if callable(tail_op.offset) else tail_op.offset
@@ -241,7 +251,7 @@ def assemble(
         if block is None:
             root = int(np.sqrt(np.shape(tail_op.weight)[0]) + 0.5)
             block = root if root > 1 and root * root == np.shape(tail_op.weight)[0] else None
-        s, s_from = decide_scale(where, scale, _strongest_first([(block, "graph"), *claims]), scale_detail)
+        s, s_from = _scale(where, scale, [(block, "graph"), *claims], scale_detail, chain.shuffle.name)
         tail = _build(where, Subpixel, tail_op.name, tail_op.weight, tail_op.bias, s,  # type: ignore[assignment]
                       tail_op.border or border)
         if record_tail:

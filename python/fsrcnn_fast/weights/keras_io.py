@@ -751,7 +751,7 @@ def _clean_errors(source: str) -> Iterator[None]:
     except (WeightsError, ImportError):
         raise
     except (OSError, KeyError, IndexError, TypeError, AttributeError, RuntimeError, ValueError,
-            RecursionError, MemoryError) as exc:
+            RecursionError, MemoryError, OverflowError) as exc:  # OverflowError: h5py on a huge declared offset
         raise WeightsError(f"{source}: unreadable Keras file ({type(exc).__name__}: {exc})") from exc
 
 
