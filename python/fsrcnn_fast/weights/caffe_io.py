@@ -53,8 +53,9 @@ import numpy as np
 from .caffe_model import ConvParam, Layer, read_caffemodel
 from .caffe_prototxt import parse_prototxt, with_blobs
 from .errors import WeightsError
-from .provenance import decide_offset, decide_scale, scale_from_name, with_provenance
-from .schema import Activation, Conv, Deconv, NetworkSpec
+from .assemble import ActOp, ConvOp, DeconvOp, Op, assemble
+from .provenance import scale_from_name
+from .schema import Deconv, NetworkSpec
 
 __all__ = ["load_caffe", "read_caffemodel", "parse_prototxt"]
 
@@ -131,30 +132,12 @@ def _bias(layer: Layer, n: int) -> np.ndarray:
 
 
 @dataclass
-class _ConvOut:
-    name: str
-    weight: np.ndarray  # OIHW
-    bias: np.ndarray
-    activation: Activation = "none"
-    slope: np.ndarray | None = None
-
-
-@dataclass
-class _DeconvOut:
-    name: str
-    weight: np.ndarray  # [cin, 1, k, k]
-    bias: np.ndarray
-    stride: int
-    offset: int  # pad, plus a Crop's offset
-
-
-@dataclass
 class _Chain:
     """What the walk along the layers has built so far, and the name of its current output blob."""
 
     source: str
-    convs: list[_ConvOut] = field(default_factory=list)
-    deconv: _DeconvOut | None = None
+    ops: list[Op] = field(default_factory=list)
+    deconv: DeconvOp | None = None  # which a Crop may shift
     current: str | None = None
 
     def consume(self, layer: Layer) -> None:
@@ -171,48 +154,41 @@ class _Chain:
 
 def _conv(chain: _Chain, layer: Layer) -> None:
     what = f"{chain.source}: layer {layer.name!r} (Convolution)"
-    if chain.deconv is not None:
-        raise WeightsError(f"{what} follows the deconvolution; the engine's networks end with it")
     weight = _weight(layer)
     bias = _bias(layer, weight.shape[0])
     k, pad, stride = _geometry(layer, weight)
     if stride != 1 or pad != k // 2 or k % 2 == 0:
         raise WeightsError(f"{what}: kernel {k}, pad {pad}, stride {stride}; the engine runs 'same' convolutions "
                          f"(odd kernel, pad = kernel // 2, stride 1)")
-    chain.convs.append(_ConvOut(layer.name, weight, bias))
+    chain.ops.append(ConvOp(layer.name, weight, bias, "zero"))
 
 
 def _activation(chain: _Chain, layer: Layer) -> None:
     what = f"{chain.source}: layer {layer.name!r} ({layer.type})"
-    if chain.deconv is not None:
-        raise WeightsError(f"{what}: an activation after the deconvolution is not part of FSRCNN")
-    if not chain.convs or chain.convs[-1].activation != "none":
-        raise WeightsError(f"{what} must follow a convolution directly (one activation per convolution)")
-    last = chain.convs[-1]
     if layer.type == "ReLU":
-        last.activation = "prelu" if layer.negative_slope else "relu"
-        last.slope = np.array([layer.negative_slope]) if layer.negative_slope else None
+        slope = np.array([layer.negative_slope]) if layer.negative_slope else None
+        chain.ops.append(ActOp(layer.name, "prelu" if slope is not None else "relu", slope))
         return
-    cout = last.weight.shape[0]
     if not layer.blobs:
         raise WeightsError(f"{what}: no slope blob")
     slope = layer.blobs[0].reshape(-1)
+    before = chain.ops[-1] if chain.ops else None
+    cout = before.weight.shape[0] if isinstance(before, ConvOp) else slope.size
     if slope.size not in (1, cout) or (layer.channel_shared and slope.size != 1):
         raise WeightsError(f"{what}: {slope.size} slopes for {cout} channels (channel_shared={layer.channel_shared})")
-    last.activation, last.slope = "prelu", slope
+    chain.ops.append(ActOp(layer.name, "prelu", slope))
 
 
 def _deconv(chain: _Chain, layer: Layer) -> None:
     what = f"{chain.source}: layer {layer.name!r} (Deconvolution)"
-    if chain.deconv is not None:
-        raise WeightsError(f"{what}: a second deconvolution; the engine's networks have one")
     weight = _weight(layer)
     if weight.shape[1] != 1:
         raise WeightsError(f"{what}: weight blob {tuple(weight.shape)} is [cin, cout, k, k] with cout = "
                          f"{weight.shape[1]}; the engine's deconvolution has one output channel")
     bias = _bias(layer, 1)
     k, pad, stride = _geometry(layer, weight)
-    chain.deconv = _DeconvOut(layer.name, weight, bias, stride, pad)
+    chain.deconv = DeconvOp(layer.name, weight, bias, stride, pad, border="zero")
+    chain.ops.append(chain.deconv)
 
 
 def _crop_after_deconv(chain: _Chain, layer: Layer) -> None:
@@ -225,6 +201,7 @@ def _crop_after_deconv(chain: _Chain, layer: Layer) -> None:
     if axis != 2 or len(offsets) not in (1, 2) or offsets[0] != offsets[-1]:
         raise WeightsError(f"{what}: axis {layer.crop_axis}, offset {offsets}; only one offset for both spatial "
                          "axes (axis 2) is supported")
+    assert isinstance(chain.deconv.offset, int)
     chain.deconv.offset += int(offsets[0])
     chain.current = layer.top[0]
 
@@ -248,43 +225,41 @@ def _walk(layers: list[Layer], source: str) -> _Chain:
                              f"(supported: {_SUPPORTED})")
         chain.consume(layer)
         handler(chain, layer)
-    if not chain.convs:
+    if not any(isinstance(op, ConvOp) for op in chain.ops):
         raise WeightsError(f"{source}: no Convolution layers")
     return chain
 
 
 def _spec(chain: _Chain, scale: int | None, offset: int | str | None, source: str, label: str) -> NetworkSpec:
-    layers = tuple(Conv(c.name, c.weight, c.bias, c.activation, c.slope, "zero") for c in chain.convs)
-    meta = {"source": label}
     d = chain.deconv
     if d is None:
-        if layers[-1].cout != 1 or (scale is None and scale_from_name(source) is None):
+        last = [op for op in chain.ops if isinstance(op, ConvOp)][-1]
+        if last.weight.shape[0] != 1 or (scale is None and scale_from_name(source) is None):
             raise WeightsError(f"{source}: no Deconvolution layer: only an SRCNN-like network (last convolution to "
                                f"one channel, bicubic-upscaled input, scale= given) can run without one")
-        s, s_from = decide_scale(source, scale, [(scale_from_name(source), "file name")])
-        return with_provenance(NetworkSpec("srcnn", layers, None, s, pre_upsample=True, metadata=meta), s_from)
-    decide_scale(source, scale, [(d.stride, "graph")], f"layer {d.name!r} has stride {{found}}, but scale={{asked}} was asked")
-    if offset in (None, "caffe") and not -_MAX_OFFSET <= d.offset <= _MAX_OFFSET:
-        raise WeightsError(f"{source}: layer {d.name!r}: deconvolution offset {d.offset} (pad + crop) is "
+        return assemble(chain.ops, source, scale=scale, claims=[(scale_from_name(source), "file name")],
+                        metadata={"source": label}, record_tail=False)
+    caffe = d.offset
+    assert isinstance(caffe, int)
+    if offset in (None, "caffe") and not -_MAX_OFFSET <= caffe <= _MAX_OFFSET:
+        raise WeightsError(f"{source}: layer {d.name!r}: deconvolution offset {caffe} (pad + crop) is "
                            f"outside [-{_MAX_OFFSET}, {_MAX_OFFSET}], what the engine runs")
-    Deconv(d.name, d.weight, d.bias, d.stride, 0, "zero")  # the rest of the layer is checked before the offset
     # Caffe's pad (and Crop) reproduce Caffe's output grid, but where the HR image sits on it depends on how
     # the training labels were cropped, which the file does not record: the offset is never assumed.
     if offset == "caffe":
-        used, used_from = d.offset, "graph"
+        offset = None
     else:
-        used, used_from = decide_offset(
-            source, offset, hint=f"pad and Crop of layer {d.name!r} give {d.offset}, which reproduces Caffe's own "
-            "output: offset='caffe'; a model trained on labels cropped off that grid needs another, e.g. "
-            "wangxuewen99's x3 offset=2")
-    if not -_MAX_OFFSET <= used <= _MAX_OFFSET:
-        raise WeightsError(f"{source}: layer {d.name!r}: deconvolution offset {used} (offset=) is "
-                           f"outside [-{_MAX_OFFSET}, {_MAX_OFFSET}], what the engine runs")
-    tail = Deconv(d.name, d.weight, d.bias, d.stride, used, "zero")
-    meta["deconv_offset"] = str(used)
-    if used != d.offset:
-        meta["deconv_offset_caffe"] = str(d.offset)
-    return with_provenance(NetworkSpec("fsrcnn", layers, tail, d.stride, metadata=meta), "graph", used_from)
+        d.offset = None
+        d.offset_hint = (f"pad and Crop of layer {d.name!r} give {caffe}, which reproduces Caffe's own output: "
+                         "offset='caffe'; a model trained on labels cropped off that grid needs another, e.g. "
+                         "wangxuewen99's x3 offset=2")
+    spec = assemble(chain.ops, source, scale=scale, offset=offset, metadata={"source": label}, record_tail=False,
+                    scale_detail=f"layer {d.name!r} has stride {{found}}, but scale={{asked}} was asked")
+    assert isinstance(spec.tail, Deconv)
+    spec.metadata["deconv_offset"] = str(spec.tail.offset)
+    if spec.tail.offset != caffe:
+        spec.metadata["deconv_offset_caffe"] = str(caffe)
+    return spec
 
 
 def load_caffe(

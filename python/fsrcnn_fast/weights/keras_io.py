@@ -65,9 +65,9 @@ import numpy as np
 
 from .errors import WeightsError
 from .limits import read_member
-from .safetensors_io import build_part
-from .schema import BORDERS, Conv, Deconv, NetworkSpec, Subpixel
-from .provenance import check_scale_argument, decide_offset, decide_scale, scale_from_name, with_provenance
+from .assemble import ActOp, Chain, ConvOp, DeconvOp, Op, ShuffleOp, assemble
+from .provenance import check_scale_argument, scale_from_name
+from .schema import BORDERS, NetworkSpec
 
 __all__ = ["load_keras"]
 
@@ -108,45 +108,7 @@ def _h5py() -> Any:
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class _ConvItem:
-    """A Conv2D (kernel already OIHW). activation None: the file does not say (weights-only)."""
-
-    name: str
-    weight: np.ndarray
-    bias: np.ndarray
-    activation: str | None
-    slope: np.ndarray | None = None
-
-
-@dataclass
-class _ActItem:
-    """A standalone activation layer: "none", "relu" or "prelu" (with slope)."""
-
-    name: str
-    activation: str
-    slope: np.ndarray | None = None
-
-
-@dataclass
-class _DeconvItem:
-    """A Conv2DTranspose to one channel (weight [cin, 1, k, k]); scale None: not recorded."""
-
-    name: str
-    weight: np.ndarray
-    bias: np.ndarray
-    scale: int | None
-
-
-@dataclass
-class _ShuffleItem:
-    """A depth-to-space of the previous conv's channels."""
-
-    name: str
-    block: int
-
-
-_Item = Union[_ConvItem, _ActItem, _DeconvItem, _ShuffleItem]
+_Item = Op
 
 
 @dataclass
@@ -452,7 +414,7 @@ def _kernel_bias(weights: dict[str, np.ndarray], layer: _Layer, want_cout: int, 
     return kernel, bias
 
 
-def _conv_item(layer: _Layer, weights: dict[str, np.ndarray]) -> _ConvItem:
+def _conv_item(layer: _Layer, weights: dict[str, np.ndarray]) -> ConvOp:
     cfg, where = layer.config, f"layer {layer.name!r} ({layer.cls})"
     padding = _check_common(layer)
     k = _pair(cfg.get("kernel_size"), where, "kernel_size")
@@ -465,10 +427,10 @@ def _conv_item(layer: _Layer, weights: dict[str, np.ndarray]) -> _ConvItem:
     filters = cfg.get("filters")
     kernel, bias = _kernel_bias(weights, layer, int(filters) if isinstance(filters, int) else -1, k, 3)
     act, slope = _activation_name(cfg.get("activation", "linear"), where)
-    return _ConvItem(layer.name, kernel.transpose(3, 2, 0, 1), bias, act, slope)
+    return ConvOp(layer.name, kernel.transpose(3, 2, 0, 1), bias, activation=act, slope=slope)
 
 
-def _deconv_item(layer: _Layer, weights: dict[str, np.ndarray]) -> _DeconvItem:
+def _deconv_item(layer: _Layer, weights: dict[str, np.ndarray]) -> DeconvOp:
     cfg, where = layer.config, f"layer {layer.name!r} ({layer.cls})"
     padding = _check_common(layer)
     k = _pair(cfg.get("kernel_size"), where, "kernel_size")
@@ -491,7 +453,7 @@ def _deconv_item(layer: _Layer, weights: dict[str, np.ndarray]) -> _DeconvItem:
     if _activation_name(cfg.get("activation", "linear"), where)[0] != "none":
         raise WeightsError(f"{where}: activation={cfg.get('activation')!r}; FSRCNN's deconvolution is linear")
     kernel, bias = _kernel_bias(weights, layer, 1, k, 2)
-    return _DeconvItem(layer.name, kernel.transpose(3, 2, 0, 1), bias, sx)
+    return _deconv_op(layer.name, kernel.transpose(3, 2, 0, 1), bias, sx)
 
 
 def _prelu_slope(alpha: np.ndarray | None, name: str) -> np.ndarray:
@@ -506,32 +468,32 @@ def _prelu_slope(alpha: np.ndarray | None, name: str) -> np.ndarray:
     return alpha.reshape(-1)
 
 
-def _activation_item(layer: _Layer, weights: dict[str, np.ndarray]) -> _ActItem:
+def _activation_item(layer: _Layer, weights: dict[str, np.ndarray]) -> ActOp:
     cfg, where = layer.config, f"layer {layer.name!r} ({layer.cls})"
     if layer.cls == "PReLU":
-        return _ActItem(layer.name, "prelu", _prelu_slope(weights.get("alpha"), layer.name))
+        return ActOp(layer.name, "prelu", _prelu_slope(weights.get("alpha"), layer.name))
     if layer.cls == "Activation":
         act, slope = _activation_name(cfg.get("activation"), where)
-        return _ActItem(layer.name, act, slope)
+        return ActOp(layer.name, act, slope)
     if layer.cls == "LeakyReLU":
         slope = cfg.get("negative_slope", cfg.get("alpha", 0.3))
-        return _ActItem(layer.name, "prelu", np.array([float(slope)], np.float32))
+        return ActOp(layer.name, "prelu", np.array([float(slope)], np.float32))
     if cfg.get("max_value") is not None or float(cfg.get("threshold") or 0.0) != 0.0:
         raise WeightsError(f"{where}: max_value / threshold are not part of FSRCNN's activations")
     slope = float(cfg.get("negative_slope") or 0.0)
     if slope == 0.0:
-        return _ActItem(layer.name, "relu")
-    return _ActItem(layer.name, "prelu", np.array([slope], np.float32))
+        return ActOp(layer.name, "relu")
+    return ActOp(layer.name, "prelu", np.array([slope], np.float32))
 
 
-def _shuffle_item(layer: _Layer) -> _ShuffleItem:
+def _shuffle_item(layer: _Layer) -> ShuffleOp:
     cfg, where = layer.config, f"layer {layer.name!r} ({layer.cls})"
     if (cfg.get("data_format") or "channels_last") != "channels_last":
         raise WeightsError(f"{where}: data_format={cfg.get('data_format')!r}; only channels_last is read")
     block = cfg.get("block_size")
     if not isinstance(block, int) or not 1 <= block <= 16:
         raise WeightsError(f"{where}: block_size={block!r}; expected the scale, an integer in [1, 16]")
-    return _ShuffleItem(layer.name, block)
+    return ShuffleOp(layer.name, block)
 
 
 _ROLES = {"Conv2D": ("kernel", "bias"), "Conv2DTranspose": ("kernel", "bias"), "PReLU": ("alpha",)}
@@ -645,10 +607,10 @@ def _kernel_items(kernels: list[_Kernel], what: str) -> list[_Item]:
             if not last:
                 raise WeightsError(f"{what}: layer {name!r}: a transposed convolution before the last layer")
             b = np.zeros(1, np.float32) if bias is None else bias
-            items.append(_DeconvItem(name, kernel.transpose(3, 2, 0, 1), b, None))
+            items.append(_deconv_op(name, kernel.transpose(3, 2, 0, 1), b, None))
         else:
             b = np.zeros(kernel.shape[3], np.float32) if bias is None else bias
-            items.append(_ConvItem(name, kernel.transpose(3, 2, 0, 1), b, None))
+            items.append(ConvOp(name, kernel.transpose(3, 2, 0, 1), b))
             channels = int(kernel.shape[3])
     return items
 
@@ -674,7 +636,7 @@ def _legacy_weights_only(h5py: Any, group: Any, names: list[str], what: str) -> 
     convs = _kernel_items(kernels, what)
     items: list[_Item] = []
     for kind, value in order:
-        items.append(convs[value] if kind == "conv" else _ActItem(value[0], "prelu", value[1]))
+        items.append(convs[value] if kind == "conv" else ActOp(value[0], "prelu", value[1]))
     return items
 
 
@@ -686,20 +648,20 @@ def _v3_weights_only(h5py: Any, layers_group: Any, what: str) -> list[_Item]:
         base, n = (m.group(1), int(m.group(2) or 0)) if m else (key, 0)
         groups.setdefault(base, []).append((n, key))
     convs: list[_Kernel] = []
-    prelus: list[_ActItem] = []
+    prelus: list[ActOp] = []
     for base in sorted(groups):
         for _, key in sorted(groups[base]):
             values = _v3_vars(h5py, layers_group, key, what) or []
             if base in ("conv2d", "conv2d_transpose") and 1 <= len(values) <= 2:
                 convs.append((key, values[0], values[1] if len(values) == 2 else None, base == "conv2d_transpose"))
             elif base == "p_re_lu" and len(values) == 1:
-                prelus.append(_ActItem(key, "prelu", _prelu_slope(values[0], key)))
+                prelus.append(ActOp(key, "prelu", _prelu_slope(values[0], key)))
             elif values:
                 raise WeightsError(f"{what}: layers/{key} holds {len(values)} variables: not a layer FSRCNN uses")
     tails = [c for c in convs if c[3]]
     convs = [c for c in convs if not c[3]] + tails  # the transposed conv is the tail
     items = _kernel_items(convs, what)
-    body = [i for i in items if isinstance(i, _ConvItem)]
+    body = [i for i in items if isinstance(i, ConvOp)]
     if prelus and len(prelus) != len(body):
         raise WeightsError(
             f"{what}: {len(body)} convolutions and {len(prelus)} PReLUs; a Keras 3 weights file records no layer "
@@ -708,7 +670,7 @@ def _v3_weights_only(h5py: Any, layers_group: Any, what: str) -> list[_Item]:
     out: list[_Item] = []
     for i, item in enumerate(items):
         out.append(item)
-        if prelus and isinstance(item, _ConvItem):
+        if prelus and isinstance(item, ConvOp):
             out.append(prelus[i])
     return out
 
@@ -789,7 +751,7 @@ def _clean_errors(source: str) -> Iterator[None]:
     except (WeightsError, ImportError):
         raise
     except (OSError, KeyError, IndexError, TypeError, AttributeError, RuntimeError, ValueError,
-            RecursionError, MemoryError) as exc:
+            RecursionError, MemoryError, OverflowError) as exc:  # OverflowError: h5py on a huge declared offset
         raise WeightsError(f"{source}: unreadable Keras file ({type(exc).__name__}: {exc})") from exc
 
 
@@ -813,59 +775,24 @@ def _parse(path: Path) -> _Parsed:
 # --------------------------------------------------------------------------------------------------
 
 
-def _chain_items(items: list[_Item], source: str) -> tuple[list[_ConvItem], _DeconvItem | _ConvItem | None, int | None]:
-    """Body convs (each with its activation), and the tail: a deconvolution, or the conv a
-    depth-to-space shuffles (with its block size)."""
-    body: list[_ConvItem] = []
-    tail: _DeconvItem | _ConvItem | None = None
-    block: int | None = None
-    tail_name = ""
-    for item in items:
-        if tail is not None and not (isinstance(item, _ActItem) and item.activation == "none"):
-            raise WeightsError(f"{source}: layer {item.name!r} comes after the upscaling tail {tail_name!r}")
-        if isinstance(item, _ConvItem):
-            body.append(item)
-        elif isinstance(item, _ActItem):
-            if item.activation == "none":
-                continue
-            if not body:
-                raise WeightsError(f"{source}: activation {item.name!r} comes before any convolution")
-            conv = body[-1]
-            if conv.activation not in (None, "none"):
-                raise WeightsError(
-                    f"{source}: {conv.name!r} already has activation {conv.activation!r}, then {item.name!r}"
-                )
-            conv.activation, conv.slope = item.activation, item.slope
-        elif not body:
-            raise WeightsError(f"{source}: the tail {item.name!r} comes before any convolution")
-        elif isinstance(item, _DeconvItem):
-            tail, tail_name = item, item.name
-        else:
-            tail, block, tail_name = body.pop(), item.block, item.name
-            if tail.activation not in (None, "none"):
-                raise WeightsError(f"{source}: {tail.name!r} has activation {tail.activation!r} before the shuffle")
-    if not body:
-        raise WeightsError(f"{source}: no convolution before the tail" if tail else f"{source}: no convolutions")
-    return body, tail, block
+def _deconv_op(name: str, weight: np.ndarray, bias: np.ndarray, stride: int | None) -> DeconvOp:
+    """A Conv2DTranspose: padding="same" of a model's config gives offset max(k - s, 0) // 2; weights-only
+    files do not record the padding (nor the stride) and assume it."""
+    k = int(weight.shape[2])
+    return DeconvOp(name, weight, bias, stride, lambda s: max(k - s, 0) // 2, "graph" if stride else "default")
 
 
-def _resolve_activations(body: list[_ConvItem], has_tail: bool, source: str) -> None:
-    """Activations a weights-only file does not record: SRCNN's ReLUs; FSRCNN needs its PReLUs."""
-    for i, conv in enumerate(body):
-        if conv.activation is not None:
-            continue
-        if has_tail:
-            raise WeightsError(
-                f"{source}: {conv.name!r} is not followed by a PReLU, and a weights-only file does not record "
-                "other activations; save the whole model (model.save('x.keras'))"
-            )
-        conv.activation = "none" if i == len(body) - 1 else "relu"
+def _missing_prelu(conv: ConvOp) -> str:
+    return (f"{conv.name!r} is not followed by a PReLU, and a weights-only file does not record other activations; "
+            "save the whole model (model.save('x.keras'))")
 
 
-def _pick_scale(found: int | None, scale: int | None, path: Path, source: str, what: str) -> tuple[int, str]:
-    """(scale, where it came from): the model's own (``what``), else the name, else ``scale=``."""
-    detail = f"{what} gives scale {{found}}, not the {{asked}} asked for" if what else ""
-    return decide_scale(source, scale, [(found, "graph"), (scale_from_name(path), "file name")], detail)
+def _no_tail(chain: Chain) -> str | None:
+    last = chain.body[-1]
+    if last.weight.shape[0] == 1:
+        return None
+    return (f"the last layer {last.name!r} gives {last.weight.shape[0]} channels and nothing upscales them; a "
+            "sub-pixel shuffle is only known as keras.ops.depth_to_space in a .keras model")
 
 
 def load_keras(
@@ -897,28 +824,10 @@ def load_keras(
     p = Path(os.fspath(path))
     source = str(p)
     parsed = _parse(p)
-    body, tail, block = _chain_items(parsed.items, source)
-    _resolve_activations(body, tail is not None, source)
     meta = {"source": f"Keras {_FORMATS[parsed.fmt]} {p.name}", "format": parsed.fmt, "border": border, **parsed.info}
-    layers = tuple(build_part(source, Conv, c.name, c.weight, c.bias, c.activation, c.slope, border) for c in body)
-    if tail is None:
-        if body[-1].weight.shape[0] != 1:
-            raise WeightsError(
-                f"{source}: the last layer {body[-1].name!r} gives {body[-1].weight.shape[0]} channels and nothing "
-                "upscales them; a sub-pixel shuffle is only known as keras.ops.depth_to_space in a .keras model"
-            )
-        s, s_from = _pick_scale(None, scale, p, source, "")
-        return with_provenance(build_part(source, NetworkSpec, "srcnn", layers, None, s, True, meta), s_from)
-    if isinstance(tail, _DeconvItem):
-        s, s_from = _pick_scale(tail.scale, scale, p, source, f"the strides of {tail.name!r}")
-        k = int(tail.weight.shape[2])
-        # padding="same" of a model's config; weights-only files do not record it and assume it
-        off, off_from = decide_offset(source, offset, max(k - s, 0) // 2, "graph" if tail.scale else "default")
-        meta.update(tail="deconv", deconv_offset=str(off))
-        spec_tail: Deconv | Subpixel = build_part(source, Deconv, tail.name, tail.weight, tail.bias, s, off, border)
-    else:
-        s, s_from = _pick_scale(block, scale, p, source, "the depth_to_space block size")
-        off_from = None
-        meta.update(tail="subpixel")
-        spec_tail = build_part(source, Subpixel, tail.name, tail.weight, tail.bias, s, border)
-    return with_provenance(build_part(source, NetworkSpec, "fsrcnn", layers, spec_tail, s, False, meta), s_from, off_from)
+    tail = next((op for op in parsed.items if isinstance(op, (DeconvOp, ShuffleOp))), None)
+    what = {DeconvOp: f"the strides of {tail.name!r}" if tail else "", ShuffleOp: "the depth_to_space block size"}
+    detail = what.get(type(tail), "")
+    return assemble(parsed.items, source, scale=scale, offset=offset, claims=[(scale_from_name(p), "file name")],
+                    scale_detail=f"{detail} gives scale {{found}}, not the {{asked}} asked for" if detail else "",
+                    border=border, metadata=meta, missing_activation=_missing_prelu, no_tail=_no_tail)

@@ -32,8 +32,9 @@ import numpy as np
 
 from .errors import WeightsError
 from .limits import MAX_MEMBER_BYTES, check_elements, check_file_size
-from .provenance import decide_offset, decide_scale, scale_from_name, with_provenance
-from .schema import Conv, Deconv, NetworkSpec
+from .assemble import ActOp, ConvOp, DeconvOp, Op, assemble
+from .provenance import decide_scale, scale_from_name
+from .schema import Deconv, NetworkSpec
 
 __all__ = ["load_matlab"]
 
@@ -187,30 +188,27 @@ def _deconv_weight(w: np.ndarray, name: str) -> np.ndarray:
     return np.stack([_kernel(w[0, :, c], name) for c in range(w.shape[2])])[:, None]
 
 
-def _fsrcnn_spec(layers: list[Conv], deconv: np.ndarray, bias: np.ndarray, scale: int, source: str,
-                 offset: int | None, where: str) -> NetworkSpec:
-    """The authors' deconv.m with the offset their demo scores at (a .mat file does not record it; ``offset=``
-    replaces it), replicate borders (see the module doc)."""
-    off, _ = decide_offset(where, offset, default=_FSRCNN_OFFSET.get(scale, 4))
-    tail = Deconv("deconv", deconv, np.asarray(bias, np.float64).reshape(-1), scale, off, "replicate")
-    meta = {"source": source, "deconv_offset": str(off)}
-    return NetworkSpec("fsrcnn", tuple(layers), tail, scale, metadata=meta)
+def _deconv_op(weight: np.ndarray, bias: np.ndarray) -> DeconvOp:
+    """The authors' deconv.m with the offset their demo scores at for its scale (a .mat file does not record
+    it; ``offset=`` replaces it), replicate borders (see the module doc)."""
+    return DeconvOp("deconv", weight, np.asarray(bias, np.float64).reshape(-1),
+                    default_offset=lambda s: _FSRCNN_OFFSET.get(s, 4), border="replicate")
 
 
-def _fsrcnn(mat: dict, path: Path, scale: int, offset: int | None) -> NetworkSpec:
+def _fsrcnn(mat: dict, path: Path) -> list[Op]:
     weights = _cells(mat, "weights_conv", path)
     biases = _cells(mat, "biases_conv", path)
     prelus = _cells(mat, "prelu_conv", path)
     if not (len(weights) == len(biases) and len(weights) >= 4):
         raise WeightsError(f"{path}: weights_conv and biases_conv must have the same length (>= 4)")
-    layers = []
+    layers: list[Op] = []
     for i, name in enumerate(_fsrcnn_names(len(weights) - 1)):
         slope = np.asarray(prelus[i], np.float64).reshape(-1)
         if slope.size != 1:
             raise WeightsError(f"{path}: {name}: expected one shared PReLU slope, got {slope.size}")
-        layers.append(Conv(name, _conv_oihw(weights[i], name), biases[i].reshape(-1), "prelu", slope, "replicate"))
-    deconv = _deconv_weight(weights[-1], "deconv")
-    return _fsrcnn_spec(layers, deconv, biases[-1], scale, f"MATLAB release {path.name}", offset, str(path))
+        layers += [ConvOp(name, _conv_oihw(weights[i], name), biases[i].reshape(-1), "replicate"),
+                   ActOp(f"prelu_conv{{{i + 1}}}", "prelu", slope)]
+    return layers + [_deconv_op(_deconv_weight(weights[-1], "deconv"), biases[-1])]
 
 
 def _flat_key(mat: dict, key: str, path: Path) -> np.ndarray:
@@ -220,14 +218,14 @@ def _flat_key(mat: dict, key: str, path: Path) -> np.ndarray:
     return np.asarray(mat[key])
 
 
-def _fsrcnn_flat(mat: dict, path: Path, scale: int, offset: int | None) -> NetworkSpec:
+def _fsrcnn_flat(mat: dict, path: Path) -> list[Op]:
     """chxy95-style flat keys: weights_conv{i} / biases_conv{i} / prelu{i} (per channel), weights_deconv."""
     n = 0
     while f"weights_conv{n + 1}" in mat:
         n += 1
     if n < 3:
         raise WeightsError(f"{path}: flat-key FSRCNN needs weights_conv1..N with N >= 3, found {n}")
-    layers = []
+    layers: list[Op] = []
     for i, name in enumerate(_fsrcnn_names(n), start=1):
         label = f"{name} (weights_conv{i})"
         oihw = _conv_oihw(_flat_key(mat, f"weights_conv{i}", path), f"{path}: {label}")
@@ -236,17 +234,16 @@ def _fsrcnn_flat(mat: dict, path: Path, scale: int, offset: int | None) -> Netwo
             raise WeightsError(f"{path}: prelu{i}: {slope.size} slopes for {oihw.shape[0]} channels (expected 1 or "
                              f"{oihw.shape[0]})")
         bias = np.asarray(_flat_key(mat, f"biases_conv{i}", path), np.float64).reshape(-1)
-        layers.append(Conv(name, oihw, bias, "prelu", slope, "replicate"))
+        layers += [ConvOp(name, oihw, bias, "replicate"), ActOp(f"prelu{i}", "prelu", slope)]
     after = np.asarray(mat.get(f"prelu{n + 1}", np.zeros(0)))
     if after.size:
         raise WeightsError(f"{path}: prelu{n + 1} has {after.size} values: an activation after the deconvolution "
                          "is not part of FSRCNN (it must be empty)")
     deconv = _deconv_weight(_flat_key(mat, "weights_deconv", path), f"{path}: weights_deconv")
-    bias = _flat_key(mat, "biases_deconv", path)
-    return _fsrcnn_spec(layers, deconv, bias, scale, f"MATLAB flat-key file {path.name}", offset, str(path))
+    return layers + [_deconv_op(deconv, _flat_key(mat, "biases_deconv", path))]
 
 
-def _srcnn(mat: dict, path: Path, scale: int) -> NetworkSpec:
+def _srcnn(mat: dict, path: Path) -> list[Op]:
     w1 = np.asarray(mat["weights_conv1"], np.float64)  # [k1*k1, n1]
     w2 = np.asarray(mat["weights_conv2"], np.float64)  # [n1, k2*k2, n2] or [n1, n2]
     w3 = np.asarray(mat["weights_conv3"], np.float64)  # [n2, k3*k3]
@@ -256,12 +253,9 @@ def _srcnn(mat: dict, path: Path, scale: int) -> NetworkSpec:
     conv1 = np.stack([_kernel(w1[:, o], "conv1") for o in range(n1)])[:, None]
     conv2 = np.stack([np.stack([_kernel(w2[i, :, o], "conv2") for i in range(n1)]) for o in range(n2)])
     conv3 = np.stack([_kernel(w3[i, :], "conv3") for i in range(n2)])[None]
-    layers = (
-        Conv("conv1", conv1, np.asarray(mat["biases_conv1"]).reshape(-1), "relu", None, "replicate"),
-        Conv("conv2", conv2, np.asarray(mat["biases_conv2"]).reshape(-1), "relu", None, "replicate"),
-        Conv("conv3", conv3, np.asarray(mat["biases_conv3"]).reshape(-1), "none", None, "replicate"),
-    )
-    return NetworkSpec("srcnn", layers, None, scale, pre_upsample=True, metadata={"source": path.name})
+    # the file records no activations: the assembler gives SRCNN's ReLUs
+    return [ConvOp(name, w, np.asarray(mat[f"biases_{name}"]).reshape(-1), "replicate")
+            for name, w in (("conv1", conv1), ("conv2", conv2), ("conv3", conv3))]
 
 
 def load_matlab(path: str | Path, scale: int | None = None, *, offset: int | None = None) -> NetworkSpec:
@@ -271,14 +265,19 @@ def load_matlab(path: str | Path, scale: int | None = None, *, offset: int | Non
 
     ``scipy.io.loadmat`` reads MATLAB's numeric format only (no code is executed)."""
     p = Path(path)
-    s, s_from = decide_scale(str(p), scale, [(scale_from_name(p), "file name")])
+    claims = [(scale_from_name(p), "file name")]
+    decide_scale(str(p), scale, claims)  # before reading: the file can never tell
     mat = _read_mat(p)
     if "weights_deconv" in mat:
-        spec = _fsrcnn_flat(mat, p, s, offset)
+        ops, label = _fsrcnn_flat(mat, p), f"MATLAB flat-key file {p.name}"
     elif "weights_conv1" in mat:
         if offset is not None:
             raise WeightsError(f"{p}: offset= given, but an SRCNN has no deconvolution")
-        spec = _srcnn(mat, p, s)
+        ops, label = _srcnn(mat, p), p.name
     else:
-        spec = _fsrcnn(mat, p, s, offset)
-    return with_provenance(spec, s_from, "default" if offset is None else "argument")
+        ops, label = _fsrcnn(mat, p), f"MATLAB release {p.name}"
+    spec = assemble(ops, str(p), scale=scale, offset=offset, claims=claims, metadata={"source": label},
+                    record_tail=False)
+    if isinstance(spec.tail, Deconv):
+        spec.metadata["deconv_offset"] = str(spec.tail.offset)
+    return spec

@@ -32,7 +32,7 @@ import numpy as np
 
 from .errors import WeightsError, WeightsFileNotFoundError
 from .limits import check_elements, check_file_size
-from .provenance import decide_scale, with_provenance
+from .assemble import ActOp, ConvOp, DeconvOp, Op, ShuffleOp, assemble
 from .schema import Conv, Deconv, NetworkSpec, Subpixel
 
 __all__ = ["load_onnx", "save_onnx"]
@@ -175,20 +175,6 @@ def save_onnx(spec: NetworkSpec, path: str | Path, opset: int = 17) -> None:
 
 
 @dataclass
-class _PendingConv:
-    name: str
-    weight: np.ndarray
-    bias: np.ndarray
-    border: str | None  # None: a 1x1 conv, for which the border makes no difference
-    activation: str = "none"
-    slope: np.ndarray | None = None
-
-    def build(self, border: str) -> Conv:
-        act, b = self.activation, self.border or border
-        return Conv(self.name, self.weight, self.bias, act, self.slope, b)  # type: ignore[arg-type]
-
-
-@dataclass
 class _Pad:
     node: str
     mode: str  # "edge" | "constant" (value 0)
@@ -209,7 +195,8 @@ class _PendingDeconv:
     crop_end: list[int] = field(default_factory=lambda: [0, 0])
     sliced: bool = False
 
-    def build(self) -> Deconv:
+    def build(self) -> DeconvOp:
+        """The tail with the offset its pads, input padding and crop give (exactly; offset= cannot change it)."""
         s, k = self.scale, int(self.weight.shape[-1])
         offsets = []
         for axis in range(2):
@@ -236,7 +223,7 @@ class _PendingDeconv:
                     "supported"
                 )
             border = "replicate"
-        return Deconv(self.name, self.weight, self.bias, s, off, border)  # type: ignore[arg-type]
+        return DeconvOp(self.name, self.weight, self.bias, s, off, overridable=False, border=border)
 
 
 _NO_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
@@ -447,7 +434,7 @@ class _Importer:
             )
         return _Pad(n.name, mode, (full[2][0], full[3][0]), (full[2][1], full[3][1]))
 
-    def _conv(self, n: Any, pad: _Pad | None, channels: int) -> _PendingConv:
+    def _conv(self, n: Any, pad: _Pad | None, channels: int) -> ConvOp:
         w = np.asarray(self._const_input(n, 1, "weight"))
         b = self._const_input(n, 2, "bias", optional=True)
         attrs = self._attrs(n)
@@ -481,7 +468,7 @@ class _Importer:
                 f"(same size)"
             )
         bias = np.zeros(w.shape[0]) if b is None else np.asarray(b, np.float64).reshape(-1)
-        return _PendingConv(n.name, w, bias, border)
+        return ConvOp(n.name, w, bias, border, "none")  # its activation, if any, is the next node
 
     def _conv_transpose(self, n: Any, pad: _Pad | None, channels: int) -> _PendingDeconv:
         w = np.asarray(self._const_input(n, 1, "weight"))
@@ -541,19 +528,18 @@ class _Importer:
             tail.crop_end[a - 2] += 0 if e0 >= _BIG else -e0
         tail.sliced = True
 
-    def _activation(self, n: Any, conv: _PendingConv | None) -> None:
-        if conv is None or conv.activation != "none":
-            raise WeightsError(f"node {n.name!r} ({n.op_type}): expected right after a convolution (and its bias)")
+    def _activation(self, n: Any, ops: list[Op]) -> ActOp:
         if n.op_type == "Relu":
-            conv.activation = "relu"
-            return
+            return ActOp(n.name, "relu")
         if n.op_type == "LeakyRelu":
-            slope = np.array([self._typed(n, self._attrs(n), "alpha", 0.01)])
-        else:
-            slope = np.asarray(self._const_input(n, 1, "slope"))
-            if slope.size != 1:
-                slope = self._per_channel(slope, conv.weight.shape[0], n, "slope")
-        conv.activation, conv.slope = "prelu", np.asarray(slope, np.float64).reshape(-1)
+            return ActOp(n.name, "prelu", np.array([self._typed(n, self._attrs(n), "alpha", 0.01)], np.float64))
+        slope = np.asarray(self._const_input(n, 1, "slope"))
+        if slope.size != 1:
+            conv = ops[-1] if ops else None
+            if not isinstance(conv, ConvOp):
+                raise WeightsError(f"node {n.name!r} ({n.op_type}): expected right after a convolution (and its bias)")
+            slope = self._per_channel(slope, conv.weight.shape[0], n, "slope")
+        return ActOp(n.name, "prelu", np.asarray(slope, np.float64).reshape(-1))
 
     def _bias(self, n: Any, channels: int) -> np.ndarray:
         """The constant of an Add / Sub bias node, per channel (negated for Sub)."""
@@ -564,18 +550,17 @@ class _Importer:
 
     # ---- the walk --------------------------------------------------------------------------------
     def spec(self, scale: int | None, source: str) -> NetworkSpec:
-        layers: list[_PendingConv] = []
-        conv: _PendingConv | None = None
+        ops: list[Op] = []
         pad: _Pad | None = None
         deconv: _PendingDeconv | None = None
-        subpixel: tuple[_PendingConv, int] | None = None
+        shuffled: ConvOp | None = None  # the conv a DepthToSpace rearranges
         channels = 1
         tensor = self.input
         while (n := self._next(tensor)) is not None:
             op = n.op_type
             if n.domain not in ("", "ai.onnx"):
                 raise WeightsError(f"node {n.name!r}: op {n.domain}.{op} is not supported (supported: {_SUPPORTED})")
-            if subpixel is not None and op not in ("Add", "Sub", "Identity", "Dropout"):
+            if shuffled is not None and op not in ("Add", "Sub", "Identity", "Dropout"):
                 raise WeightsError(f"node {n.name!r} ({op}): only a bias may follow DepthToSpace")
             if deconv is not None and op not in ("Add", "Sub", "Slice", "Identity", "Dropout"):
                 raise WeightsError(f"node {n.name!r} ({op}): only a bias or a Slice may follow ConvTranspose")
@@ -583,94 +568,71 @@ class _Importer:
                 raise WeightsError(
                     f"node {pad.node!r}: Pad must be followed by Conv or ConvTranspose, not {op} ({n.name!r})"
                 )
+            last = ops[-1] if ops else None
             if op in ("Identity", "Dropout"):
                 pass
             elif op == "Pad":
                 pad = self._pad(n)
             elif op == "Conv":
-                if conv is not None:
-                    layers.append(conv)
-                    channels = conv.weight.shape[0]
-                conv, pad = self._conv(n, pad, channels), None
+                ops.append(self._conv(n, pad, channels))
+                channels, pad = ops[-1].weight.shape[0], None  # type: ignore[union-attr]
             elif op == "ConvTranspose":
-                if conv is not None:
-                    layers.append(conv)
-                    channels = conv.weight.shape[0]
-                deconv, conv, pad = self._conv_transpose(n, pad, channels), None, None
+                deconv, pad = self._conv_transpose(n, pad, channels), None
             elif op in ("Relu", "PRelu", "LeakyRelu"):
-                self._activation(n, conv)
+                ops.append(self._activation(n, ops))
             elif op in ("Add", "Sub"):
                 if deconv is not None:
                     deconv.bias = deconv.bias + self._bias(n, 1)
-                elif subpixel is not None:  # one value after the shuffle = the same bias on every phase
-                    subpixel[0].bias = subpixel[0].bias + self._bias(n, 1)[0]
-                elif conv is not None and conv.activation == "none":
-                    conv.bias = conv.bias + self._bias(n, conv.weight.shape[0])
+                elif shuffled is not None:  # one value after the shuffle = the same bias on every phase
+                    shuffled.bias = shuffled.bias + self._bias(n, 1)[0]
+                elif isinstance(last, ConvOp):
+                    last.bias = last.bias + self._bias(n, last.weight.shape[0])
                 else:
-                    where = "after an activation" if conv is not None else "before any convolution"
+                    where = "after an activation" if last is not None else "before any convolution"
                     raise WeightsError(f"node {n.name!r} ({op}): a constant added {where} (only biases are supported)")
             elif op == "Slice":
                 if deconv is None or deconv.sliced:
                     raise WeightsError(f"node {n.name!r}: Slice is only supported once, after ConvTranspose")
                 self._slice(n, deconv)
             elif op == "DepthToSpace":
-                subpixel, conv = self._depth_to_space(n, conv), None
+                ops.append(self._depth_to_space(n))
+                shuffled = last if isinstance(last, ConvOp) else None
             else:
                 raise WeightsError(f"node {n.name!r}: op {op!r} is not supported (supported: {_SUPPORTED})")
             tensor = n.output[0]
         if pad is not None:
             raise WeightsError(f"node {pad.node!r}: Pad at the end of the network")
-        return self._finish(layers, conv, deconv, subpixel, scale, source)
+        if deconv is not None:
+            ops.append(deconv.build())
+        return self._finish(ops, scale, source)
 
-    def _depth_to_space(self, n: Any, conv: _PendingConv | None) -> tuple[_PendingConv, int]:
+    def _depth_to_space(self, n: Any) -> ShuffleOp:
         attrs = self._attrs(n)
         s = self._typed(n, attrs, "blocksize", 0)
         mode = self._typed(n, attrs, "mode", "DCR")
         if mode not in ("DCR", "CRD"):  # with one output channel both orders are out[s*i+a, s*j+b] = ch[a*s+b]
             raise WeightsError(f"node {n.name!r}: DepthToSpace mode {mode!r}")
-        if conv is None or conv.activation != "none":
-            raise WeightsError(f"node {n.name!r}: DepthToSpace must follow a convolution without activation")
-        if not 2 <= s <= 16 or conv.weight.shape[0] != s * s:
-            raise WeightsError(
-                f"node {n.name!r}: DepthToSpace blocksize {s} needs {s * s} channels, {conv.name!r} gives "
-                f"{conv.weight.shape[0]}"
-            )
-        return conv, s
+        return ShuffleOp(n.name, s)
 
-    def _finish(self, layers: list[_PendingConv], conv: _PendingConv | None, deconv: _PendingDeconv | None,
-                subpixel: tuple[_PendingConv, int] | None, scale: int | None, source: str) -> NetworkSpec:
+    def _finish(self, ops: list[Op], scale: int | None, source: str) -> NetworkSpec:
         meta = {k: v for k, v in self.meta.items() if not k.startswith(_META)}
         meta["source"] = source
-        tail: Deconv | Subpixel | None = None
-        if deconv is not None:
-            tail = deconv.build()
-        if tail is None and subpixel is None and conv is not None:
-            layers.append(conv)
-        convs = layers + ([subpixel[0]] if subpixel else [])
-        # 1x1 layers take the border of the others (it changes nothing there, and keeps a saved spec intact)
-        border = next((c.border for c in convs if c.border), tail.border if tail else "zero")
-        if subpixel is not None:
-            sub, s = subpixel
-            tail = Subpixel(sub.name, sub.weight, sub.bias, s, sub.border or border)  # type: ignore[arg-type]
-        built = tuple(c.build(border) for c in layers)
-        stored_kind = self.meta.get(_META + "kind")
-        if tail is not None:
-            what = "ConvTranspose strides" if isinstance(tail, Deconv) else "DepthToSpace blocksize"
-            s, s_from = decide_scale("", scale, [(tail.scale, "graph")], f"the {what} give scale {{found}}")
-            kind = stored_kind if stored_kind in ("fsrcnn", "srcnn") else "fsrcnn"
-            spec = NetworkSpec(kind, built, tail, tail.scale, metadata=meta)  # type: ignore[arg-type]
-            return with_provenance(spec, s_from, "graph")
+        kind = self.meta.get(_META + "kind")
+        kind = kind if kind in ("fsrcnn", "srcnn") else None
         stored = self.meta.get(_META + "scale", "")
-        if scale is None and not stored.isdigit():
-            raise WeightsError(
-                "the graph keeps the image size (no ConvTranspose / DepthToSpace tail): an SRCNN-style "
-                "network whose input is upscaled beforehand, and the file does not record the scale; pass scale="
-            )
-        s, s_from = decide_scale("", scale, [(int(stored) if stored.isdigit() else None, "metadata")],
-                                 f"its metadata '{_META}scale' gives scale {{found}}")
-        kind = stored_kind if stored_kind in ("fsrcnn", "srcnn") else "srcnn"
-        spec = NetworkSpec(kind, built, None, s, pre_upsample=s != 1, metadata=meta)  # type: ignore[arg-type]
-        return with_provenance(spec, s_from)
+        stored_scale = int(stored) if stored.isdigit() else None
+        tail = next((op for op in ops if isinstance(op, (DeconvOp, ShuffleOp))), None)
+        if tail is None:
+            if scale is None and stored_scale is None:
+                raise WeightsError(
+                    "the graph keeps the image size (no ConvTranspose / DepthToSpace tail): an SRCNN-style "
+                    "network whose input is upscaled beforehand, and the file does not record the scale; pass scale="
+                )
+            return assemble(ops, scale=scale, claims=[(stored_scale, "metadata")], kind=kind, metadata=meta,
+                            scale_detail=f"its metadata '{_META}scale' gives scale {{found}}", record_tail=False)
+        what = "ConvTranspose strides" if isinstance(tail, DeconvOp) else "DepthToSpace blocksize"
+        return assemble(ops, scale=scale, kind=kind, metadata=meta, record_tail=False,
+                        scale_detail=f"the {what} give scale {{found}}")
 
 
 def load_onnx(path: str | Path, scale: int | None = None) -> NetworkSpec:

@@ -25,28 +25,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from .errors import WeightsError, WeightsFileNotFoundError  # WeightsError re-exported: it was defined here
-from .provenance import with_provenance
+from .assemble import ActOp, ConvOp, DeconvOp, Op, ShuffleOp, assemble
 from .schema import Conv, Deconv, NetworkSpec, Subpixel
 
 FORMAT = "fsrcnn_fast/1"
 COLOR = "ycbcr-bt601"
 
 __all__ = ["WeightsFile", "WeightsError", "load", "save", "load_specs", "save_specs", "native_tensors", "FORMAT"]
-
-
-def build_part(source: str, cls: Callable[..., Any], *args: object) -> Any:
-    """Builds a schema object for an importer; its ValueErrors become WeightsErrors naming the file."""
-    try:
-        return cls(*args)
-    except WeightsError:
-        raise
-    except ValueError as exc:
-        raise WeightsError(f"{source}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -96,54 +86,47 @@ class WeightsFile:
                      if len(self.scales) == 1 else "its scales come from its metadata")
             raise WeightsError(f"{self.path}: provides scales {self.scales}, not {scale}: {which}")
         try:
-            spec = self._fsrcnn(scale) if self.network == "fsrcnn" else self._srcnn(scale)
+            ops = self._fsrcnn(scale) if self.network == "fsrcnn" else self._srcnn(scale)
         except WeightsError:
             raise
         except ValueError as exc:
             raise WeightsError(f"{self.path}: {exc}") from exc
-        return with_provenance(spec, "metadata", "metadata" if "deconv_offset" in self.metadata else "default")
+        return assemble(ops, self.path, scale=scale, claims=[(scale, "metadata")], border=self.border,
+                        kind=self.network, metadata=dict(self.metadata), record_tail=False)
 
     def specs(self, scale: int | None = None) -> tuple[NetworkSpec, ...]:
         """Every network of the file, or the one for ``scale``."""
         return tuple(self.spec(s) for s in (self.scales if scale is None else (scale,)))
 
-    def _conv(self, name: str, scale: int, activation: str) -> Conv:
-        slope = self._get(f"{name}.prelu", scale) if activation == "prelu" else None
-        return Conv(
-            name,
-            self._get(f"{name}.weight", scale),
-            self._get(f"{name}.bias", scale),
-            activation,  # type: ignore[arg-type]
-            slope,
-            self.border,  # type: ignore[arg-type]
-        )
+    def _conv(self, name: str, scale: int, activation: str) -> list[Op]:
+        conv = ConvOp(name, self._get(f"{name}.weight", scale), self._get(f"{name}.bias", scale), activation="none")
+        if activation == "none":
+            return [conv]
+        return [conv, ActOp(f"{name}.prelu", "prelu", self._get(f"{name}.prelu", scale))]
 
-    def _fsrcnn(self, scale: int) -> NetworkSpec:
-        layers = [self._conv("feature", scale, "prelu"), self._conv("shrink", scale, "prelu")]
+    def _fsrcnn(self, scale: int) -> list[Op]:
+        ops = self._conv("feature", scale, "prelu") + self._conv("shrink", scale, "prelu")
         m = 0
         while self._has(f"map.{m}.weight", scale):
-            layers.append(self._conv(f"map.{m}", scale, "prelu"))
+            ops += self._conv(f"map.{m}", scale, "prelu")
             m += 1
-        layers.append(self._conv("expand", scale, "prelu"))
+        ops += self._conv("expand", scale, "prelu")
         tail_kind = self.metadata.get("tail", "deconv")
-        tail: Deconv | Subpixel
         if tail_kind == "deconv":
-            tail = Deconv("deconv", self._get("deconv.weight", scale), self._get("deconv.bias", scale), scale,
-                          self.deconv_offset(scale), self.border)  # type: ignore[arg-type]
+            said = self.deconv_offset(scale) if "deconv_offset" in self.metadata else None
+            ops.append(DeconvOp("deconv", self._get("deconv.weight", scale), self._get("deconv.bias", scale), scale,
+                                said, "metadata", default_offset=4, overridable=False))
         elif tail_kind == "subpixel":
-            tail = Subpixel("subpixel", self._get("subpixel.weight", scale), self._get("subpixel.bias", scale), scale,
-                            self.border)  # type: ignore[arg-type]
+            ops += [ConvOp("subpixel", self._get("subpixel.weight", scale), self._get("subpixel.bias", scale),
+                           activation="none"), ShuffleOp("subpixel", scale)]
         else:
             raise WeightsError(f"{self.path}: unknown tail {tail_kind!r} (expected 'deconv' or 'subpixel')")
-        return NetworkSpec("fsrcnn", tuple(layers), tail, scale, metadata=dict(self.metadata))
+        return ops
 
-    def _srcnn(self, scale: int) -> NetworkSpec:
-        layers = (
-            self._conv("conv1", scale, "relu"),
-            self._conv("conv2", scale, "relu"),
-            self._conv("conv3", scale, "none"),
-        )
-        return NetworkSpec("srcnn", layers, None, scale, pre_upsample=True, metadata=dict(self.metadata))
+    def _srcnn(self, scale: int) -> list[Op]:
+        # SRCNN's ReLUs (none after conv3) are what the assembler gives convolutions that record no activation
+        return [ConvOp(name, self._get(f"{name}.weight", scale), self._get(f"{name}.bias", scale))
+                for name in ("conv1", "conv2", "conv3")]
 
 
 def _check_metadata(path: str, meta: Mapping[str, str]) -> None:

@@ -35,8 +35,8 @@ import numpy as np
 
 from . import protowire as pb
 from .errors import WeightsError
-from .provenance import decide_scale, with_provenance
-from .schema import Conv, NetworkSpec, Subpixel
+from .assemble import ActOp, ConvOp, Op, ShuffleOp, assemble
+from .schema import NetworkSpec
 
 __all__ = ["load_tf_pb"]
 
@@ -626,11 +626,7 @@ class _Interpreter:
                 f"node {node.name!r}: DepthToSpace of {type(x).__name__[1:]} (expected the last convolution)"
             )
         idx = self._take_last(x, node)
-        layer = self.layers[idx]
-        if layer.cout != s * s:
-            raise WeightsError(
-                f"node {node.name!r}: DepthToSpace({s}) needs {s * s} channels, {layer.name!r} gives {layer.cout}"
-            )
+        layer = self.layers[idx]  # its channel count against the block size: the assembler checks it
         act = self._promote(x, node)
         if not np.array_equal(act.neg, -act.pos):
             raise WeightsError(
@@ -661,18 +657,18 @@ def _spec(interp: _Interpreter, sinks: list[str], path: Path, scale: int | None)
     for name, other in finals.items():
         if (other.layer, other.bias) != (final.layer, final.bias):
             raise WeightsError(f"several different outputs: {out_name!r} and {name!r}")
-    s_from = decide_scale("", scale, [(final.scale, "graph")], "the DepthToSpace block_size gives scale {found}")[1]
     assert final.layer == len(interp.layers) - 1  # DepthToSpace took the newest layer; nothing may follow
-    layers = []
-    for layer in interp.layers[:-1]:
+    ops: list[Op] = []
+    for layer in interp.layers:
         assert layer.bias is not None
-        act = layer.activation
-        layers.append(Conv(layer.name, layer.weight, layer.bias, act, layer.slope, "zero"))  # type: ignore[arg-type]
-    last = interp.layers[final.layer]
-    assert last.bias is not None
-    tail = Subpixel(last.name, last.weight, last.bias + final.bias, final.scale, "zero")
+        bias = layer.bias + final.bias if layer is interp.layers[-1] else layer.bias
+        ops.append(ConvOp(layer.name, layer.weight, bias, "zero", "none"))
+        if layer.activation != "none":  # what the Relu / Neg / Mul / Maximum nodes after it amount to
+            ops.append(ActOp(f"{layer.name} (activation)", layer.activation, layer.slope))
+    ops.append(ShuffleOp(out_name, final.scale))
     meta = {"source": f"TensorFlow GraphDef {path.name}", "input": interp.input or "", "output": out_name}
-    return with_provenance(NetworkSpec("fsrcnn", tuple(layers), tail, final.scale, metadata=meta), s_from)
+    return assemble(ops, scale=scale, metadata=meta, record_tail=False,
+                    scale_detail="the DepthToSpace block_size gives scale {found}")
 
 
 def load_tf_pb(path: str | Path, scale: int | None = None) -> NetworkSpec:

@@ -32,9 +32,9 @@ from typing import Callable, Mapping, Sequence, Union
 import numpy as np
 
 from .errors import WeightsError
-from .provenance import check_scale_argument, decide_offset, decide_scale, scale_from_name, with_provenance
-from .safetensors_io import build_part
-from .schema import BORDERS, Conv, Deconv, NetworkSpec, Subpixel
+from .assemble import ActOp, ConvOp, DeconvOp, Op, ShuffleOp, assemble
+from .provenance import check_scale_argument, scale_from_name
+from .schema import BORDERS, NetworkSpec
 # the file reader and the writer live beside this module; their names stay importable from here
 from .torch_pickle import STRIP_PREFIXES, WRAPPER_KEYS, UnsafePickleError, load_torch_state_dict, read_torch_file  # noqa: F401
 from .torch_write import _PickleWriter, save_torch_state_dict  # noqa: F401
@@ -326,21 +326,20 @@ def _check_deconv(mod: _Module, channels: int, source: str) -> tuple[np.ndarray,
     return w, b
 
 
-def _activation(entry: _Entry, is_last: bool, has_tail: bool, source: str) -> str:
+def _activation(entry: _Entry) -> str | None:
+    """What the state dict says of the activation after entry's conv; None: nothing (the assembler decides)."""
     if entry.prelu is not None:
         return "prelu"
     role = entry.module.role
-    if role == "conv+relu":
-        return "relu"
-    if role == "conv+none" or (is_last and not has_tail):
-        return "none"
-    if entry.gap_after or not has_tail:
-        return "relu"  # a parameter-free module (ReLU) between convs / SRCNN's ReLU
-    raise WeightsError(
-        f"{source}: {entry.module.key('weight')}: not followed by a PReLU, and FSRCNN has one after every "
-        "convolution; if the model uses nn.ReLU or no activation there, say so with "
-        f"mapping= (role 'conv+relu' or 'conv' for {entry.module.prefix!r})"
-    )
+    if role == "conv+relu" or (role == "conv" and entry.gap_after):
+        return "relu"  # a parameter-free module (ReLU) between convs
+    return "none" if role == "conv+none" else None
+
+
+def _missing_prelu(conv: ConvOp) -> str:
+    key = f"{conv.name}.weight" if conv.name else "weight"
+    return (f"{key}: not followed by a PReLU, and FSRCNN has one after every convolution; if the model uses nn.ReLU "
+            f"or no activation there, say so with mapping= (role 'conv+relu' or 'conv' for {conv.name!r})")
 
 
 def _check_ranks(entries: list[_Entry], source: str) -> None:
@@ -355,14 +354,14 @@ def _check_ranks(entries: list[_Entry], source: str) -> None:
             raise WeightsError(f"{source}: {e.module.key('weight')}: the {e.module.role} tail must be the last layer")
 
 
-def _body(entries: list[_Entry], has_tail: bool, border: str, source: str) -> list[Conv]:
-    """The convolutions before the tail, each with its activation, chained from one channel."""
-    layers: list[Conv] = []
+def _body(entries: list[_Entry], source: str) -> list[Op]:
+    """The convolutions before the tail, each followed by its PReLU, chained from one channel."""
+    ops: list[Op] = []
     channels = 1
-    for i, e in enumerate(entries):
+    for e in entries:
         w, b = _check_conv(e.module, channels, source)
-        act = _activation(e, i == len(entries) - 1, has_tail, source)
-        slope = None
+        act = _activation(e)
+        ops.append(ConvOp(e.module.prefix, w, b, activation=None if act == "prelu" else act))
         if act == "prelu":
             slope = np.asarray(e.prelu).reshape(-1)
             if slope.size not in (1, w.shape[0]):
@@ -370,9 +369,9 @@ def _body(entries: list[_Entry], has_tail: bool, border: str, source: str) -> li
                     f"{source}: {e.prelu_key}: {slope.size} PReLU slopes after {e.module.prefix}, which gives "
                     f"{w.shape[0]} channels: expected 1 or {w.shape[0]}"
                 )
-        layers.append(build_part(source, Conv, e.module.prefix, w, b, act, slope, border))
+            ops.append(ActOp(e.prelu_key, "prelu", slope))
         channels = int(w.shape[0])
-    return layers
+    return ops
 
 
 def _build(parsed: _Parsed, scale: int | None, border: str, offset: int | None, source: str,
@@ -388,29 +387,22 @@ def _build(parsed: _Parsed, scale: int | None, border: str, offset: int | None, 
     if tail_kind != "none" and last.prelu is not None:
         raise WeightsError(f"{source}: {last.prelu_key}: a PReLU after the {tail_kind} tail is not supported")
     meta = {"source": label, "layout": parsed.layout, "border": border}
+    claims = [(named, "file name")]
     if tail_kind == "none":
-        s, s_from = decide_scale(source, scale, [(named, "file name")])
-        layers = _body(entries, False, border, source)
-        return with_provenance(build_part(source, NetworkSpec, "srcnn", tuple(layers), None, s, True, meta), s_from)
-    layers = _body(entries[:-1], True, border, source)
+        return assemble(_body(entries, source), source, scale=scale, claims=claims, border=border, metadata=meta)
+    ops = _body(entries[:-1], source)
     mod = last.module
-    tail: Deconv | Subpixel
+    detail = ""
     if tail_kind == "deconv":
-        s, s_from = decide_scale(source, scale, [(named, "file name")])
         w, b = _check_deconv(mod, channels, source)
-        # a state dict does not record ConvTranspose2d's padding; FSRCNN code uses k // 2
-        off, off_from = decide_offset(source, offset, default=int(w.shape[2]) // 2)
-        tail = build_part(source, Deconv, mod.prefix, w, b, s, off, border)
-        meta.update(tail="deconv", deconv_offset=str(off))
+        # a state dict records neither ConvTranspose2d's stride nor its padding; FSRCNN code uses k // 2
+        ops.append(DeconvOp(mod.prefix, w, b, default_offset=int(w.shape[2]) // 2))
     else:
         w, b = _check_conv(mod, channels, source)
-        s, s_from = decide_scale(source, scale, [(math.isqrt(int(w.shape[0])), "graph"), (named, "file name")],
-                                 f"{mod.key('weight')} gives scale² = {int(w.shape[0])} channels: scale {{found}}")
-        off_from = None
-        tail = build_part(source, Subpixel, mod.prefix, w, b, s, border)
-        meta.update(tail="subpixel")
-    spec = build_part(source, NetworkSpec, "fsrcnn", tuple(layers), tail, s, False, meta)
-    return with_provenance(spec, s_from, off_from)
+        ops += [ConvOp(mod.prefix, w, b, activation="none"), ShuffleOp(mod.prefix)]
+        detail = f"{mod.key('weight')} gives scale² = {int(w.shape[0])} channels: scale {{found}}"
+    return assemble(ops, source, scale=scale, offset=offset, claims=claims, scale_detail=detail, border=border,
+                    metadata=meta, missing_activation=_missing_prelu)
 
 
 def _infer(state: Mapping[str, np.ndarray], scale: int | None, mapping: MappingSpec | None, border: str,
