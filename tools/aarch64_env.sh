@@ -4,7 +4,8 @@
 #   - Debian's cross compiler (g++-aarch64-linux-gnu) and user-mode QEMU (qemu-user-static), by apt-get;
 #   - a sysroot with an aarch64 CPython 3.11: Debian's arm64 .debs, unpacked with dpkg-deb -x (nothing is
 #     installed into the host's dpkg database);
-#   - site-packages for that Python: NumPy from its manylinux2014 aarch64 wheel, pytest (pure Python).
+#   - site-packages for that Python: NumPy and safetensors (the package's two runtime dependencies) from
+#     their manylinux2014 aarch64 wheels, pytest (pure Python).
 # Everything lives in $FSRCNN_AARCH64_CACHE (default ~/.cache/fsrcnn_fast/aarch64), outside the repository;
 # a second run finds it and returns in about a second. Any failure stops the script with a message: CI
 # must not report a check that did not run.
@@ -14,7 +15,7 @@ set -euo pipefail
 cache=${FSRCNN_AARCH64_CACHE:-$HOME/.cache/fsrcnn_fast/aarch64}
 sysroot=$cache/sysroot
 site=$cache/site-packages
-stamp=$cache/.complete-v1
+stamp=$cache/.complete-v3
 # The newest NumPy with a manylinux2014 aarch64 wheel for CPython 3.11 in the package index used here.
 numpy_version=${FSRCNN_AARCH64_NUMPY:-2.2.6}
 
@@ -64,14 +65,27 @@ done
 rm -rf "$site" "$cache/wheels"
 mkdir -p "$site" "$cache/wheels"
 python3 -m pip download -q --dest "$cache/wheels" --platform manylinux2014_aarch64 --python-version 3.11 \
-  --implementation cp --only-binary=:all: "numpy==$numpy_version" || die "pip download of the numpy aarch64 wheel failed"
+  --implementation cp --only-binary=:all: "numpy==$numpy_version" "safetensors>=0.4" \
+  || die "pip download of the numpy / safetensors aarch64 wheels failed"
 python3 -m pip download -q --dest "$cache/wheels" --only-binary=:all: --python-version 3.11 --platform any \
   "pytest>=8,<9" || die "pip download of pytest failed"
 for whl in "$cache"/wheels/*.whl; do python3 -m zipfile -e "$whl" "$site"; done
 
-# 4. Does it run?
-QEMU_LD_PREFIX=$sysroot PYTHONPATH=$site qemu-aarch64-static "$sysroot/usr/bin/python3.11" -c \
-  'import platform, numpy; assert platform.machine() == "aarch64", platform.machine(); print("aarch64 python", platform.python_version(), "numpy", numpy.__version__)' >&2 \
+# 4. $cache/bin/python3: the aarch64 interpreter under QEMU as one command. qemu's -0 sets argv[0], so
+#    sys.executable is this script and tests that start a child interpreter (sys.executable) start an
+#    emulated one too (no binfmt_misc registration is needed). PYTHONHOME: the prefix is not found from
+#    the script's own location.
+mkdir -p "$cache/bin"
+cat > "$cache/bin/python3" <<WRAPPER
+#!/bin/sh
+export QEMU_LD_PREFIX="$sysroot" PYTHONHOME="$sysroot/usr"
+exec qemu-aarch64-static -0 "\$0" "$sysroot/usr/bin/python3.11" "\$@"
+WRAPPER
+chmod +x "$cache/bin/python3"
+
+# 5. Does it run?
+PYTHONPATH=$site "$cache/bin/python3" -c \
+  'import platform, numpy, safetensors; assert platform.machine() == "aarch64", platform.machine(); print("aarch64 python", platform.python_version(), "numpy", numpy.__version__)' >&2 \
   || die "the aarch64 Python does not run under qemu-aarch64-static"
 
 touch "$stamp"

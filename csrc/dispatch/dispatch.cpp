@@ -22,12 +22,15 @@ constexpr bool aarch64 = false;
 #endif
 }  // namespace arch
 
-#if defined(__x86_64__) || defined(_M_X64)
+// The CPU checks isas.inc names (defined on every target: a check is only called on its own).
 bool cpu_x86_avx2_fma() {
+#if defined(__x86_64__) || defined(_M_X64)
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
+#else
+  return false;
 #endif
+}
 
 constexpr Isa kAll[] = {
 #define FSRCNN_ISA(name, folder, fallback, target, flags, check) Isa::name,

