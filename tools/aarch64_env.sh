@@ -5,7 +5,8 @@
 #   - a sysroot with an aarch64 CPython 3.11: Debian's arm64 .debs, unpacked with dpkg-deb -x (nothing is
 #     installed into the host's dpkg database);
 #   - site-packages for that Python: NumPy and safetensors (the package's two runtime dependencies) from
-#     their manylinux2014 aarch64 wheels, pytest (pure Python).
+#     their manylinux2014 aarch64 wheels, pytest (pure Python);
+#   - a host virtual environment with CMake and pybind11 for the cross-build.
 # Everything lives in $FSRCNN_AARCH64_CACHE (default ~/.cache/fsrcnn_fast/aarch64), outside the repository;
 # a second run finds it and returns in about a second. Any failure stops the script with a message: CI
 # must not report a check that did not run.
@@ -15,7 +16,7 @@ set -euo pipefail
 cache=${FSRCNN_AARCH64_CACHE:-$HOME/.cache/fsrcnn_fast/aarch64}
 sysroot=$cache/sysroot
 site=$cache/site-packages
-stamp=$cache/.complete-v3
+stamp=$cache/.complete-v4
 # The newest NumPy with a manylinux2014 aarch64 wheel for CPython 3.11 in the package index used here.
 numpy_version=${FSRCNN_AARCH64_NUMPY:-2.2.6}
 
@@ -71,7 +72,12 @@ python3 -m pip download -q --dest "$cache/wheels" --only-binary=:all: --python-v
   "pytest>=8,<9" || die "pip download of pytest failed"
 for whl in "$cache"/wheels/*.whl; do python3 -m zipfile -e "$whl" "$site"; done
 
-# 4. $cache/bin/python3: the aarch64 interpreter under QEMU as one command. qemu's -0 sets argv[0], so
+# 4. The host side of the cross-build in its own environment: CMake and pybind11's headers and CMake files.
+rm -rf "$cache/host"
+python3 -m venv "$cache/host" || die "python3 -m venv failed"
+"$cache/host/bin/pip" install -q "pybind11>=2.12,<4" "cmake>=3.18,<5" || die "pip install of cmake / pybind11 failed"
+
+# 5. $cache/bin/python3: the aarch64 interpreter under QEMU as one command. qemu's -0 sets argv[0], so
 #    sys.executable is this script and tests that start a child interpreter (sys.executable) start an
 #    emulated one too (no binfmt_misc registration is needed). PYTHONHOME: the prefix is not found from
 #    the script's own location.
@@ -83,7 +89,7 @@ exec qemu-aarch64-static -0 "\$0" "$sysroot/usr/bin/python3.11" "\$@"
 WRAPPER
 chmod +x "$cache/bin/python3"
 
-# 5. Does it run?
+# 6. Does it run?
 PYTHONPATH=$site "$cache/bin/python3" -c \
   'import platform, numpy, safetensors; assert platform.machine() == "aarch64", platform.machine(); print("aarch64 python", platform.python_version(), "numpy", numpy.__version__)' >&2 \
   || die "the aarch64 Python does not run under qemu-aarch64-static"
