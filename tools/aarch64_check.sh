@@ -2,7 +2,7 @@
 # The aarch64 / NEON check of CI (issue 18 item 3), on an x86-64 Debian machine: cross-compiles the
 # extension for aarch64 (tools/aarch64-linux-gnu.cmake) and runs a smoke subset under user-mode QEMU
 # with an aarch64 CPython and NumPy (tools/aarch64_env.sh installs and caches them):
-#   1. import, the ISAs the emulated CPU offers (must include neon), FSRCNN_FAST_ISA=neon / ref honoured,
+#   1. the wheel (cross-built by scikit-build-core) installed; import, the ISAs the emulated CPU offers (must include neon), FSRCNN_FAST_ISA=neon / ref honoured,
 #      and an upscale of a real image with the shipped model on each;
 #   2. the kernel tests, NEON against the scalar reference (tests/test_kernels.py, a subset);
 #   3. the engine against the float64 oracle on small images, ref and neon (tests/test_isa_paths.py's
@@ -21,23 +21,28 @@ site=$cache/site-packages
 build=$cache/build-$(printf %s "$repo" | sha1sum | cut -c1-12)  # one per checkout: CMake ties a build dir to its source
 stage=$cache/stage
 
-# 1. Cross-build (incremental: the build directory is kept in the cache).
+# 1. Cross-build the wheel with the project's own backend (scikit-build-core): the toolchain file, the
+#    sysroot's Python headers, and the target's platform tag and extension suffix (_PYTHON_HOST_PLATFORM,
+#    SETUPTOOLS_EXT_SUFFIX, which scikit-build-core reads when cross-compiling). The build directory is
+#    kept in the cache, so a rebuild is incremental. Then the wheel is installed (pip --target, for the
+#    aarch64 platform) into a directory of its own, and everything below imports it from there.
 host=$cache/host/bin
-pybind11_dir=$("$host/python" -c 'import pybind11; print(pybind11.get_cmake_dir())')
-"$host/cmake" -S "$repo" -B "$build" -DCMAKE_TOOLCHAIN_FILE="$repo/tools/aarch64-linux-gnu.cmake" \
-  -DCMAKE_BUILD_TYPE=Release -Dpybind11_DIR="$pybind11_dir" \
-  -DPython_EXECUTABLE="$host/python" \
-  -DPython_INCLUDE_DIR="$sysroot/usr/include/python3.11" \
-  -DPython_SOABI=cpython-311-aarch64-linux-gnu -DPYTHON_MODULE_EXTENSION=.cpython-311-aarch64-linux-gnu.so \
-  -DCMAKE_CXX_FLAGS="-idirafter $sysroot/usr/include" >/dev/null  # pyconfig.h includes <aarch64-linux-gnu/python3.11/pyconfig.h>
-"$host/cmake" --build "$build" -j "$(nproc)" >/dev/null
-so=$(ls "$build"/_core.cpython-311-aarch64-linux-gnu.so)
+wheels=$cache/wheelhouse
+rm -rf "$wheels" "$stage"
+(cd "$repo" && _PYTHON_HOST_PLATFORM=linux-aarch64 SETUPTOOLS_EXT_SUFFIX=.cpython-311-aarch64-linux-gnu.so \
+  "$host/pip" wheel -q --no-build-isolation --no-deps -w "$wheels" . \
+  -C build-dir="$build" \
+  -C cmake.define.CMAKE_TOOLCHAIN_FILE="$repo/tools/aarch64-linux-gnu.cmake" \
+  -C cmake.define.Python_INCLUDE_DIR="$sysroot/usr/include/python3.11" \
+  -C cmake.define.Python_SOABI=cpython-311-aarch64-linux-gnu \
+  -C cmake.define.PYTHON_MODULE_EXTENSION=.cpython-311-aarch64-linux-gnu.so \
+  -C "cmake.define.CMAKE_CXX_FLAGS=-idirafter $sysroot/usr/include")  # pyconfig.h includes <aarch64-linux-gnu/...>
+wheel=$(ls "$wheels"/fsrcnn_fast-*-cp311-cp311-linux_aarch64.whl)
+"$host/pip" install -q --no-deps --target "$stage" --platform linux_aarch64 --python-version 3.11 \
+  --implementation cp --abi cp311 --only-binary=:all: "$wheel"
+so=$(ls "$stage"/fsrcnn_fast/_core.cpython-311-aarch64-linux-gnu.so)
 file -L "$so" | grep -q "ARM aarch64" || { echo "aarch64_check: $so is not an aarch64 object" >&2; exit 1; }
-rm -rf "$stage"
-mkdir -p "$stage"
-cp -r python/fsrcnn_fast "$stage/"
-cp "$so" "$stage/fsrcnn_fast/"
-echo "aarch64_check: cross-built in $((SECONDS - start)) s"
+echo "aarch64_check: cross-built $(basename "$wheel") in $((SECONDS - start)) s"
 
 run() {  # the aarch64 python under QEMU (a wrapper script made by aarch64_env.sh)
   PYTHONPATH=$stage:$site PYTHONDONTWRITEBYTECODE=1 "$cache/bin/python3" "$@"

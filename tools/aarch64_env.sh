@@ -6,7 +6,7 @@
 #     installed into the host's dpkg database);
 #   - site-packages for that Python: NumPy and safetensors (the package's two runtime dependencies) from
 #     their manylinux2014 aarch64 wheels, pytest (pure Python);
-#   - a host virtual environment with CMake and pybind11 for the cross-build.
+#   - a host virtual environment with CMake, pybind11 and scikit-build-core for the cross-build.
 # Everything lives in $FSRCNN_AARCH64_CACHE (default ~/.cache/fsrcnn_fast/aarch64), outside the repository;
 # a second run finds it and returns in about a second. Any failure stops the script with a message: CI
 # must not report a check that did not run.
@@ -16,7 +16,7 @@ set -euo pipefail
 cache=${FSRCNN_AARCH64_CACHE:-$HOME/.cache/fsrcnn_fast/aarch64}
 sysroot=$cache/sysroot
 site=$cache/site-packages
-stamp=$cache/.complete-v4
+stamp=$cache/.complete-v5
 # The newest NumPy with a manylinux2014 aarch64 wheel for CPython 3.11 in the package index used here.
 numpy_version=${FSRCNN_AARCH64_NUMPY:-2.2.6}
 
@@ -72,10 +72,12 @@ python3 -m pip download -q --dest "$cache/wheels" --only-binary=:all: --python-v
   "pytest>=8,<9" || die "pip download of pytest failed"
 for whl in "$cache"/wheels/*.whl; do python3 -m zipfile -e "$whl" "$site"; done
 
-# 4. The host side of the cross-build in its own environment: CMake and pybind11's headers and CMake files.
+# 4. The host side of the cross-build in its own environment: CMake, pybind11's headers and CMake files,
+#    scikit-build-core (the project's build backend, which builds the aarch64 wheel).
 rm -rf "$cache/host"
 python3 -m venv "$cache/host" || die "python3 -m venv failed"
-"$cache/host/bin/pip" install -q "pybind11>=2.12,<4" "cmake>=3.18,<5" || die "pip install of cmake / pybind11 failed"
+"$cache/host/bin/pip" install -q "pybind11>=2.12,<4" "cmake>=3.18,<5" "scikit-build-core>=0.10,<2" \
+  || die "pip install of cmake / pybind11 / scikit-build-core failed"
 
 # 5. $cache/bin/python3: the aarch64 interpreter under QEMU as one command. qemu's -0 sets argv[0], so
 #    sys.executable is this script and tests that start a child interpreter (sys.executable) start an

@@ -1,7 +1,8 @@
-"""Smoke test of the aarch64 build under QEMU (tools/aarch64_check.sh runs it with the emulated CPython):
-the module imports, the emulated CPU offers NEON and it is the default, FSRCNN_FAST_ISA=ref and =neon
-are honoured, and with each ISA every shipped model upscales a uint8 RGB image (the frame pipeline:
-unpack, bicubic chroma, network, pack) and its Y output equals the float64 NumPy oracle within 1e-4.
+"""Smoke test of the aarch64 wheel under QEMU (tools/aarch64_check.sh installs it and runs this with the
+emulated CPython, from outside the source tree): the installed package imports with its metadata's
+version, the emulated CPU offers NEON and it is the default, FSRCNN_FAST_ISA=ref and =neon are
+honoured, and with each ISA every shipped model upscales a uint8 RGB image (the frame pipeline: unpack,
+bicubic chroma, network, pack) and its Y output equals the float64 NumPy oracle within 1e-4.
 Exits non-zero, naming the check, on any failure."""
 
 from __future__ import annotations
@@ -52,10 +53,17 @@ def main() -> None:
         return
     if platform.machine() != "aarch64":
         fail(f"expected to run on aarch64, this is {platform.machine()}")
+    import importlib.metadata
+
     import fsrcnn_fast
 
+    where = Path(fsrcnn_fast.__file__).resolve()
+    if where.is_relative_to(REPO):
+        fail(f"imported the checkout ({where}), not the installed wheel")
+    if fsrcnn_fast.__version__ != importlib.metadata.version("fsrcnn_fast"):
+        fail(f"__version__ {fsrcnn_fast.__version__} != the wheel's metadata {importlib.metadata.version('fsrcnn_fast')}")
     info = fsrcnn_fast.cpu_info()
-    print(f"aarch64_smoke: {platform.machine()}, fsrcnn_fast {fsrcnn_fast.__version__}: {info}")
+    print(f"aarch64_smoke: {platform.machine()}, fsrcnn_fast {fsrcnn_fast.__version__} from {where.parent}: {info}")
     if info["supported_isas"] != ["ref", "neon"] or info["isa"] != "neon":
         fail(f"expected ISAs ['ref', 'neon'] with neon the default, got {info}")
     for isa in ("neon", "ref"):
