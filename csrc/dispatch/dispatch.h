@@ -1,5 +1,6 @@
-// Run-time ISA dispatch: one table of kernel pointers per ISA, the default chosen once at import
-// from CPUID, overridable with FSRCNN_FAST_ISA=ref|sse2|avx2 (as libjpeg-turbo's JSIMD_FORCE*).
+// Run-time ISA dispatch: one table of kernel pointers per ISA (kernels/isas.inc), the default chosen
+// once at import from CPUID, overridable with FSRCNN_FAST_ISA=ref|sse2|avx2|neon (as libjpeg-turbo's
+// JSIMD_FORCE*).
 #pragma once
 
 #include <string>
@@ -9,7 +10,11 @@
 
 namespace fsrcnn {
 
-enum class Isa { ref = 0, sse2 = 1, avx2 = 2 };
+enum class Isa {
+#define FSRCNN_ISA(name, folder, fallback, arch, flags, check) name,
+#include "../kernels/isas.inc"
+#undef FSRCNN_ISA
+};
 
 struct KernelTable {
   Isa isa;

@@ -1,5 +1,5 @@
 // The SIMD Winograd F(2x2, 3x3) row pair, written once over a vector type V and compiled per ISA
-// (avx2/conv3x3_wino2x2.cpp, sse/conv3x3_wino2x2.cpp). Include it only inside an ISA-specific
+// (simd/wrapper.cpp.in). Include it only inside an ISA-specific
 // namespace. The algorithm is ref/conv3x3_wino2x2.cpp's, one vector lane per 2 x 2 output block:
 //   1. input transform of a chunk of kWinoChunk blocks into vbuf [16][cin][tiles],
 //   2. 16 small GEMMs mbuf[xi][co][t] = sum_ci U[xi][co][ci] * vbuf[xi][ci][t] (simd/wino_gemm.h),

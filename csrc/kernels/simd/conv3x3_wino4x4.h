@@ -1,5 +1,5 @@
 // The SIMD Winograd F(4x4, 3x3) row group, written once over a vector type V and compiled per ISA
-// (avx2/conv3x3_wino4x4.cpp, sse/conv3x3_wino4x4.cpp). Include it only inside an ISA-specific
+// (simd/wrapper.cpp.in). Include it only inside an ISA-specific
 // namespace. The algorithm is ref/conv3x3_wino4x4.cpp's, one vector lane per 4 x 4 output block:
 //   1. input transform of a chunk of kWinoChunk blocks into vbuf [36][cin][blocks],
 //   2. 36 small GEMMs mbuf[xi][co][t] = sum_ci U[xi][co][ci] * vbuf[xi][ci][t] (simd/wino_gemm.h),

@@ -1,6 +1,6 @@
-// The SIMD convolution row, written once over a vector type V and compiled per ISA
-// (avx2/conv_row.cpp, sse/conv_row.cpp). Include it only inside an ISA-specific namespace: the
-// same inline code compiled with different -m flags must never be merged by the linker.
+// The SIMD convolution row, written once over a vector type V and compiled per ISA (the wrappers
+// CMake generates from simd/wrapper.cpp.in, one per ISA of kernels/isas.inc). Include it only
+// inside an ISA-specific namespace: the same inline code compiled with different -m flags must never be merged by the linker.
 //
 // Register tile: CB output channels (one ConvBlock) x XV vectors of V::N pixels. Per (ci, ky, kx)
 // of the block's sub-window it loads XV input vectors once and broadcasts CB weights, for CB * XV
@@ -56,8 +56,9 @@ inline void conv_tile(const ConvWeights& w, const ConvBlock& b, const ConvRow& r
 
 template <class V, int KW, int CB>
 inline void conv_block_row(const ConvWeights& w, const ConvBlock& b, const ConvRow& row) {
-  // CB * XV accumulators: 12 keeps the two FMA pipes busy without spilling 16 registers.
-  constexpr int kWide = CB == 4 ? 3 : CB == 3 ? 4 : CB == 2 ? 6 : 8;
+  // CB * XV accumulators, as many as the ISA's register tile holds (V::kTileAccumulators: 12 of
+  // x86's 16 registers keep the two FMA pipes busy without spilling), at most 8 vectors wide.
+  constexpr int kWide = V::kTileAccumulators / CB < 8 ? V::kTileAccumulators / CB : 8;
   int x = 0;
   for (; x + kWide * V::N <= row.cols; x += kWide * V::N) conv_tile<V, KW, CB, kWide>(w, b, row, x);
   // The remainder in one narrower tile: one accumulator per channel would stall on FMA latency.

@@ -1,8 +1,17 @@
-// The AVX2 + FMA vector type the SIMD templates are written over. Include it only inside an
-// ISA-specific namespace of a file compiled with -mavx2 -mfma (see simd/conv_row.h).
+// The AVX2 + FMA vector type the SIMD templates are written over. Used by the wrappers
+// CMake generates from simd/wrapper.cpp.in, compiled with -mavx2 -mfma.
+#pragma once
+
+#include <immintrin.h>
+
+namespace fsrcnn::kernels::avx2_impl {
+
 struct V {
   using T = __m256;
   static constexpr int N = 8;
+  // The register tile: accumulators a conv tile may keep (simd/conv_row.h): 12 of the 16 vector
+  // registers, the rest hold inputs and a broadcast weight.
+  static constexpr int kTileAccumulators = 12;
   static T loadu(const float* p) { return _mm256_loadu_ps(p); }
   static void storeu(float* p, T v) { _mm256_storeu_ps(p, v); }
   static T set1(float f) { return _mm256_set1_ps(f); }
@@ -29,3 +38,5 @@ struct V {
     d = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
   }
 };
+
+}  // namespace fsrcnn::kernels::avx2_impl

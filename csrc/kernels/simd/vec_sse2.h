@@ -1,8 +1,17 @@
-// The SSE2 vector type the SIMD templates are written over (no FMA: multiply, then add). Include it
-// only inside an ISA-specific namespace (see simd/conv_row.h).
+// The SSE2 vector type the SIMD templates are written over (no FMA: multiply, then add). Used by the
+// wrappers CMake generates from simd/wrapper.cpp.in.
+#pragma once
+
+#include <emmintrin.h>
+
+namespace fsrcnn::kernels::sse2_impl {
+
 struct V {
   using T = __m128;
   static constexpr int N = 4;
+  // The register tile: accumulators a conv tile may keep (simd/conv_row.h): 12 of the 16 vector
+  // registers, the rest hold inputs and a broadcast weight.
+  static constexpr int kTileAccumulators = 12;
   static T loadu(const float* p) { return _mm_loadu_ps(p); }
   static void storeu(float* p, T v) { _mm_storeu_ps(p, v); }
   static T set1(float f) { return _mm_set1_ps(f); }
@@ -26,3 +35,5 @@ struct V {
     d = _mm_movehl_ps(t3, t1);
   }
 };
+
+}  // namespace fsrcnn::kernels::sse2_impl
