@@ -20,7 +20,7 @@ from fsrcnn_fast.api import _cached_model  # noqa: E402
 @pytest.fixture(scope="module")
 def client():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, worker_dashboard_address=None) as cluster:
+                                  dashboard_address=":0", worker_dashboard_address=":0") as cluster:
         with distributed.Client(cluster) as c:
             yield c
 
