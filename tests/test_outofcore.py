@@ -105,3 +105,31 @@ def test_driver_memory_is_bounded_by_the_chunk_not_the_image(tmp_path):
     full = fsrcnn_fast.upscale(tifffile.imread(src), 3)
     np.testing.assert_array_equal(out[3000:3300, 4500:4800], full[3000:3300, 4500:4800])
     del image
+
+
+def _peak_rss_bytes() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def test_on_a_cluster_with_scheduler_address(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    image = _gray((200, 170), seed=3)
+    tifffile.imwrite(tmp_path / "in.tif", image, tile=(64, 64))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=":0", worker_dashboard_address=":0") as cluster:
+        seen = []
+        code = main(["upscale", str(tmp_path / "in.tif"), str(tmp_path / "out.zarr"), "--chunk", "64", "-q",
+                     "--scheduler", cluster.scheduler_address])
+        assert code == 0
+        model = fsrcnn_fast.Model.load("fsrcnn", scale=3)
+        outofcore.upscale_file(tmp_path / "in.tif", tmp_path / "out.tif", model, chunk=96,
+                               scheduler=cluster.scheduler_address, progress=lambda d, t: seen.append((d, t)))
+        with distributed.Client(cluster) as client:
+            worker_peaks = client.run(_peak_rss_bytes)
+    expected = fsrcnn_fast.upscale(image, 3)
+    np.testing.assert_array_equal(zarr.open_array(tmp_path / "out.zarr")[:], expected)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out.tif"), expected)
+    assert seen[-1] == (6, 6) and [d for d, _ in seen] == list(range(1, 7))  # progress for the whole job
+    assert len(worker_peaks) == 2 and all(p < 1 << 30 for p in worker_peaks.values())
