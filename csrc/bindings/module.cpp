@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <array>
 #include <limits>
 #include <exception>
 #include <functional>
@@ -408,6 +409,84 @@ void run_frame(const Network& net, const py::array& image, const py::list& outpu
   run_interruptible([&] { net.run_frame(img, outs, options); }, cancel);
 }
 
+// ---- regions of a larger image (engine/network.h, Region) ----
+
+// The region and the part's position, checked for what C++ cannot catch later (sizes of Python ints).
+fsrcnn::Region region_of(std::array<long long, 2> full_shape, std::array<long long, 2> origin,
+                         std::array<long long, 4> region, long long part_rows, long long part_cols) {
+  const long long limit = fsrcnn::kMaxSide;
+  for (long long v : full_shape)
+    if (v < 1 || v > limit) throw py::value_error("full_shape must be in [1, max_side]");
+  for (long long v : region)
+    if (v < 0 || v > limit) throw py::value_error("region out of range");
+  for (long long v : origin)
+    if (v < 0 || v > limit) throw py::value_error("origin out of range");
+  if (origin[0] + part_rows > full_shape[0] || origin[1] + part_cols > full_shape[1])
+    throw py::value_error("the part given reaches beyond full_shape");
+  return fsrcnn::Region{static_cast<int>(region[0]), static_cast<int>(region[1]), static_cast<int>(region[2]),
+                        static_cast<int>(region[3]), static_cast<int>(origin[0]), static_cast<int>(origin[1]),
+                        static_cast<int>(part_rows), static_cast<int>(part_cols)};
+}
+
+// run() of one region: part holds image rows / columns from origin; returns the region's output.
+py::array_t<float> run_region(const Network& net, const py::object& part, std::array<long long, 2> full_shape,
+                              std::array<long long, 2> origin, std::array<long long, 4> region, int threads, int tail,
+                              const py::object& isa) {
+  const FloatArray in = checked_input(part, threads, 0, 0);
+  if (tail < 0 || tail >= net.tails()) throw py::value_error("tail index out of range");
+  const fsrcnn::Region r = region_of(full_shape, origin, region, in.shape(0), in.shape(1));
+  fsrcnn::CancelFlag cancel{false};
+  fsrcnn::RunOptions options{threads, 0, 0, table_for(isa), &cancel};
+  options.region = &r;
+  const py::ssize_t s = net.scale(tail);
+  py::array_t<float> result;
+  std::vector<float*> outputs(net.tails(), nullptr);
+  const py::ssize_t out_rows = std::max(0, r.row1 - r.row0) * s, out_cols = std::max(0, r.col1 - r.col0) * s;
+  outputs[tail] = output_buffer(py::none(), result, out_rows, out_cols);
+  run_interruptible(
+      [&] { net.run(in.data(), static_cast<int>(full_shape[0]), static_cast<int>(full_shape[1]), outputs, options); },
+      cancel);
+  return result;
+}
+
+// run_frame() of one region: image holds rows / columns from origin of an image of full_shape; out
+// (the image's dtype and channels) receives the region's output at scale(tail).
+void run_frame_region(const Network& net, const py::array& image, const py::array& out, int tail, bool bgr,
+                      std::array<long long, 2> full_shape, std::array<long long, 2> origin,
+                      std::array<long long, 4> region, int threads, const py::object& isa) {
+  if (threads < 1) throw py::value_error("threads must be >= 1");
+  if (tail < 0 || tail >= net.tails()) throw py::value_error("tail index out of range");
+  const Strided in = strided(image, "image");
+  if (in.rows < 1 || in.cols < 1) throw py::value_error("image must not be empty");
+  if (in.channels != 1 && in.channels != 3 && in.channels != 4) throw py::value_error("image must have 1, 3 or 4 channels");
+  const fsrcnn::Region r = region_of(full_shape, origin, region, in.rows, in.cols);
+  fsrcnn::FrameImage img;
+  img.data = static_cast<const unsigned char*>(image.data());
+  img.type = sample_of(image.dtype(), "image");
+  img.rows = static_cast<int>(full_shape[0]);
+  img.cols = static_cast<int>(full_shape[1]);
+  img.channels = in.channels;
+  img.row_stride = in.row_stride;
+  img.col_stride = in.col_stride;
+  img.chan_stride = in.chan_stride;
+  img.bgr = bgr;
+  if (!out.dtype().equal(image.dtype())) throw py::type_error("out must have the image's dtype");
+  if (out.ndim() != image.ndim()) throw py::value_error("out must have the image's number of dimensions");
+  const Strided os = strided(out, "out");
+  const int s = net.scale(tail);
+  if (os.rows != std::max(0, r.row1 - r.row0) * s || os.cols != std::max(0, r.col1 - r.col0) * s ||
+      os.channels != in.channels)
+    throw py::value_error("out has the wrong shape");
+  if (!out.writeable()) throw py::value_error("out must be writeable");
+  std::vector<fsrcnn::FrameOutput> outs(net.tails());
+  py::array keep = out;
+  outs[tail] = {static_cast<unsigned char*>(keep.mutable_data()), os.row_stride, os.col_stride, os.chan_stride};
+  fsrcnn::CancelFlag cancel{false};
+  fsrcnn::RunOptions options{threads, 0, 0, table_for(isa), &cancel};
+  options.region = &r;
+  run_interruptible([&] { net.run_frame(img, outs, options); }, cancel);
+}
+
 // Kernel tests: one frame kernel of one ISA on one row.
 fsrcnn::kernels::UnpackRow unpack_proto(bool bgr) {
   fsrcnn::FrameImage img;
@@ -555,7 +634,22 @@ PYBIND11_MODULE(_core, m) {
       .def("run_all", &run_all, py::arg("image"), py::arg("threads"), py::arg("tile_rows") = 0,
            py::arg("tile_cols") = 0, py::arg("isa") = py::none())
       .def("run_frame", &run_frame, py::arg("image"), py::arg("outputs"), py::arg("bgr"), py::arg("threads"),
-           py::arg("tile_rows") = 0, py::arg("tile_cols") = 0, py::arg("isa") = py::none());
+           py::arg("tile_rows") = 0, py::arg("tile_cols") = 0, py::arg("isa") = py::none())
+      .def("run_region", &run_region, py::arg("part"), py::arg("full_shape"), py::arg("origin"), py::arg("region"),
+           py::arg("threads"), py::arg("tail") = 0, py::arg("isa") = py::none())
+      .def("run_frame_region", &run_frame_region, py::arg("image"), py::arg("out"), py::arg("tail"), py::arg("bgr"),
+           py::arg("full_shape"), py::arg("origin"), py::arg("region"), py::arg("threads"), py::arg("isa") = py::none())
+      .def("needed_input",
+           [](const Network& net, std::array<long long, 2> full_shape, std::array<long long, 4> region, bool colour) {
+             const fsrcnn::Region r = region_of(full_shape, {0, 0}, region, 0, 0);
+             if (!(r.row0 < r.row1 && r.row1 <= full_shape[0] && r.col0 < r.col1 && r.col1 <= full_shape[1]))
+               throw py::value_error("region must be a non-empty part of the image");
+             const fsrcnn::Box b = net.needed_input(static_cast<int>(full_shape[0]), static_cast<int>(full_shape[1]),
+                                                    fsrcnn::Box{r.row0, r.row1, r.col0, r.col1}, colour);
+             return std::array<int, 4>{b.row0, b.row1, b.col0, b.col1};
+           },
+           py::arg("full_shape"), py::arg("region"), py::arg("colour"))
+      .def_property_readonly("halo", &Network::halo);
   fsrcnn::init_default_isa();
   m.def("isa", []() { return std::string(fsrcnn::isa_name(fsrcnn::default_table().isa)); },
         "The ISA chosen at import");
@@ -606,6 +700,7 @@ PYBIND11_MODULE(_core, m) {
   limits["max_scale"] = kMaxScale;
   limits["min_offset"] = kMinOffset;
   limits["max_offset"] = kMaxOffset;
+  limits["region_align"] = fsrcnn::kRegionAlign;
   m.attr("limits") = limits;
   m.def(
       "fma_peak_gflops",

@@ -160,7 +160,8 @@ void FrameTile::start(int col0, int width) {
 void FrameTile::load_y(int y, int col_first, int n, float* dst) const {
   kernels::UnpackRow r = job_.unpack;
   const FrameImage& im = job_.image;
-  r.src = im.data + y * im.row_stride + col_first * im.col_stride;
+  r.src = im.data + static_cast<std::ptrdiff_t>(y - im.origin_row) * im.row_stride +
+          static_cast<std::ptrdiff_t>(col_first - im.origin_col) * im.col_stride;
   r.y = dst;
   r.cb = r.cr = r.alpha = nullptr;
   r.cols = n;
@@ -175,7 +176,8 @@ const float* FrameTile::chroma_row(int t, int r, int plane) {
   if (st.tag[slot] != r) {
     const FrameImage& im = job_.image;
     kernels::UnpackRow u = job_.unpack;
-    u.src = im.data + r * im.row_stride + st.lr_first * im.col_stride;
+    u.src = im.data + static_cast<std::ptrdiff_t>(r - im.origin_row) * im.row_stride +
+            static_cast<std::ptrdiff_t>(st.lr_first - im.origin_col) * im.col_stride;
     u.y = nullptr;
     u.cb = lr_.data();
     u.cr = lr_.data() + lr_stride_;
@@ -214,7 +216,8 @@ void FrameTile::emit(int t, int y) {
   for (int a = 0; a < s; ++a) {
     const int row = y * s + a;
     p.y = y_rows_[a].data();
-    p.dst = out.data + row * out.row_stride + hr0 * out.col_stride;
+    p.dst = out.data + static_cast<std::ptrdiff_t>(row - out.origin_row) * out.row_stride +
+            static_cast<std::ptrdiff_t>(hr0 - out.origin_col) * out.col_stride;
     if (rt) {
       for (int plane = 0; plane < job_.planes; ++plane) {
         kernels::BicubicRowsRow r{};

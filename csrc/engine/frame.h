@@ -23,12 +23,16 @@ struct FrameImage {
   int rows = 0, cols = 0, channels = 1;
   std::ptrdiff_t row_stride = 0, col_stride = 0, chan_stride = 0;
   bool bgr = false;
+  // A region run (RunOptions::region): rows x cols is the whole image and data holds only a part of
+  // it, whose first pixel is image pixel (origin_row, origin_col).
+  int origin_row = 0, origin_col = 0;
 };
 
 // An output array: same sample type and channels as the image, scale x its rows and columns.
 struct FrameOutput {
   unsigned char* data = nullptr;  // nullptr: this output is not wanted
   std::ptrdiff_t row_stride = 0, col_stride = 0, chan_stride = 0;
+  int origin_row = 0, origin_col = 0;  // output pixel held at data (a region run: the region's first)
 };
 
 // MATLAB imresize's bicubic taps for upscaling one axis by an integer scale (resize.py's

@@ -53,11 +53,29 @@ struct PreparedConv {
 // The largest image side the engine accepts, input or output (Python reads it from _core.limits).
 constexpr int kMaxSide = 1 << 20;
 
+// Part of a larger image (Network::run / run_frame with RunOptions::region): the output of LR rows
+// [row0, row1) x columns [col0, col1) of the whole image, computed exactly as the whole-image call
+// computes it there. The region's sides are multiples of kRegionAlign or the image's edges (the
+// Winograd blocks sit at image-aligned positions); the input given holds image rows
+// [in_row0, in_row0 + in_rows) x columns [in_col0, in_col0 + in_cols), at least needed_input().
+// Which sides are real image edges follows from the positions: border modes apply only there.
+struct Region {
+  int row0 = 0, row1 = 0, col0 = 0, col1 = 0;
+  int in_row0 = 0, in_col0 = 0, in_rows = 0, in_cols = 0;
+};
+constexpr int kRegionAlign = 4;
+
+// A box of image pixels: rows [row0, row1) x columns [col0, col1).
+struct Box {
+  int row0 = 0, row1 = 0, col0 = 0, col1 = 0;
+};
+
 struct RunOptions {
   int threads = 1;
   int tile_rows = 0, tile_cols = 0;  // 0: chosen by the planner
   const KernelTable* table = nullptr;  // nullptr: the default (import-time) table
   const CancelFlag* cancel = nullptr;  // set: stop early, leaving the outputs incomplete
+  const Region* region = nullptr;      // set: compute that region only (rows, cols: the whole image)
 };
 
 class Network {
@@ -77,6 +95,13 @@ class Network {
   // upscale() in one call (frame.h): the caller's image in, outputs[t] (data nullptr: skipped) written
   // with tail t's result converted back to the image's layout and sample type, rounded as MATLAB.
   void run_frame(const FrameImage& image, const std::vector<FrameOutput>& outputs, const RunOptions& options) const;
+
+  // The input pixels a region run of `region` (aligned, see Region) reads, in an image of rows x cols
+  // (colour: also what the chroma bicubic of every tail reads).
+  Box needed_input(int rows, int cols, const Box& region, bool colour) const;
+  // The most input pixels needed_input() reaches beyond an aligned region on any side, anywhere in
+  // any image: the receptive field as the engine computes it (Winograd groups included).
+  int halo() const;
 
   int tails() const { return static_cast<int>(tails_.size()); }
   int scale(int tail) const { return scales_.at(tail); }

@@ -12,6 +12,9 @@
 // (one per output: a deconvolution as phase conv, a sub-pixel conv, or SRCNN's last layer), so a
 // multi-scale model computes its shared layers once for all its scales.
 #include <algorithm>
+#include <functional>
+#include <string>
+#include <utility>
 #include <cstddef>
 #include <memory>
 #include <stdexcept>
@@ -77,7 +80,10 @@ Geometry make_geometry(const std::vector<PreparedConv>& convs, const std::vector
 
 // Tile shape: strips wide enough that halos cost little, narrow enough that the rings of all
 // layers stay in cache; bands so that every thread gets a tile.
-void plan_tiles(Geometry& g, const std::vector<PreparedConv>& tails, int threads, int tile_rows, int tile_cols) {
+// area: the LR rows and columns to compute (the whole image, or a region's).
+void plan_tiles(Geometry& g, const std::vector<PreparedConv>& tails, int threads, int tile_rows, int tile_cols,
+                const Box& area) {
+  const int area_rows = area.row1 - area.row0, area_cols = area.col1 - area.col0;
   constexpr std::size_t kCacheBudget = 2048 * 1024;
   std::size_t floats_per_col = 0;
   for (std::size_t i = 0; i < g.channels.size(); ++i) floats_per_col += static_cast<std::size_t>(g.channels[i]) * g.ring[i];
@@ -85,18 +91,19 @@ void plan_tiles(Geometry& g, const std::vector<PreparedConv>& tails, int threads
   if (tile_cols <= 0) {
     const int fit = static_cast<int>(kCacheBudget / (floats_per_col * sizeof(float))) - 2 * g.halo[0];
     tile_cols = std::max(64, fit);
-    const int strips = (g.cols + tile_cols - 1) / tile_cols;
-    tile_cols = round_up((g.cols + strips - 1) / strips, kVec);  // equal strips
+    const int strips = (area_cols + tile_cols - 1) / tile_cols;
+    tile_cols = round_up((area_cols + strips - 1) / strips, kVec);  // equal strips
   }
-  g.tile_cols = std::min(round_up(tile_cols, kAlign), g.cols);
+  g.tile_cols = std::min(round_up(tile_cols, kAlign), area_cols);
   g.band_start.clear();
   // One band per thread (fewest halo rows recomputed: every band recomputes its halo in every layer).
   // Balance under contention is not left to more, smaller tiles: see ContentionGate (executor.cpp).
-  const int strips = (g.cols + g.tile_cols - 1) / g.tile_cols;
-  const int bands = std::clamp((threads + strips - 1) / strips, 1, std::max(1, g.rows / 16));
-  const int step = tile_rows > 0 ? tile_rows : (g.rows + bands - 1) / bands;
-  for (int r = 0, h = std::min(round_up(step, kAlign), g.rows); r < g.rows; r += h) g.band_start.push_back(r);
-  g.band_start.push_back(g.rows);
+  const int strips = (area_cols + g.tile_cols - 1) / g.tile_cols;
+  const int bands = std::clamp((threads + strips - 1) / strips, 1, std::max(1, area_rows / 16));
+  const int step = tile_rows > 0 ? tile_rows : (area_rows + bands - 1) / bands;
+  for (int r = area.row0, h = std::min(round_up(step, kAlign), area_rows); r < area.row1; r += h)
+    g.band_start.push_back(r);
+  g.band_start.push_back(area.row1);
 }
 
 // A ring of row slots: rows of `channels` channel rows of `cstride` floats each.
@@ -152,14 +159,15 @@ struct Scratch {
 
 class TileRunner {
  public:
+  // region: what input holds and where outputs go (the whole image when no region is asked).
   TileRunner(const Network& net, const Geometry& g, const KernelTable& kt, const float* input,
-             const std::vector<float*>& outputs, Scratch& s, const CancelFlag* cancel)
+             const std::vector<float*>& outputs, Scratch& s, const CancelFlag* cancel, const Region& region)
       : convs_(net.convs()), tails_(net.tail_convs()), net_(net), g_(g), kt_(kt), input_(input), outputs_(outputs),
-        s_(s), n_(static_cast<int>(convs_.size())), cancel_(cancel) {}
+        s_(s), n_(static_cast<int>(convs_.size())), cancel_(cancel), region_(region) {}
 
   void run(int row0, int row1, int col0) {
     col0_ = col0;
-    width_ = std::min(g_.tile_cols, g_.cols - col0);
+    width_ = std::min(g_.tile_cols, region_.col1 - col0);
     if (s_.frame) s_.frame->start(col0_, width_);
     for (int L = -1; L < n_; ++L) s_.next[L + 1] = std::max(0, row0 - g_.halo[L + 1]);
     for (std::size_t t = 0; t < tails_.size(); ++t) s_.tail_next[t] = row0;
@@ -267,10 +275,14 @@ class TileRunner {
     float* dst = slot(-1, y);
     const auto [lo, hi, width] = inside(g_.halo[0]);
     const int first = col0_ - g_.halo[0];
+    // needed_input() was checked against the input given before the run: this only guards that.
+    if (y < region_.in_row0 || y >= region_.in_row0 + region_.in_rows || first + lo < region_.in_col0 ||
+        first + hi > region_.in_col0 + region_.in_cols)
+      throw std::logic_error("a region run reads input outside what was given");
     if (s_.frame) {
       s_.frame->load_y(y, first + lo, hi - lo, dst + lo);
     } else {
-      const float* src = input_ + static_cast<std::size_t>(y) * g_.cols;
+      const float* src = input_ + static_cast<std::size_t>(y - region_.in_row0) * region_.in_cols - region_.in_col0;
       std::copy(src + first + lo, src + first + hi, dst + lo);
     }
     fill_columns(-1, dst);
@@ -278,11 +290,11 @@ class TileRunner {
 
   void emit(int t, int y) {
     const int s = net_.scale(t);
-    const std::size_t out_cols = static_cast<std::size_t>(g_.cols) * s;
+    const std::size_t out_cols = static_cast<std::size_t>(region_.col1 - region_.col0) * s;
     for (int a = 0; a < s; ++a)
       s_.out_rows[a] = s_.frame ? s_.frame->y_row(a)
-                                : outputs_[t] + (static_cast<std::size_t>(y) * s + a) * out_cols +
-                                      static_cast<std::size_t>(col0_) * s;
+                                : outputs_[t] + (static_cast<std::size_t>(y - region_.row0) * s + a) * out_cols +
+                                      static_cast<std::size_t>(col0_ - region_.col0) * s;
     const float* row = s_.tails[t].slot(y);
     for (int p = 0; p < s * s; ++p) s_.phases[p] = row + tails_[t].position[p] * s_.tails[t].cstride;
     kt_.shuffle_row({s_.phases.data(), s_.out_rows.data(), s, width_});
@@ -299,10 +311,72 @@ class TileRunner {
   Scratch& s_;
   const int n_;
   const CancelFlag* cancel_;
+  const Region& region_;
   int col0_ = 0, width_ = 0;
 };
 
+// The last input row a band of LR output rows [row0, row1) loads: TileRunner's ensure() chain, rows only.
+int last_input_row(const std::vector<PreparedConv>& convs, const std::vector<PreparedConv>& tails, const Geometry& g,
+                   int row0, int row1) {
+  const int n = static_cast<int>(convs.size());
+  std::vector<int> next(n + 1);
+  for (int L = -1; L < n; ++L) next[L + 1] = std::max(0, row0 - g.halo[L + 1]);
+  int last = -1;
+  std::function<void(int, int)> ensure = [&](int L, int target) {
+    target = std::min(target, g.rows - 1);
+    while (next[L + 1] <= target) {
+      const int y = next[L + 1];
+      if (L < 0) {
+        last = y;
+        ++next[0];
+        continue;
+      }
+      ensure(L - 1, y + reach(convs[L]).ahead);
+      next[L + 1] += convs[L].wino ? convs[L].wino : 1;
+    }
+  };
+  for (const PreparedConv& tail : tails) {
+    const int group = tail.wino ? tail.wino : 1;
+    for (int y = row0; y < row1; y += group) ensure(n - 1, y + reach(tail).ahead);
+  }
+  return last;
+}
+
+// The image rows (or columns) [lo, hi] the bicubic of output pixels [first, last) of one axis reads.
+std::pair<int, int> bicubic_reach(int in_len, int scale, int first, int last) {
+  const BicubicTaps taps = bicubic_taps(in_len, scale);
+  int lo = in_len, hi = -1;
+  for (int k = 0; k < taps.taps; ++k)
+    for (int x = first; x < last; ++x) {
+      const int i = taps.index[static_cast<std::size_t>(k) * taps.out_len + x];
+      lo = std::min(lo, i);
+      hi = std::max(hi, i);
+    }
+  return {lo, hi};
+}
+
 }  // namespace
+
+Box Network::needed_input(int rows, int cols, const Box& r, bool colour) const {
+  const Geometry g = make_geometry(convs_, tails_, rows, cols);
+  Box need{std::max(0, r.row0 - g.halo[0]), last_input_row(convs_, tails_, g, r.row0, r.row1) + 1,
+           std::max(0, r.col0 - g.halo[0]), std::min(cols, r.col1 + g.halo[0])};
+  if (colour)
+    for (int s : scales_) {
+      const auto [r_lo, r_hi] = bicubic_reach(rows, s, r.row0 * s, r.row1 * s);
+      const auto [c_lo, c_hi] = bicubic_reach(cols, s, r.col0 * s, r.col1 * s);
+      need = {std::min(need.row0, r_lo), std::max(need.row1, r_hi + 1), std::min(need.col0, c_lo),
+              std::max(need.col1, c_hi + 1)};
+    }
+  return need;
+}
+
+int Network::halo() const {
+  // A region well inside a large image, aligned as regions are: every reach is at its widest there.
+  constexpr int kSide = 1024, kFirst = 256, kLast = 512;
+  const Box need = needed_input(kSide, kSide, Box{kFirst, kLast, kFirst, kLast}, true);
+  return std::max({kFirst - need.row0, need.row1 - kLast, kFirst - need.col0, need.col1 - kLast});
+}
 
 void Network::run(const float* input, int rows, int cols, const std::vector<float*>& outputs,
                   const RunOptions& options) const {
@@ -320,7 +394,17 @@ void Network::run_frame(const FrameImage& image, const std::vector<FrameOutput>&
   if (!image.data) throw std::invalid_argument("no image");
   for (int s : scales_)
     if (s < 2) throw std::invalid_argument("run_frame needs an upscaling network (scale >= 2)");
-  const FrameJob job(image, outputs, scales_);
+  FrameImage img = image;
+  std::vector<FrameOutput> outs = outputs;
+  if (options.region) {  // the given part of the image and of each output
+    img.origin_row = options.region->in_row0;
+    img.origin_col = options.region->in_col0;
+    for (std::size_t t = 0; t < outs.size(); ++t) {
+      outs[t].origin_row = options.region->row0 * scales_[t];
+      outs[t].origin_col = options.region->col0 * scales_[t];
+    }
+  }
+  const FrameJob job(img, outs, scales_);
   const std::vector<float*> none(tails_.size(), nullptr);
   run_tiled(nullptr, &job, image.rows, image.cols, none, options);
 }
@@ -336,8 +420,23 @@ void Network::run_tiled(const float* input, const FrameJob* job, int rows, int c
   const int threads = Team::parallel_allowed() ? std::max(1, options.threads) : 1;
 
   Geometry g = make_geometry(convs_, tails_, rows, cols);
-  plan_tiles(g, tails_, threads, options.tile_rows, options.tile_cols);
-  const int strips = (cols + g.tile_cols - 1) / g.tile_cols;
+  const Region region = options.region ? *options.region : Region{0, rows, 0, cols, 0, 0, rows, cols};
+  if (options.region) {
+    const Region& r = region;
+    if (!(0 <= r.row0 && r.row0 < r.row1 && r.row1 <= rows && 0 <= r.col0 && r.col0 < r.col1 && r.col1 <= cols))
+      throw std::invalid_argument("region must be a non-empty part of the image");
+    const auto aligned = [](int v, int edge) { return v % kRegionAlign == 0 || v == edge; };
+    if (!aligned(r.row0, rows) || !aligned(r.row1, rows) || !aligned(r.col0, cols) || !aligned(r.col1, cols))
+      throw std::invalid_argument("region sides must be multiples of " + std::to_string(kRegionAlign) +
+                                  " or the image's edges");
+    const Box need = needed_input(rows, cols, Box{r.row0, r.row1, r.col0, r.col1}, job && job->planes);
+    if (r.in_row0 > need.row0 || r.in_row0 + r.in_rows < need.row1 || r.in_col0 > need.col0 ||
+        r.in_col0 + r.in_cols < need.col1)
+      throw std::invalid_argument("the input given does not hold what the region needs (see needed_input)");
+  }
+  plan_tiles(g, tails_, threads, options.tile_rows, options.tile_cols,
+             Box{region.row0, region.row1, region.col0, region.col1});
+  const int strips = (region.col1 - region.col0 + g.tile_cols - 1) / g.tile_cols;
   const int bands = static_cast<int>(g.band_start.size()) - 1;
   const int tiles = strips * bands;
   Team team(std::min(threads, tiles));
@@ -359,8 +458,8 @@ void Network::run_tiled(const float* input, const FrameJob* job, int rows, int c
       tiles,
       [&](int t, int worker) {
         const int band = t / strips, strip = t % strips;
-        TileRunner runner(*this, g, kt, input, wanted, scratch[worker], options.cancel);
-        runner.run(g.band_start[band], g.band_start[band + 1], strip * g.tile_cols);
+        TileRunner runner(*this, g, kt, input, wanted, scratch[worker], options.cancel, region);
+        runner.run(g.band_start[band], g.band_start[band + 1], region.col0 + strip * g.tile_cols);
       },
       options.cancel);
 }

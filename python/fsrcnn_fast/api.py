@@ -14,6 +14,7 @@ import numpy as np
 
 from . import files as _files
 from . import frame as _frame
+from . import region as _region
 from .engine import check_threads as _check_threads
 from .engine import cpu_info, default_threads, set_num_threads
 from .engine import shares_layers as _shares_layers
@@ -242,6 +243,21 @@ class Model:
         return outs
 
     __call__ = upscale
+
+    @property
+    def halo(self) -> int:
+        """Input pixels on each side of a region of an image that the region's output depends on, at the
+        default scale (see :mod:`fsrcnn_fast.region`; computed from the network, not a constant)."""
+        return _region.halo(self)
+
+    def upscale_region(self, part: np.ndarray, full_shape: tuple[int, ...], origin: tuple[int, int],
+                       region: tuple[int, int, int, int], **options: Any) -> np.ndarray:
+        """One region of :meth:`upscale`'s result from only the part of the image around it:
+        :func:`fsrcnn_fast.region.upscale_region`."""
+        return _region.upscale_region(self, part, full_shape, origin, region, **options)
+
+    def __reduce__(self):  # the networks, not the engines: a Model travels to Dask workers this way
+        return (Model, (list(self._specs.values()), self._source, self._scale))
 
     def _pick_scales(self, scales: Sequence[int] | None) -> tuple[int, ...]:
         if scales is None:

@@ -47,6 +47,8 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if not inputs:
         raise files.FileError("give an input and an output (file, folder or video)")
     enabled = None if not args.quiet else False
+    if len(inputs) == 1 and _streams(args, inputs[0], output):
+        return _upscale_outofcore(args, inputs[0], output, enabled)
     single = len(inputs) == 1 and Path(inputs[0]).is_file() and not Path(output).is_dir()
     if single and (is_video_path(inputs[0]) or is_video_path(output)):
         if not is_video_path(inputs[0]):
@@ -111,6 +113,40 @@ def _upscale_one(args: argparse.Namespace, src: str, dst: str, enabled: bool | N
         print(f"{src} {image.image.shape[1]}x{image.image.shape[0]} -> {dst} "
               f"{result.image.shape[1]}x{result.image.shape[0]}{frames} ({model.arch} x{model.scale}, "
               f"{elapsed * 1000:.1f} ms upscale, {written * 1000:.1f} ms write)")
+    return 0
+
+
+def _streams(args: argparse.Namespace, src: str, dst: str) -> bool:
+    """Out of core (outofcore.py): a Zarr in or out, --chunk / --scheduler, or a TIFF too large for memory."""
+    from . import outofcore
+
+    given = args.chunk is not None or args.scheduler is not None
+    try:
+        scale = 3 if args.scale is None else int(args.scale)
+    except ValueError:
+        return False  # _model() says what is wrong with --scale
+    return outofcore.wants_streaming(src, dst, scale, given)
+
+
+def _upscale_outofcore(args: argparse.Namespace, src: str, dst: str, enabled: bool | None) -> int:
+    from . import outofcore
+    from .progress import Progress
+
+    model = _model(args)
+    chunk = outofcore.DEFAULT_CHUNK if args.chunk is None else args.chunk
+    start = time.perf_counter()
+    with Progress(None, "chunk", "upscale", enabled=enabled) as bar:
+        def progress(done: int, total: int) -> None:
+            if bar.total != total:
+                bar.set_total(total)
+            bar.update()
+
+        result = outofcore.upscale_file(src, dst, model, chunk=chunk, scheduler=args.scheduler,
+                                        workers=args.threads, overwrite=args.overwrite, progress=progress)
+    if not args.quiet:
+        (h, w), (oh, ow) = result["input_shape"][:2], result["output_shape"][:2]
+        print(f"{src} ({w}x{h}) -> {dst} ({ow}x{oh}), {result['chunks']} chunks in "
+              f"{time.perf_counter() - start:.1f} s")
     return 0
 
 
@@ -232,6 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--crf", type=int, default=DEFAULT_CRF, help=f"video constant-rate factor (default {DEFAULT_CRF})")
     up.add_argument("--preset", default=None,
                     help="x264/x265 speed preset (default veryfast; slower presets give smaller files)")
+    up.add_argument("--chunk", type=int, default=None,
+                    help="out of core: input pixels per chunk side (multiple of 16, default 1024); TIFF/Zarr only")
+    up.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="out of core on a Dask cluster (e.g. tcp://host:8786; default: this machine)")
     up.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary line")
     up.set_defaults(func=_cmd_upscale)
 
