@@ -1,6 +1,7 @@
-// AVX2 frame kernels, 8 pixels at a time. Compiled with -mavx2 only, deliberately WITHOUT -mfma: the
-// compiler then cannot fuse a multiply and an add (no FMA instruction exists for it), so every product
-// and sum is rounded as in ref/frame_rows.cpp and the results are the reference's bit for bit
+// AVX2 frame kernels, 8 pixels at a time. Compiled with the avx2 flags (-mavx2 -mfma) and, as the whole
+// build, -ffp-contract=off: the compiler never fuses a multiply and an add (and no FMA intrinsic is used
+// here), so every product and sum is rounded as in ref/frame_rows.cpp and the results are the reference's
+// bit for bit
 // (tests/test_kernels.py checks it). Layouts other than contiguous uint8 gray / RGB / RGBA pixels go
 // through the reference: they are rare, and the network dominates their time anyway.
 #include <cstddef>
