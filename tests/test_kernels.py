@@ -261,6 +261,75 @@ def test_bicubic_cols_row(isa, in_len, scale, planes):
     np.testing.assert_allclose(got, want, atol=2e-6)
 
 
+def _cols_model(src, idx, w):
+    acc = np.zeros((src.shape[0], idx.shape[1]), np.float32)
+    for t in range(idx.shape[0]):  # float32, 0 + w0 s0 + w1 s1 + ..., in tap order
+        acc = acc + w[t] * src[:, idx[t]]
+    return acc
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("in_len", [40, 101])
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("planes", [1, 2, 3])
+def test_bicubic_cols_row_tile_windows(isa, in_len, scale, planes):
+    """As the frame path calls it: a tile's window of a long row's taps, indices relative to the
+    window's first source column (so blocks of 8 outputs start at every phase of the scale, and the
+    mirrored edges fall inside or outside the window)."""
+    idx, w = _core._bicubic_taps(in_len, scale)
+    src = np.random.default_rng(in_len + scale).uniform(-1, 2, (planes, in_len)).astype(np.float32)
+    out_len = in_len * scale
+    for first, last in [(0, out_len), (0, 37), (5, 90), (scale * 7, scale * 30 + 1), (out_len - 45, out_len)]:
+        wi, ww = idx[:, first:last], np.ascontiguousarray(w[:, first:last])
+        lo = wi.min()
+        rel = np.ascontiguousarray(wi - lo)
+        window = np.ascontiguousarray(src[:, lo : wi.max() + 1])
+        got = _core._bicubic_cols(isa, window, rel, ww)
+        np.testing.assert_array_equal(got, _core._bicubic_cols("ref", window, rel, ww))
+        np.testing.assert_array_equal(got, _cols_model(window, rel, ww))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("taps", [1, 3, 4, 6, 8])
+@pytest.mark.parametrize("cols", [8, 45, 64])
+def test_bicubic_cols_row_any_indices(isa, taps, cols):
+    """Any index pattern: blocks whose taps all read within 8 sources of the block's first index
+    (the permute path) and blocks that spread wider or go below it (the gather path), mixed."""
+    rng = np.random.default_rng(taps * 1000 + cols)
+    n = cols + 20
+    base = np.sort(rng.integers(0, n - 8, cols))
+    idx = np.empty((taps, cols), np.int64)
+    for t in range(taps):
+        idx[t] = base + rng.integers(0, 8, cols)
+    wide = rng.random(cols) < 0.3  # about a third of the outputs read anywhere
+    idx[:, wide] = rng.integers(0, n, (taps, int(wide.sum())))
+    idx = idx.astype(np.int32)
+    w = rng.uniform(-0.3, 1, (taps, cols)).astype(np.float32)
+    src = rng.uniform(-1, 2, (3, n)).astype(np.float32)
+    got = _core._bicubic_cols(isa, src, idx, w)
+    np.testing.assert_array_equal(got, _core._bicubic_cols("ref", src, idx, w))
+    np.testing.assert_array_equal(got, _cols_model(src, idx, w))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("channels", [1, 4])
+def test_pack_row_uint8_rounding_near_every_tie(isa, channels):
+    """uint8 rounding of every float within 400 ulps of each (k + 0.5) / 255, k = 0 .. 255, and of 0
+    and 1: the region where a rounding shortcut would go wrong (tools/check_u8_rounding.py checks the
+    AVX2 formula on every float32 exhaustively)."""
+    centres = [np.float32((k + 0.5) / 255) for k in range(256)] + [np.float32(0), np.float32(1)]
+    ulps = np.arange(-400, 401)
+    v = np.concatenate([(c.view(np.int32) + ulps).astype(np.int32).view(np.float32) for c in centres])
+    v = v[np.isfinite(v)]
+    planes = np.zeros((4, v.size), np.float32)
+    planes[0] = v
+    planes[3] = v[::-1]
+    planes[1:3] = _core.ycbcr_matrices()[1][1:, None]
+    out = np.empty((v.size,) if channels == 1 else (v.size, channels), np.uint8)
+    _core._pack_row(isa, planes, out, False)
+    np.testing.assert_array_equal(out, _pack_model(planes, channels, np.uint8, False))
+
+
 @pytest.mark.parametrize("in_len", [1, 2, 3, 7, 40, 101])
 @pytest.mark.parametrize("scale", [2, 3, 4, 5, 8])
 def test_bicubic_taps_are_matlabs(in_len, scale):

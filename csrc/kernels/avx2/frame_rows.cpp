@@ -49,16 +49,16 @@ inline void split_rgba8(const unsigned char* p, __m128i ch[4]) {
   ch[3] = _mm_srli_si128(ch[2], 8);
 }
 
-// store() of ref for uint8, as 8 int32 to be narrowed with unsigned saturation. Rounding first and
-// clipping by saturation gives ref's bytes with fewer operations: t = min(2, v) * 255 (min_ps returns
-// its second operand, v, when v is NaN), rounded to nearest even by cvtps, then exact ties that went
-// down to even are moved up (t - r == 0.5 is exact). NaN and -inf convert to INT_MIN and negatives
-// saturate to 0, values above 1 to 255: ref's clip01.
+// store() of ref for uint8, as 8 int32 to be narrowed with unsigned saturation: t = min(2, v) * 255
+// (min_ps returns its second operand, v, when v is NaN), then truncate(t + h) with h = 0.5 - 2^-25,
+// the float just below 0.5. For every float t in [0, 510] that is floor(t) + (t - floor(t) >= 0.5),
+// ref's rounding (checked for all 1.14e9 such floats: tools/check_u8_rounding.py): an exact tie
+// k + 0.5 gives k + 1 - 2^-25, which rounds up to k + 1 (or, for k = 0, to 1 as the even neighbour),
+// and no t below a tie reaches the next integer (plain t + 0.5 would, for t = 0.5 - 2^-25). NaN and
+// -inf convert to INT_MIN and negatives saturate to 0, values above 1 to 255: ref's clip01.
 inline __m256i to_u8_int(__m256 v) {
   const __m256 t = _mm256_mul_ps(_mm256_min_ps(_mm256_set1_ps(2.0f), v), _mm256_set1_ps(255.0f));
-  const __m256i r = _mm256_cvtps_epi32(t);
-  const __m256 tie = _mm256_cmp_ps(_mm256_sub_ps(t, _mm256_cvtepi32_ps(r)), _mm256_set1_ps(0.5f), _CMP_EQ_OQ);
-  return _mm256_sub_epi32(r, _mm256_castps_si256(tie));  // mask is -1 where a tie went down
+  return _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_set1_ps(0.49999997f)));
 }
 
 // 8 int32 in [0, 255] -> 8 bytes in the low half.
@@ -175,57 +175,103 @@ void unpack_ycbcr_row_avx2(const UnpackRow& r) {
   }
 }
 
-void bicubic_cols_row_avx2(const BicubicColsRow& r) {
-  // Planes share the taps: each tap's indices are checked once for all of them.
-  const int planes = r.planes, cols = r.cols, taps = r.taps;
+namespace {
+
+// bicubic_cols_row for a fixed tap count (kTaps > 0) or any (kTaps == 0: r.taps). Upscaling, 8
+// neighbouring outputs read at most 8 / scale + 1 neighbouring sources per tap, so usually all taps
+// of a block of 8 read within 8 floats of the block's first index: then one load per plane and a lane
+// permute per tap replace the gathers, and the indices are checked once for all taps and planes.
+// Blocks whose sources spread wider (mirrored edges, tiny images) gather.
+template <int kTaps>
+void bicubic_cols_block8(const BicubicColsRow& r) {
+  const int planes = r.planes, cols = r.cols, taps = kTaps ? kTaps : r.taps;
+  const std::ptrdiff_t tap_stride = r.tap_stride;
+  const std::int32_t* const index = r.index;
+  const float* const weight = r.weight;
   const float* src[3] = {r.src[0], r.src[1], r.src[2]};
   float* dst[3] = {r.dst[0], r.dst[1], r.dst[2]};
+  const __m256i beyond = _mm256_set1_epi32(~7);
   int x = 0;
   for (; x + 8 <= cols; x += 8) {
-    __m256 acc[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const std::int32_t base = index[x];
+    const __m256i vbase = _mm256_set1_epi32(base);
+    __m256i rel[kTaps ? kTaps : kMaxTaps];
+    __m256i spread = _mm256_setzero_si256();
     for (int t = 0; t < taps; ++t) {
-      const std::ptrdiff_t i = t * r.tap_stride + x;
-      const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r.index + i));
-      const __m256 w = _mm256_loadu_ps(r.weight + i);
-      // Upscaling, 8 neighbouring outputs read at most 8 / scale + 1 neighbouring sources: one load
-      // and a lane permute instead of a gather, unless they spread wider (mirrored edges).
-      const std::int32_t base = r.index[i];
-      const __m256i rel = _mm256_sub_epi32(idx, _mm256_set1_epi32(base));
-      const __m256i outside = _mm256_or_si256(_mm256_cmpgt_epi32(rel, _mm256_set1_epi32(7)),
-                                              _mm256_cmpgt_epi32(_mm256_setzero_si256(), rel));
-      if (_mm256_testz_si256(outside, outside)) {
-        for (int p = 0; p < planes; ++p)
-          acc[p] = _mm256_add_ps(acc[p], _mm256_mul_ps(w, _mm256_permutevar8x32_ps(_mm256_loadu_ps(src[p] + base), rel)));
-      } else {
-        for (int p = 0; p < planes; ++p)
-          acc[p] = _mm256_add_ps(acc[p], _mm256_mul_ps(w, _mm256_i32gather_ps(src[p], idx, 4)));
+      rel[t] = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(index + t * tap_stride + x)), vbase);
+      spread = _mm256_or_si256(spread, rel[t]);  // a bit above 7 (or a sign bit) set: outside [0, 7]
+    }
+    if (_mm256_testz_si256(spread, beyond)) {
+      for (int p = 0; p < planes; ++p) {
+        const __m256 v = _mm256_loadu_ps(src[p] + base);
+        __m256 acc = _mm256_setzero_ps();
+        for (int t = 0; t < taps; ++t)  // 0 + w0 s0 + w1 s1 + ..., as ref
+          acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(weight + t * tap_stride + x),
+                                                 _mm256_permutevar8x32_ps(v, rel[t])));
+        _mm256_storeu_ps(dst[p] + x, acc);
+      }
+    } else {
+      for (int p = 0; p < planes; ++p) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int t = 0; t < taps; ++t) {
+          const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(index + t * tap_stride + x));
+          acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(weight + t * tap_stride + x),
+                                                 _mm256_i32gather_ps(src[p], idx, 4)));
+        }
+        _mm256_storeu_ps(dst[p] + x, acc);
       }
     }
-    for (int p = 0; p < planes; ++p) _mm256_storeu_ps(dst[p] + x, acc[p]);
   }
   for (; x < cols; ++x)
     for (int p = 0; p < planes; ++p) {
       float acc = 0.0f;
       for (int t = 0; t < taps; ++t) {
-        const std::ptrdiff_t i = t * r.tap_stride + x;
-        acc += r.weight[i] * src[p][r.index[i]];
+        const std::ptrdiff_t i = t * tap_stride + x;
+        acc += weight[i] * src[p][index[i]];
       }
       dst[p][x] = acc;
     }
 }
 
+}  // namespace
+
+void bicubic_cols_row_avx2(const BicubicColsRow& r) {
+  if (r.taps == 4) return bicubic_cols_block8<4>(r);  // MATLAB's bicubic, any integer upscale
+  bicubic_cols_block8<0>(r);
+}
+
 void bicubic_rows_row_avx2(const BicubicRowsRow& r) {
-  int x = 0;
-  for (; x + 8 <= r.cols; x += 8) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int t = 0; t < r.taps; ++t)
-      acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(r.weight[t]), _mm256_loadu_ps(r.rows[t] + x)));
-    _mm256_storeu_ps(r.dst + x, acc);
+  // Locals: stores through r.dst may alias r's rows and weights, which would force reloads of both
+  // for every vector. Four taps (MATLAB's bicubic for any integer upscale) get their own loop.
+  const int taps = r.taps, cols = r.cols;
+  float* const dst = r.dst;
+  const float* rows[kMaxTaps];
+  __m256 w[kMaxTaps];
+  for (int t = 0; t < taps; ++t) {
+    rows[t] = r.rows[t];
+    w[t] = _mm256_set1_ps(r.weight[t]);
   }
-  for (; x < r.cols; ++x) {
+  int x = 0;
+  if (taps == 4) {
+    const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
+    const __m256 w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+    for (; x + 8 <= cols; x += 8) {  // (((0 + w0 r0) + w1 r1) + w2 r2) + w3 r3, as ref
+      __m256 acc = _mm256_add_ps(_mm256_setzero_ps(), _mm256_mul_ps(w0, _mm256_loadu_ps(r0 + x)));
+      acc = _mm256_add_ps(acc, _mm256_mul_ps(w1, _mm256_loadu_ps(r1 + x)));
+      acc = _mm256_add_ps(acc, _mm256_mul_ps(w2, _mm256_loadu_ps(r2 + x)));
+      _mm256_storeu_ps(dst + x, _mm256_add_ps(acc, _mm256_mul_ps(w3, _mm256_loadu_ps(r3 + x))));
+    }
+  } else {
+    for (; x + 8 <= cols; x += 8) {
+      __m256 acc = _mm256_setzero_ps();
+      for (int t = 0; t < taps; ++t) acc = _mm256_add_ps(acc, _mm256_mul_ps(w[t], _mm256_loadu_ps(rows[t] + x)));
+      _mm256_storeu_ps(dst + x, acc);
+    }
+  }
+  for (; x < cols; ++x) {
     float acc = 0.0f;
-    for (int t = 0; t < r.taps; ++t) acc += r.weight[t] * r.rows[t][x];
-    r.dst[x] = acc;
+    for (int t = 0; t < taps; ++t) acc += r.weight[t] * rows[t][x];
+    dst[x] = acc;
   }
 }
 
