@@ -518,6 +518,21 @@ def _format_for(path: Path) -> str:
     return fmt
 
 
+def check_target(out: Path, inputs: Sequence[str | os.PathLike[str]], overwrite: bool) -> None:
+    """The checks every output file gets before any compute (images here, videos in video.py): not one of
+    ``inputs``, not existing unless ``overwrite``, in an existing writable folder."""
+    for src in inputs:
+        if _same_file(Path(src), out):
+            raise FileError(f"{out}: is the input file; the output must go elsewhere")
+    if out.exists() and not overwrite:
+        raise FileError(f"{out}: exists; pass overwrite=True (--overwrite) to replace it")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileError(f"{out}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise FileError(f"{out}: folder {parent} is not writable")
+
+
 def check_output(
     path: str | os.PathLike[str],
     *,
@@ -533,16 +548,7 @@ def check_output(
     if out.is_dir():
         raise FileError(f"{out}: is a folder; give an output file name (or a folder input for a batch)")
     fmt = _format_for(out)
-    for src in inputs:
-        if _same_file(Path(src), out):
-            raise FileError(f"{out}: is the input file; the output must go elsewhere")
-    if out.exists() and not overwrite:
-        raise FileError(f"{out}: exists; pass overwrite=True (--overwrite) to replace it")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise FileError(f"{out}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise FileError(f"{out}: folder {parent} is not writable")
+    check_target(out, inputs, overwrite)
     if channels in (2, 4) and fmt in _NO_ALPHA:
         raise FileError(f"{out}: {fmt} has no alpha channel and the image has one; write .png, .webp or .tif")
     if n_frames > 1 and fmt not in _MULTI_FRAME:

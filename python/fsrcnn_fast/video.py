@@ -58,21 +58,13 @@ class _Stop(Exception):
 
 
 def _check_dst(src: Path, dst: Path, overwrite: bool) -> None:
-    from .files import FileError, _same_file
+    from .files import FileError, check_target
 
     if dst.is_dir():
         raise FileError(f"{dst}: is a folder; give an output video file name")
     if not is_video_path(dst):
         raise FileError(f"{dst}: not a video extension ({', '.join(VIDEO_EXTENSIONS)})")
-    if _same_file(src, dst):
-        raise FileError(f"{dst}: is the input file; the output must go elsewhere")
-    if dst.exists() and not overwrite:
-        raise FileError(f"{dst}: exists; pass overwrite=True (--overwrite) to replace it")
-    parent = dst.parent if str(dst.parent) else Path(".")
-    if not parent.is_dir():
-        raise FileError(f"{dst}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise FileError(f"{dst}: folder {parent} is not writable")
+    check_target(dst, [src], overwrite)
 
 
 def upscale_video(
