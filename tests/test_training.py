@@ -280,3 +280,33 @@ def test_dihedral_mean_is_equivariant_and_averages_eight_views(train_fsrcnn, sha
         views += [torch.flip(torch.rot90(model(torch.rot90(torch.flip(x, (3,)), k, (2, 3))), -k, (2, 3)), (3,))
                   for k in range(4)]
         np.testing.assert_allclose(y, sum(views) / 8, rtol=0, atol=1e-12)
+
+
+def test_resumed_run_is_the_uninterrupted_run(tmp_path):
+    """A run stopped hard and continued with --resume ends with the same weights, bit for bit, as one
+    that ran through (a long cycle can span sessions)."""
+    import os
+    import subprocess
+    import sys
+
+    data = Path(os.environ.get("FSRCNN_DATA", ROOT.parent / "shared" / "data"))
+    if not (data / "T91").is_dir():
+        pytest.skip(f"training images not found under {data} (set FSRCNN_DATA)")
+    args = [sys.executable, str(ROOT / "training" / "train_fsrcnn.py"), "--batch", "4", "--lr-patch", "12",
+            "--sets", "T91", "--val-sets", "T91", "--val-nth", "30", "--scale", "3", "--deconv-offset", "3",
+            "--d", "16", "--s", "8", "--m", "1", "--expand", "32", "--edge-prob", "0.3", "--val-every", "10", "--iters", "40", "--seed", "3"]
+
+    def train(out, *extra):
+        subprocess.run(args + ["--out", str(out), *extra], check=True, capture_output=True, text=True)
+
+    train(tmp_path / "through")
+    train(tmp_path / "stopped", "--stop-at", "20")
+    train(tmp_path / "stopped", "--resume")
+    a = torch.load(tmp_path / "through" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "stopped" / "last.pt", weights_only=True)
+    assert a["iter"] == b["iter"] == 40
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    # and a resume with options that change the run is refused by name
+    bad = subprocess.run(args + ["--out", str(tmp_path / "stopped"), "--resume", "--lr", "0.5"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "lr" in bad.stderr

@@ -380,6 +380,32 @@ def distilled_pairs(torch, teacher_path: str, pairs_by_set: dict, scale: int, we
     return out
 
 
+def save_resume_state(torch, out: Path, it: int, best: float, log: list, model, opt, sched, sampler) -> None:
+    """Everything the next step depends on, written beside the run (to a temporary name first: a stop
+    in the middle of the write leaves the previous state whole)."""
+    state = {"iter": it, "best": best, "log": json.dumps(log), "model": model.state_dict(),
+             "opt": opt.state_dict(), "sched": sched.state_dict(),
+             "sampler_rng": json.dumps(sampler.rng.bit_generator.state)}
+    torch.save(state, out / "resume.pt.tmp")
+    os.replace(out / "resume.pt.tmp", out / "resume.pt")
+
+
+def resume_run(torch, out: Path, config: dict, model, opt, sched, sampler) -> tuple[float, list, int]:
+    """Loads resume.pt into the model, optimiser, schedule and sampler; returns (best, log, next step).
+    Refuses a run started with other options: the schedule and the data would not be the same run's."""
+    started = json.loads((out / "config.json").read_text())
+    free = {"resume", "stop_at", "threads"}  # how far and how fast this sitting goes, not what it computes
+    differ = sorted(k for k in set(started) | set(config) if k not in free and started.get(k) != config.get(k))
+    if differ:
+        raise SystemExit(f"--resume: {out} was started with other options: {', '.join(differ)}")
+    state = torch.load(out / "resume.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["opt"])
+    sched.load_state_dict(state["sched"])
+    sampler.rng.bit_generator.state = json.loads(state["sampler_rng"])
+    return float(state["best"]), json.loads(state["log"]), int(state["iter"]) + 1
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", type=int, default=3)
@@ -422,6 +448,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--val-every", type=int, default=2000)
     ap.add_argument("--out", type=str, required=True)
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the run in --out from its resume.pt (written at every validation: the "
+                         "factors, Adam's moments, the schedule and the patch sampler's random state), with "
+                         "the options it was started with; a run stopped hard loses at most --val-every steps")
     args = ap.parse_args()
 
     import torch
@@ -473,11 +503,15 @@ def main() -> None:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda it: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(it, args.iters) / args.iters))
     )
-    (out / "config.json").write_text(json.dumps(vars(args) | {"lr_patch": lr_patch}, indent=1))
-    best, log = -1.0, []
-    t0 = time.time()
+    config = vars(args) | {"lr_patch": lr_patch}
+    best, log, start = -1.0, [], 1
+    if args.resume:
+        best, log, start = resume_run(torch, out, config, model, opt, sched, sampler)
+        print(f"resumed at iteration {start} (best validation so far {best:.3f} dB)", flush=True)
+    (out / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "resume"}, indent=1))
+    t0 = time.time() - (log[-1]["seconds"] if log else 0.0)
     last = args.stop_at or args.iters
-    for it in range(1, last + 1):
+    for it in range(start, last + 1):
         lr_b, hr_b, mask_b = sampler.batch(args.batch)
         pred = model(torch.from_numpy(lr_b).contiguous(memory_format=torch.channels_last))
         target = torch.from_numpy(hr_b)
@@ -503,6 +537,7 @@ def main() -> None:
                 best = v
                 torch.save(ckpt, out / "best.pt")
             (out / "log.json").write_text(json.dumps(log, indent=1))
+            save_resume_state(torch, out, it, best, log, model, opt, sched, sampler)
     print(f"best validation PSNR {best:.3f} dB", flush=True)
 
 
