@@ -369,10 +369,12 @@ Strided strided(const py::array& a, const char* what) {
 }
 
 // Runs the network on image (any layout/strides, see frame.h) into outputs[t] (or None), each exactly
-// the image's dtype and layout at scale(t).
+// the image's dtype and layout at scale(t), or at pre_upsample (> 0: SRCNN, see Network::run_frame).
 void run_frame(const Network& net, const py::array& image, const py::list& outputs, bool bgr, int threads,
-               int tile_rows, int tile_cols, const py::object& isa) {
+               int tile_rows, int tile_cols, const py::object& isa, int pre_upsample) {
   if (threads < 1) throw py::value_error("threads must be >= 1");
+  if (pre_upsample != 0 && (pre_upsample < 2 || pre_upsample > kMaxScale))
+    throw py::value_error("pre_upsample must be 0 or in [2, " + std::to_string(kMaxScale) + "]");
   if (tile_rows < 0 || tile_cols < 0) throw py::value_error("tile sizes must be >= 0 (0: automatic)");
   const Strided in = strided(image, "image");
   if (in.rows < 1 || in.cols < 1) throw py::value_error("image must not be empty");
@@ -397,7 +399,7 @@ void run_frame(const Network& net, const py::array& image, const py::list& outpu
     if (!o.dtype().equal(image.dtype())) throw py::type_error("out must have the image's dtype");
     if (o.ndim() != image.ndim()) throw py::value_error("out must have the image's number of dimensions");
     const Strided os = strided(o, "out");
-    const int s = net.scale(t);
+    const long long s = pre_upsample ? pre_upsample : net.scale(t);
     if (os.rows != in.rows * s || os.cols != in.cols * s || os.channels != in.channels)
       throw py::value_error("out has the wrong shape");
     if (!o.writeable()) throw py::value_error("out must be writeable");
@@ -406,7 +408,7 @@ void run_frame(const Network& net, const py::array& image, const py::list& outpu
   }
   fsrcnn::CancelFlag cancel{false};
   const fsrcnn::RunOptions options{threads, tile_rows, tile_cols, table_for(isa), &cancel};
-  run_interruptible([&] { net.run_frame(img, outs, options); }, cancel);
+  run_interruptible([&] { net.run_frame(img, outs, options, pre_upsample); }, cancel);
 }
 
 // ---- regions of a larger image (engine/network.h, Region) ----
@@ -634,7 +636,7 @@ PYBIND11_MODULE(_core, m) {
       .def("run_all", &run_all, py::arg("image"), py::arg("threads"), py::arg("tile_rows") = 0,
            py::arg("tile_cols") = 0, py::arg("isa") = py::none())
       .def("run_frame", &run_frame, py::arg("image"), py::arg("outputs"), py::arg("bgr"), py::arg("threads"),
-           py::arg("tile_rows") = 0, py::arg("tile_cols") = 0, py::arg("isa") = py::none())
+           py::arg("tile_rows") = 0, py::arg("tile_cols") = 0, py::arg("isa") = py::none(), py::arg("pre_upsample") = 0)
       .def("run_region", &run_region, py::arg("part"), py::arg("full_shape"), py::arg("origin"), py::arg("region"),
            py::arg("threads"), py::arg("tail") = 0, py::arg("isa") = py::none())
       .def("run_frame_region", &run_frame_region, py::arg("image"), py::arg("out"), py::arg("tail"), py::arg("bgr"),

@@ -94,7 +94,10 @@ class Network {
 
   // upscale() in one call (frame.h): the caller's image in, outputs[t] (data nullptr: skipped) written
   // with tail t's result converted back to the image's layout and sample type, rounded as MATLAB.
-  void run_frame(const FrameImage& image, const std::vector<FrameOutput>& outputs, const RunOptions& options) const;
+  // pre_upsample (>= 2; 0: none): the network keeps its input's size (SRCNN) and runs on the image's Y
+  // bicubic-upscaled by pre_upsample, tile by tile (the output is pre_upsample x the image).
+  void run_frame(const FrameImage& image, const std::vector<FrameOutput>& outputs, const RunOptions& options,
+                 int pre_upsample = 0) const;
 
   // The input pixels a region run of `region` (aligned, see Region) reads, in an image of rows x cols
   // (colour: also what the chroma bicubic of every tail reads).

@@ -135,7 +135,7 @@ struct Scratch {
           int max_scale, const FrameJob* job, const KernelTable& kt)
       : next(g.channels.size()), tail_next(tail_convs.size()), window(32), out_rows(max_scale),
         phases(static_cast<std::size_t>(max_scale) * max_scale),
-        frame(job ? std::make_unique<FrameTile>(*job, kt, g.tile_cols) : nullptr) {
+        frame(job ? std::make_unique<FrameTile>(*job, kt, g.tile_cols, g.tile_cols + 2 * g.halo[0]) : nullptr) {
     std::size_t discard_floats = 0, wino_floats = 0;
     const auto winograd_needs = [&](const PreparedConv& c, const Ring& out) {
       if (!c.wino) return;
@@ -386,27 +386,40 @@ void Network::run(const float* input, int rows, int cols, const std::vector<floa
   run_tiled(input, nullptr, rows, cols, outputs, options);
 }
 
-void Network::run_frame(const FrameImage& image, const std::vector<FrameOutput>& outputs,
-                        const RunOptions& options) const {
+void Network::run_frame(const FrameImage& image, const std::vector<FrameOutput>& outputs, const RunOptions& options,
+                        int pre_upsample) const {
   if (outputs.size() != tails_.size()) throw std::invalid_argument("one output (or nullptr) per tail");
   if (std::none_of(outputs.begin(), outputs.end(), [](const FrameOutput& o) { return o.data != nullptr; }))
     throw std::invalid_argument("no output requested");
   if (!image.data) throw std::invalid_argument("no image");
-  for (int s : scales_)
-    if (s < 2) throw std::invalid_argument("run_frame needs an upscaling network (scale >= 2)");
+  const bool pre = pre_upsample != 0;
+  if (pre) {
+    if (pre_upsample < 2) throw std::invalid_argument("pre_upsample must be >= 2 (or 0: none)");
+    if (tails_.size() != 1 || scales_[0] != 1)
+      throw std::invalid_argument("pre_upsample needs a network that keeps its input's size (SRCNN)");
+    if (options.region) throw std::invalid_argument("region runs of a pre-upsampling network are not supported");
+    if (image.rows > kMaxSide / pre_upsample || image.cols > kMaxSide / pre_upsample)
+      throw std::invalid_argument("image is too large");
+  } else {
+    for (int s : scales_)
+      if (s < 2) throw std::invalid_argument("run_frame needs an upscaling network (scale >= 2) or pre_upsample");
+  }
+  const std::vector<int> scales = pre ? std::vector<int>{pre_upsample} : scales_;
   FrameImage img = image;
   std::vector<FrameOutput> outs = outputs;
   if (options.region) {  // the given part of the image and of each output
     img.origin_row = options.region->in_row0;
     img.origin_col = options.region->in_col0;
     for (std::size_t t = 0; t < outs.size(); ++t) {
-      outs[t].origin_row = options.region->row0 * scales_[t];
-      outs[t].origin_col = options.region->col0 * scales_[t];
+      outs[t].origin_row = options.region->row0 * scales[t];
+      outs[t].origin_col = options.region->col0 * scales[t];
     }
   }
-  const FrameJob job(img, outs, scales_);
+  const FrameJob job(img, outs, scales, pre);
   const std::vector<float*> none(tails_.size(), nullptr);
-  run_tiled(nullptr, &job, image.rows, image.cols, none, options);
+  // Pre-upsampled, the network runs at the output's size: FrameTile makes its input rows.
+  const int grid = pre ? pre_upsample : 1;
+  run_tiled(nullptr, &job, image.rows * grid, image.cols * grid, none, options);
 }
 
 void Network::run_tiled(const float* input, const FrameJob* job, int rows, int cols,
