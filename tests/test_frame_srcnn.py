@@ -175,3 +175,67 @@ def test_extra_memory_is_output_plus_tiles(shared_data):
     path = require_file(shared_data / "weights" / "official_srcnn_via_yaBorn" / "model" / "9-1-5(91 images)" / "x3.mat")
     extra, out_bytes = measure_extra_rss(480, 640, 3, 3, model=str(path))
     assert extra <= out_bytes + 24 * 2**20, (extra / 2**20, out_bytes / 2**20)
+
+
+# ---- regions (fsrcnn_fast.region, Network.run_frame_region) and Dask, as for FSRCNN in test_region.py ----
+
+def _random_region(rng, rows, cols):
+    r0, c0 = int(rng.integers(0, rows)), int(rng.integers(0, cols))
+    return r0, int(rng.integers(r0 + 1, rows + 1)), c0, int(rng.integers(c0 + 1, cols + 1))
+
+
+@pytest.mark.parametrize("scale, border", [(2, "zero"), (3, "replicate"), (4, "replicate")])
+def test_regions_equal_whole_image(scale, border):
+    """The minimal part (needed_input) of random regions, every layout and sample type: bitwise the
+    whole-image call there (a region run that read outside its part would raise: the engine checks)."""
+    from fsrcnn_fast import region as fr
+
+    model = small_srcnn(scale, border, seed=scale)
+    rng = np.random.default_rng(scale)
+    layouts = [(), (3,), (4,), (1,)]
+    for trial in range(16):
+        rows, cols = (int(v) for v in rng.integers(1, 60, 2))
+        shape = (rows, cols) + layouts[trial % 4]
+        image = random_image(shape, DTYPES[(trial // 4) % 4], seed=trial)
+        whole = model.upscale(image)
+        for _ in range(3):
+            box = _random_region(rng, rows, cols)
+            need = fr.needed_input(model, image.shape, box)
+            part = image[need[0]:need[1], need[2]:need[3]]
+            got = model.upscale_region(part, image.shape, (need[0], need[2]), box, threads=int(rng.integers(1, 3)))
+            r0, r1, c0, c1 = (v * scale for v in box)
+            np.testing.assert_array_equal(got, whole[r0:r1, c0:c1], err_msg=f"{shape} {image.dtype} {box}")
+
+
+def test_halo_bounds_needed_input_and_bad_parts_are_refused():
+    from fsrcnn_fast import region as fr
+
+    model = small_srcnn(3)
+    h = model.halo
+    assert 0 < h < 16  # 4 + 0 + 2 output pixels of receptive field (2 image pixels), the bicubic's 2, the grid's 3
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        rows, cols = (int(v) for v in rng.integers(1, 300, 2))
+        box = _random_region(rng, rows, cols)
+        need = fr.needed_input(model, (rows, cols, 3), box)
+        assert box[0] - h <= need[0] <= box[0] and box[1] <= need[1] <= box[1] + h
+        assert box[2] - h <= need[2] <= box[2] and box[3] <= need[3] <= box[3] + h
+    image = random_image((40, 40, 3), np.uint8)
+    with pytest.raises(ValueError, match="needs rows"):
+        model.upscale_region(image[10:20, 10:20], image.shape, (10, 10), (12, 16, 12, 16))
+    out = np.empty((24, 24, 3), np.uint8)
+    with pytest.raises(ValueError, match="does not hold"):  # the engine's own check of the part
+        model._engine.run_frame_region(image[8:20, 8:20], out, 0, False, (40, 40), (8, 8), (8, 16, 8, 16), 1,
+                                       pre_upsample=3)
+
+
+def test_dask_result_is_bitwise_the_in_memory_call():
+    da = pytest.importorskip("dask.array", reason="needs the [dask] extra")
+    import fsrcnn_fast.dask as fdask
+
+    model = small_srcnn(3)
+    for shape, chunks in [((50, 61), (16, 16)), ((50, 61, 3), (7, 9, 3)), ((33, 29, 4), (10, 9, 2))]:
+        image = random_image(shape, np.uint8, seed=len(shape))
+        y = fdask.upscale(da.from_array(image, chunks=chunks), model=model, min_chunk=12)
+        assert y.shape == (shape[0] * 3, shape[1] * 3) + shape[2:]
+        np.testing.assert_array_equal(y.compute(scheduler="synchronous"), model.upscale(image))

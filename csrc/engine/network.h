@@ -100,11 +100,12 @@ class Network {
                  int pre_upsample = 0) const;
 
   // The input pixels a region run of `region` (aligned, see Region) reads, in an image of rows x cols
-  // (colour: also what the chroma bicubic of every tail reads).
-  Box needed_input(int rows, int cols, const Box& region, bool colour) const;
+  // (colour: also what the chroma bicubic of every tail reads). pre_upsample: of run_frame's
+  // pre-upsampling run (image pixels, through the bicubic of Y).
+  Box needed_input(int rows, int cols, const Box& region, bool colour, int pre_upsample = 0) const;
   // The most input pixels needed_input() reaches beyond an aligned region on any side, anywhere in
   // any image: the receptive field as the engine computes it (Winograd groups included).
-  int halo() const;
+  int halo(int pre_upsample = 0) const;
 
   int tails() const { return static_cast<int>(tails_.size()); }
   int scale(int tail) const { return scales_.at(tail); }
