@@ -3,7 +3,9 @@
 // to Cb / Cr / alpha, which are upscaled with MATLAB's bicubic (imresize) separably: the column pass
 // at the image's height into a small ring of rows, the row pass per output row. Each output row is
 // then converted back and written straight into the caller's array. Extra memory is a few rows per
-// thread: no full-size plane of any kind exists, whatever the layout and sample type.
+// thread: no full-size plane of any kind exists, whatever the layout and sample type. A network on a
+// pre-upsampled plane (SRCNN) runs at the output's size: its input rows are Y upscaled with the same
+// bicubic (and kernels) as the chroma, a few rows at a time (FrameJob::pre_upsampled).
 #pragma once
 
 #include <cstddef>
