@@ -368,11 +368,21 @@ Strided strided(const py::array& a, const char* what) {
   return s;
 }
 
+// pre_upsample: 0, or the scale of a network that keeps its input's size (SRCNN; Network::run_frame).
+void check_pre_upsample(const Network& net, int pre_upsample) {
+  if (pre_upsample == 0) return;
+  if (pre_upsample < 2 || pre_upsample > kMaxScale)
+    throw py::value_error("pre_upsample must be 0 or in [2, " + std::to_string(kMaxScale) + "]");
+  if (net.tails() != 1 || net.scale(0) != 1)
+    throw py::value_error("pre_upsample needs a network that keeps its input's size (SRCNN)");
+}
+
 // Runs the network on image (any layout/strides, see frame.h) into outputs[t] (or None), each exactly
-// the image's dtype and layout at scale(t).
+// the image's dtype and layout at scale(t), or at pre_upsample (> 0: SRCNN, see Network::run_frame).
 void run_frame(const Network& net, const py::array& image, const py::list& outputs, bool bgr, int threads,
-               int tile_rows, int tile_cols, const py::object& isa) {
+               int tile_rows, int tile_cols, const py::object& isa, int pre_upsample) {
   if (threads < 1) throw py::value_error("threads must be >= 1");
+  check_pre_upsample(net, pre_upsample);
   if (tile_rows < 0 || tile_cols < 0) throw py::value_error("tile sizes must be >= 0 (0: automatic)");
   const Strided in = strided(image, "image");
   if (in.rows < 1 || in.cols < 1) throw py::value_error("image must not be empty");
@@ -397,7 +407,7 @@ void run_frame(const Network& net, const py::array& image, const py::list& outpu
     if (!o.dtype().equal(image.dtype())) throw py::type_error("out must have the image's dtype");
     if (o.ndim() != image.ndim()) throw py::value_error("out must have the image's number of dimensions");
     const Strided os = strided(o, "out");
-    const int s = net.scale(t);
+    const long long s = pre_upsample ? pre_upsample : net.scale(t);
     if (os.rows != in.rows * s || os.cols != in.cols * s || os.channels != in.channels)
       throw py::value_error("out has the wrong shape");
     if (!o.writeable()) throw py::value_error("out must be writeable");
@@ -406,7 +416,7 @@ void run_frame(const Network& net, const py::array& image, const py::list& outpu
   }
   fsrcnn::CancelFlag cancel{false};
   const fsrcnn::RunOptions options{threads, tile_rows, tile_cols, table_for(isa), &cancel};
-  run_interruptible([&] { net.run_frame(img, outs, options); }, cancel);
+  run_interruptible([&] { net.run_frame(img, outs, options, pre_upsample); }, cancel);
 }
 
 // ---- regions of a larger image (engine/network.h, Region) ----
@@ -453,9 +463,10 @@ py::array_t<float> run_region(const Network& net, const py::object& part, std::a
 // (the image's dtype and channels) receives the region's output at scale(tail).
 void run_frame_region(const Network& net, const py::array& image, const py::array& out, int tail, bool bgr,
                       std::array<long long, 2> full_shape, std::array<long long, 2> origin,
-                      std::array<long long, 4> region, int threads, const py::object& isa) {
+                      std::array<long long, 4> region, int threads, const py::object& isa, int pre_upsample) {
   if (threads < 1) throw py::value_error("threads must be >= 1");
   if (tail < 0 || tail >= net.tails()) throw py::value_error("tail index out of range");
+  check_pre_upsample(net, pre_upsample);
   const Strided in = strided(image, "image");
   if (in.rows < 1 || in.cols < 1) throw py::value_error("image must not be empty");
   if (in.channels != 1 && in.channels != 3 && in.channels != 4) throw py::value_error("image must have 1, 3 or 4 channels");
@@ -473,7 +484,7 @@ void run_frame_region(const Network& net, const py::array& image, const py::arra
   if (!out.dtype().equal(image.dtype())) throw py::type_error("out must have the image's dtype");
   if (out.ndim() != image.ndim()) throw py::value_error("out must have the image's number of dimensions");
   const Strided os = strided(out, "out");
-  const int s = net.scale(tail);
+  const int s = pre_upsample ? pre_upsample : net.scale(tail);
   if (os.rows != std::max(0, r.row1 - r.row0) * s || os.cols != std::max(0, r.col1 - r.col0) * s ||
       os.channels != in.channels)
     throw py::value_error("out has the wrong shape");
@@ -484,7 +495,7 @@ void run_frame_region(const Network& net, const py::array& image, const py::arra
   fsrcnn::CancelFlag cancel{false};
   fsrcnn::RunOptions options{threads, 0, 0, table_for(isa), &cancel};
   options.region = &r;
-  run_interruptible([&] { net.run_frame(img, outs, options); }, cancel);
+  run_interruptible([&] { net.run_frame(img, outs, options, pre_upsample); }, cancel);
 }
 
 // Kernel tests: one frame kernel of one ISA on one row.
@@ -634,22 +645,32 @@ PYBIND11_MODULE(_core, m) {
       .def("run_all", &run_all, py::arg("image"), py::arg("threads"), py::arg("tile_rows") = 0,
            py::arg("tile_cols") = 0, py::arg("isa") = py::none())
       .def("run_frame", &run_frame, py::arg("image"), py::arg("outputs"), py::arg("bgr"), py::arg("threads"),
-           py::arg("tile_rows") = 0, py::arg("tile_cols") = 0, py::arg("isa") = py::none())
+           py::arg("tile_rows") = 0, py::arg("tile_cols") = 0, py::arg("isa") = py::none(), py::arg("pre_upsample") = 0)
       .def("run_region", &run_region, py::arg("part"), py::arg("full_shape"), py::arg("origin"), py::arg("region"),
            py::arg("threads"), py::arg("tail") = 0, py::arg("isa") = py::none())
       .def("run_frame_region", &run_frame_region, py::arg("image"), py::arg("out"), py::arg("tail"), py::arg("bgr"),
-           py::arg("full_shape"), py::arg("origin"), py::arg("region"), py::arg("threads"), py::arg("isa") = py::none())
+           py::arg("full_shape"), py::arg("origin"), py::arg("region"), py::arg("threads"), py::arg("isa") = py::none(),
+           py::arg("pre_upsample") = 0)
       .def("needed_input",
-           [](const Network& net, std::array<long long, 2> full_shape, std::array<long long, 4> region, bool colour) {
+           [](const Network& net, std::array<long long, 2> full_shape, std::array<long long, 4> region, bool colour,
+              int pre_upsample) {
+             check_pre_upsample(net, pre_upsample);
              const fsrcnn::Region r = region_of(full_shape, {0, 0}, region, 0, 0);
              if (!(r.row0 < r.row1 && r.row1 <= full_shape[0] && r.col0 < r.col1 && r.col1 <= full_shape[1]))
                throw py::value_error("region must be a non-empty part of the image");
              const fsrcnn::Box b = net.needed_input(static_cast<int>(full_shape[0]), static_cast<int>(full_shape[1]),
-                                                    fsrcnn::Box{r.row0, r.row1, r.col0, r.col1}, colour);
+                                                    fsrcnn::Box{r.row0, r.row1, r.col0, r.col1}, colour, pre_upsample);
              return std::array<int, 4>{b.row0, b.row1, b.col0, b.col1};
            },
-           py::arg("full_shape"), py::arg("region"), py::arg("colour"))
-      .def_property_readonly("halo", &Network::halo);
+           py::arg("full_shape"), py::arg("region"), py::arg("colour"), py::arg("pre_upsample") = 0)
+      .def_property_readonly("halo", [](const Network& net) { return net.halo(); })
+      .def(
+          "halo_of",
+          [](const Network& net, int pre_upsample) {
+            check_pre_upsample(net, pre_upsample);
+            return net.halo(pre_upsample);
+          },
+          py::arg("pre_upsample"), "halo of run_frame's pre-upsampling run (image pixels)");
   fsrcnn::init_default_isa();
   m.def("isa", []() { return std::string(fsrcnn::isa_name(fsrcnn::default_table().isa)); },
         "The ISA chosen at import");

@@ -94,14 +94,18 @@ class Network {
 
   // upscale() in one call (frame.h): the caller's image in, outputs[t] (data nullptr: skipped) written
   // with tail t's result converted back to the image's layout and sample type, rounded as MATLAB.
-  void run_frame(const FrameImage& image, const std::vector<FrameOutput>& outputs, const RunOptions& options) const;
+  // pre_upsample (>= 2; 0: none): the network keeps its input's size (SRCNN) and runs on the image's Y
+  // bicubic-upscaled by pre_upsample, tile by tile (the output is pre_upsample x the image).
+  void run_frame(const FrameImage& image, const std::vector<FrameOutput>& outputs, const RunOptions& options,
+                 int pre_upsample = 0) const;
 
   // The input pixels a region run of `region` (aligned, see Region) reads, in an image of rows x cols
-  // (colour: also what the chroma bicubic of every tail reads).
-  Box needed_input(int rows, int cols, const Box& region, bool colour) const;
+  // (colour: also what the chroma bicubic of every tail reads). pre_upsample: of run_frame's
+  // pre-upsampling run (image pixels, through the bicubic of Y).
+  Box needed_input(int rows, int cols, const Box& region, bool colour, int pre_upsample = 0) const;
   // The most input pixels needed_input() reaches beyond an aligned region on any side, anywhere in
   // any image: the receptive field as the engine computes it (Winograd groups included).
-  int halo() const;
+  int halo(int pre_upsample = 0) const;
 
   int tails() const { return static_cast<int>(tails_.size()); }
   int scale(int tail) const { return scales_.at(tail); }

@@ -135,7 +135,7 @@ struct Scratch {
           int max_scale, const FrameJob* job, const KernelTable& kt)
       : next(g.channels.size()), tail_next(tail_convs.size()), window(32), out_rows(max_scale),
         phases(static_cast<std::size_t>(max_scale) * max_scale),
-        frame(job ? std::make_unique<FrameTile>(*job, kt, g.tile_cols) : nullptr) {
+        frame(job ? std::make_unique<FrameTile>(*job, kt, g.tile_cols, g.tile_cols + 2 * g.halo[0]) : nullptr) {
     std::size_t discard_floats = 0, wino_floats = 0;
     const auto winograd_needs = [&](const PreparedConv& c, const Ring& out) {
       if (!c.wino) return;
@@ -357,7 +357,21 @@ std::pair<int, int> bicubic_reach(int in_len, int scale, int first, int last) {
 
 }  // namespace
 
-Box Network::needed_input(int rows, int cols, const Box& r, bool colour) const {
+Box Network::needed_input(int rows, int cols, const Box& r, bool colour, int pre_upsample) const {
+  if (pre_upsample) {  // the network's input at the output's size, then what its bicubic reads
+    const int s = pre_upsample;
+    const Box hr = needed_input(rows * s, cols * s, Box{r.row0 * s, r.row1 * s, r.col0 * s, r.col1 * s}, false);
+    const auto [r_lo, r_hi] = bicubic_reach(rows, s, hr.row0, hr.row1);
+    const auto [c_lo, c_hi] = bicubic_reach(cols, s, hr.col0, hr.col1);
+    Box need{r_lo, r_hi + 1, c_lo, c_hi + 1};
+    if (colour) {  // the chroma's reach (within Y's: the network's input holds the region)
+      const auto [cr_lo, cr_hi] = bicubic_reach(rows, s, r.row0 * s, r.row1 * s);
+      const auto [cc_lo, cc_hi] = bicubic_reach(cols, s, r.col0 * s, r.col1 * s);
+      need = {std::min(need.row0, cr_lo), std::max(need.row1, cr_hi + 1), std::min(need.col0, cc_lo),
+              std::max(need.col1, cc_hi + 1)};
+    }
+    return need;
+  }
   const Geometry g = make_geometry(convs_, tails_, rows, cols);
   Box need{std::max(0, r.row0 - g.halo[0]), last_input_row(convs_, tails_, g, r.row0, r.row1) + 1,
            std::max(0, r.col0 - g.halo[0]), std::min(cols, r.col1 + g.halo[0])};
@@ -371,10 +385,10 @@ Box Network::needed_input(int rows, int cols, const Box& r, bool colour) const {
   return need;
 }
 
-int Network::halo() const {
+int Network::halo(int pre_upsample) const {
   // A region well inside a large image, aligned as regions are: every reach is at its widest there.
   constexpr int kSide = 1024, kFirst = 256, kLast = 512;
-  const Box need = needed_input(kSide, kSide, Box{kFirst, kLast, kFirst, kLast}, true);
+  const Box need = needed_input(kSide, kSide, Box{kFirst, kLast, kFirst, kLast}, true, pre_upsample);
   return std::max({kFirst - need.row0, need.row1 - kLast, kFirst - need.col0, need.col1 - kLast});
 }
 
@@ -386,27 +400,58 @@ void Network::run(const float* input, int rows, int cols, const std::vector<floa
   run_tiled(input, nullptr, rows, cols, outputs, options);
 }
 
-void Network::run_frame(const FrameImage& image, const std::vector<FrameOutput>& outputs,
-                        const RunOptions& options) const {
+void Network::run_frame(const FrameImage& image, const std::vector<FrameOutput>& outputs, const RunOptions& options,
+                        int pre_upsample) const {
   if (outputs.size() != tails_.size()) throw std::invalid_argument("one output (or nullptr) per tail");
   if (std::none_of(outputs.begin(), outputs.end(), [](const FrameOutput& o) { return o.data != nullptr; }))
     throw std::invalid_argument("no output requested");
   if (!image.data) throw std::invalid_argument("no image");
-  for (int s : scales_)
-    if (s < 2) throw std::invalid_argument("run_frame needs an upscaling network (scale >= 2)");
+  const bool pre = pre_upsample != 0;
+  if (pre) {
+    if (pre_upsample < 2) throw std::invalid_argument("pre_upsample must be >= 2 (or 0: none)");
+    if (tails_.size() != 1 || scales_[0] != 1)
+      throw std::invalid_argument("pre_upsample needs a network that keeps its input's size (SRCNN)");
+    if (image.rows > kMaxSide / pre_upsample || image.cols > kMaxSide / pre_upsample)
+      throw std::invalid_argument("image is too large");
+  } else {
+    for (int s : scales_)
+      if (s < 2) throw std::invalid_argument("run_frame needs an upscaling network (scale >= 2) or pre_upsample");
+  }
+  const std::vector<int> scales = pre ? std::vector<int>{pre_upsample} : scales_;
   FrameImage img = image;
   std::vector<FrameOutput> outs = outputs;
   if (options.region) {  // the given part of the image and of each output
     img.origin_row = options.region->in_row0;
     img.origin_col = options.region->in_col0;
     for (std::size_t t = 0; t < outs.size(); ++t) {
-      outs[t].origin_row = options.region->row0 * scales_[t];
-      outs[t].origin_col = options.region->col0 * scales_[t];
+      outs[t].origin_row = options.region->row0 * scales[t];
+      outs[t].origin_col = options.region->col0 * scales[t];
     }
   }
-  const FrameJob job(img, outs, scales_);
+  const FrameJob job(img, outs, scales, pre);
   const std::vector<float*> none(tails_.size(), nullptr);
-  run_tiled(nullptr, &job, image.rows, image.cols, none, options);
+  // Pre-upsampled, the network runs at the output's size: FrameTile makes its input rows.
+  const int grid = pre ? pre_upsample : 1;
+  if (pre && options.region) {
+    // The pipeline's region is in output pixels, its input (FrameTile's upscaled Y) the whole upscaled
+    // plane: what that reads of the image is checked here, against the part given.
+    const Region& r = *options.region;
+    if (!(0 <= r.row0 && r.row0 < r.row1 && r.row1 <= image.rows && 0 <= r.col0 && r.col0 < r.col1 &&
+          r.col1 <= image.cols))
+      throw std::invalid_argument("region must be a non-empty part of the image");
+    const Box need = needed_input(image.rows, image.cols, Box{r.row0, r.row1, r.col0, r.col1}, job.planes > 0,
+                                  pre_upsample);
+    if (r.in_row0 > need.row0 || r.in_row0 + r.in_rows < need.row1 || r.in_col0 > need.col0 ||
+        r.in_col0 + r.in_cols < need.col1)
+      throw std::invalid_argument("the input given does not hold what the region needs (see needed_input)");
+    const int hr_rows = image.rows * grid, hr_cols = image.cols * grid;
+    const Region hr{r.row0 * grid, r.row1 * grid, r.col0 * grid, r.col1 * grid, 0, 0, hr_rows, hr_cols};
+    RunOptions hr_options = options;
+    hr_options.region = &hr;
+    run_tiled(nullptr, &job, hr_rows, hr_cols, none, hr_options);
+    return;
+  }
+  run_tiled(nullptr, &job, image.rows * grid, image.cols * grid, none, options);
 }
 
 void Network::run_tiled(const float* input, const FrameJob* job, int rows, int cols,
@@ -429,7 +474,8 @@ void Network::run_tiled(const float* input, const FrameJob* job, int rows, int c
     if (!aligned(r.row0, rows) || !aligned(r.row1, rows) || !aligned(r.col0, cols) || !aligned(r.col1, cols))
       throw std::invalid_argument("region sides must be multiples of " + std::to_string(kRegionAlign) +
                                   " or the image's edges");
-    const Box need = needed_input(rows, cols, Box{r.row0, r.row1, r.col0, r.col1}, job && job->planes);
+    const Box need = needed_input(rows, cols, Box{r.row0, r.row1, r.col0, r.col1},
+                                  job && job->planes && !job->pre_upsampled);  // pre-upsampled: run_frame checks
     if (r.in_row0 > need.row0 || r.in_row0 + r.in_rows < need.row1 || r.in_col0 > need.col0 ||
         r.in_col0 + r.in_cols < need.col1)
       throw std::invalid_argument("the input given does not hold what the region needs (see needed_input)");

@@ -1,8 +1,8 @@
 """upscale() in NumPy, float64 from the caller's samples to the rounding: colour to YCbCr, the
 network on Y (through ``run_y``), MATLAB's bicubic (:func:`imresize`) for Cb, Cr and alpha, back to
 the caller's layout, rounded as MATLAB. This is the reference the engine's one-call frame path
-(:mod:`fsrcnn_fast.frame`) is tested against, and the path of networks that run on a pre-upsampled
-plane (SRCNN), which the frame path does not cover. Memory is O(image): several full-size planes.
+(:mod:`fsrcnn_fast.frame`) is tested against, FSRCNN's and SRCNN's (whose ``run_y`` bicubic-upscales
+the whole Y plane first). Memory is O(image): several full-size planes. No library path uses it.
 """
 
 from __future__ import annotations

@@ -231,8 +231,9 @@ class Model:
         for s in scales:
             outs[s] = _frame.check_out(out.get(s), arr, s, list(outs.values()))
         if any(self._specs[s].pre_upsample for s in scales):
-            for s in scales:  # SRCNN: the NumPy path (see _numpy_frame)
-                _frame.upscale_numpy_into(arr, s, lambda y, s=s: self.run_y(y, n_threads, scale=s), outs[s], bgr)
+            for s in scales:  # SRCNN: the engine upscales Y tile by tile before the network
+                _frame.upscale_into(self._engines[s], arr, {s: outs[s]}, bgr, n_threads,
+                                    pre_upsample=s if self._specs[s].pre_upsample else 0)
             return outs
         engine = self._joint_engine(scales)
         if engine is None:

@@ -102,7 +102,6 @@ def upscale(
     max_side = _frame._limits()["max_side"]
     if max(array.shape[:2]) * s > max_side:
         raise ValueError(f"the output side would exceed {max_side} pixels (shape {array.shape}, x{s})")
-    _region._engine(m, s)  # refuses pre-upsampling networks (SRCNN) before any task runs
     if array.ndim == 3 and len(array.chunks[2]) > 1:
         array = array.rechunk({2: -1})  # a pixel's channels belong together (colour conversion)
 

@@ -12,7 +12,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from . import _numpy_frame
 
 SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32), np.dtype(np.float64))
 
@@ -83,12 +82,13 @@ def check_out(out: object, image: np.ndarray, scale: int, others: Sequence[np.nd
     return out
 
 
-def upscale_into(engine, image: np.ndarray, outs: Mapping[int, np.ndarray], bgr: bool, threads: int) -> None:
+def upscale_into(engine, image: np.ndarray, outs: Mapping[int, np.ndarray], bgr: bool, threads: int,
+                 pre_upsample: int = 0) -> None:
     """One engine call: every scale of ``engine`` (a _core.Network) found in ``outs`` is written
-    into its array; the layers the scales share run once."""
-    engine.run_frame(image, [outs.get(s) for s in engine.scales], bgr, threads)
-
-
-def upscale_numpy_into(image: np.ndarray, scale: int, run_y, out: np.ndarray, bgr: bool) -> None:
-    """The NumPy path (networks on a pre-upsampled plane, i.e. SRCNN): O(image) memory, one copy."""
-    np.copyto(out, _numpy_frame.upscale(image, scale, run_y, bgr))
+    into its array; the layers the scales share run once. ``pre_upsample``: the scale of a network
+    that runs on a bicubic-upscaled Y (SRCNN; its engine keeps the input's size), which the engine
+    upscales tile by tile."""
+    if pre_upsample:
+        engine.run_frame(image, [outs[pre_upsample]], bgr, threads, pre_upsample=pre_upsample)
+    else:
+        engine.run_frame(image, [outs.get(s) for s in engine.scales], bgr, threads)

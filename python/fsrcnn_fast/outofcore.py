@@ -257,7 +257,6 @@ def upscale_file(
         raise ValueError(f"{dst}: the output would replace the input")
     s = model._pick_scale(scale)
     shape_in, dtype, how_in = _input_layout(src)
-    _region._engine(model, s)  # refuses pre-upsampling networks (SRCNN) before any task runs
     shape = (shape_in[0] * s, shape_in[1] * s) + shape_in[2:]
     if max(shape[:2]) > _frame._limits()["max_side"]:
         raise ValueError(f"the output side would exceed {_frame._limits()['max_side']} pixels (shape {shape})")

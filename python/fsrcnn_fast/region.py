@@ -28,18 +28,24 @@ def region_align() -> int:
 
 
 def _engine(model: "Model", scale: int):
-    spec = model.spec_for(scale)
-    if spec.pre_upsample:
-        raise ValueError(f"{model.arch} runs on a pre-upsampled image; regions need an upscaling tail (FSRCNN, ESPCN)")
     return model._engines[scale]
+
+
+def _pre_upsample(model: "Model", scale: int) -> int:
+    """The engine's pre_upsample argument: the scale for a network on the bicubic-upscaled Y (SRCNN),
+    whose engine keeps its input's size; 0 otherwise."""
+    return scale if model.spec_for(scale).pre_upsample else 0
 
 
 def halo(model: "Model", scale: int | None = None) -> int:
     """Input pixels on each side of any region (aligned or not) that the region's output depends on:
-    the engine's receptive field including its Winograd groups and the chroma bicubic, plus the
-    alignment of the region to the engine's grid."""
+    the engine's receptive field including its Winograd groups and the chroma bicubic (for SRCNN: the
+    network's at the output's size, through the bicubic of Y), plus the alignment of the region to the
+    engine's grid."""
     s = model._pick_scale(scale)
-    return int(_engine(model, s).halo) + region_align() - 1
+    pre = _pre_upsample(model, s)
+    engine = _engine(model, s)
+    return int(engine.halo_of(pre) if pre else engine.halo) + region_align() - 1
 
 
 def _check_box(region: object, shape: tuple[int, int]) -> Box:
@@ -69,7 +75,8 @@ def needed_input(model: "Model", full_shape: tuple[int, ...], region: Box, *, sc
     if colour is None:
         colour = len(full_shape) == 3 and int(full_shape[2]) in (3, 4)
     box = aligned_region(_check_box(region, shape), shape)
-    return tuple(_engine(model, s).needed_input(shape, box, bool(colour)))  # type: ignore[return-value]
+    return tuple(_engine(model, s).needed_input(shape, box, bool(colour),  # type: ignore[return-value]
+                                                pre_upsample=_pre_upsample(model, s)))
 
 
 def upscale_region(
@@ -104,7 +111,8 @@ def upscale_region(
     if threads < 1:
         raise ValueError("threads must be >= 1")
     out = np.empty(((wanted[1] - wanted[0]) * s, (wanted[3] - wanted[2]) * s) + arr.shape[2:], arr.dtype)
-    _engine(model, s).run_frame_region(arr, out, 0, bgr, shape, (o_r, o_c), wanted, threads)
+    _engine(model, s).run_frame_region(arr, out, 0, bgr, shape, (o_r, o_c), wanted, threads,
+                                       pre_upsample=_pre_upsample(model, s))
     r0, c0 = (box[0] - wanted[0]) * s, (box[2] - wanted[2]) * s
     view = out[r0:r0 + (box[1] - box[0]) * s, c0:c0 + (box[3] - box[2]) * s]
     return view if view.shape == out.shape else np.ascontiguousarray(view)
