@@ -14,7 +14,7 @@ distributed = pytest.importorskip("distributed", reason="needs the [dask] extra"
 
 import fsrcnn_fast  # noqa: E402
 import fsrcnn_fast.dask as fdask  # noqa: E402
-from fsrcnn_fast.api import _cached_model  # noqa: E402
+from fsrcnn_fast.registry import cached_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +62,13 @@ def test_default_grouping(client, chunking):
 
 def test_rgba_bgr_and_other_scales(client):
     image = _image((33, 29, 4), np.uint8, seed=5)
-    model = _cached_model("fsrcnn", None, 2)
+    model = cached_model("fsrcnn", None, 2)
     y = fdask.upscale(da.from_array(image, chunks=(10, 9, 2)), model=model, channel_order="BGR")
     np.testing.assert_array_equal(client.compute(y).result(), model.upscale(image, channel_order="BGR"))
 
 
 def test_model_enters_the_graph_once():
-    model = _cached_model("fsrcnn", None, 3)
+    model = cached_model("fsrcnn", None, 3)
     y = fdask.upscale(da.from_array(_image((40, 40), np.uint8, 1), chunks=(8, 8)), model=model)
     graph = dict(y.__dask_graph__())
     model_size = len(pickle.dumps(model))

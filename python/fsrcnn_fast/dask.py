@@ -24,7 +24,9 @@ import numpy as np
 
 from . import frame as _frame
 from . import region as _region
-from .api import Model, _cached_model, _check_scale
+from .api import Model
+from .engine import check_scale
+from .registry import cached_model
 
 
 def _require_dask():
@@ -81,8 +83,8 @@ def upscale(
             raise ValueError("weights= and offset= are for a model given by name, not a Model")
         m = model
     else:
-        s = None if scale is None else _check_scale(scale)
-        m = _cached_model(model, weights, 3 if (weights is None and s is None) else s, offset)
+        s = None if scale is None else check_scale(scale)
+        m = cached_model(model, weights, 3 if (weights is None and s is None) else s, offset)
     s = m._pick_scale(scale)
     bgr = _frame.check_channel_order(channel_order)
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
