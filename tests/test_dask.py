@@ -91,3 +91,34 @@ def test_bad_arguments():
         fdask.upscale(da.zeros((10, 10), chunks=5, dtype=np.uint8), min_chunk=0)
     with pytest.raises(ValueError, match="scales"):
         fdask.upscale(da.zeros((10, 10), chunks=5, dtype=np.uint8), scale=5)
+
+
+class _CountingSource:
+    """An array-like that records every read, as a Zarr or TIFF store would serve them."""
+
+    def __init__(self, image):
+        self.image, self.shape, self.dtype, self.ndim = image, image.shape, image.dtype, image.ndim
+        self.reads: list[tuple] = []
+
+    def __getitem__(self, index):
+        part = self.image[index]
+        self.reads.append((index, part.nbytes))
+        return part
+
+
+@pytest.mark.parametrize("shape, chunks, min_chunk", [((300, 260), (64, 64), None), ((300, 260, 3), (100, 90, 3), None),
+                                                      ((300, 260), (30, 20), None), ((300, 260), (50, 40), 1)])
+def test_each_input_chunk_is_read_once(shape, chunks, min_chunk):
+    # A task's halo is cut from its neighbours' chunks, not read again from the source (a Zarr store
+    # would decode a whole chunk for each such slice).
+    import dask
+
+    image = _image(shape, np.uint8, seed=3)
+    source = _CountingSource(image)
+    x = da.from_array(source, chunks=chunks)
+    with dask.config.set(scheduler="sync"):
+        got = fdask.upscale(x, scale=3, min_chunk=min_chunk).compute()
+    np.testing.assert_array_equal(got, fsrcnn_fast.upscale(image, 3))
+    chunk_reads = [r for r in source.reads if r[1] > 0]
+    assert len(chunk_reads) == x.npartitions
+    assert sum(n for _, n in chunk_reads) == image.nbytes
