@@ -18,8 +18,9 @@ each worker under its own nanny process). What each configuration times:
 Floors: 2 workers >= 1.7x one worker; 2 workers within 15 % of the in-process call. The configurations
 alternate in every round (a load that drifts hits them alike); figures are medians of ROUNDS. Beside
 wall time, the CPU time of every process involved (this one: client, scheduler, in-process calls; the
-nannies and workers of both clusters) is summed per run: on a shared machine it shows whether a slower
-run did more work or only waited for a core. The plain test run uses a small image; the README's figures:
+nannies and workers of both clusters) and the time their threads were runnable but waited for a core
+(Linux schedstat) are summed per run: on a shared machine they show whether a slower run did more work
+or only waited for a core. The plain test run uses a small image; the README's figures:
 
     FSRCNN_BENCH_DASK_SIDE=8000 FSRCNN_BENCH_DASK_ROUNDS=3 python -m pytest benchmarks/test_bench_dask.py --benchmark-only -s
 """
@@ -50,17 +51,22 @@ def _cluster(workers: int):
                                     dashboard_address=":0", worker_dashboard_address=":0")
 
 
-def _cpu_seconds() -> float:
-    """User + system CPU time of this process and all its descendants (nannies, workers), alive now."""
+def _process_seconds() -> tuple[float, float]:
+    """(CPU time, time runnable but waiting for a core) of this process and all its descendants (nannies,
+    workers) alive now: user + system from psutil, the run-queue delay of every thread from Linux's
+    /proc/PID/task/TID/schedstat (0 where that is not available)."""
     me = psutil.Process()
-    total = 0.0
+    cpu = wait_ns = 0.0
     for p in [me, *me.children(recursive=True)]:
         try:
             t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:  # pragma: no cover - a process ending between the calls
-            pass
-    return total
+            cpu += t.user + t.system
+            for tid in os.listdir(f"/proc/{p.pid}/task"):
+                with open(f"/proc/{p.pid}/task/{tid}/schedstat") as f:
+                    wait_ns += int(f.read().split()[1])
+        except (psutil.NoSuchProcess, FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            pass  # a process or thread ending between the calls; no /proc (not Linux)
+    return cpu, wait_ns / 1e9
 
 
 def test_two_workers_vs_one_vs_in_process(benchmark, tmp_path):
@@ -128,6 +134,7 @@ def test_two_workers_vs_one_vs_in_process(benchmark, tmp_path):
                  "in-process, zarr -> zarr"]
         wall: dict[str, list[float]] = {k: [] for k in names}
         cpu: dict[str, list[float]] = {k: [] for k in names}
+        waited: dict[str, list[float]] = {k: [] for k in names}
         for round_no in range(ROUNDS):
             calls = {
                 "1 worker": on_cluster(c1, "1 worker"),
@@ -139,15 +146,18 @@ def test_two_workers_vs_one_vs_in_process(benchmark, tmp_path):
             order = names if round_no % 2 == 0 else names[::-1]  # alternate who goes first
             for name in order:
                 run, check = calls[name]
-                c0, t0 = _cpu_seconds(), time.perf_counter()
+                (cpu0, wait0), t0 = _process_seconds(), time.perf_counter()
                 result = run()
                 wall[name].append(time.perf_counter() - t0)
-                cpu[name].append(_cpu_seconds() - c0)
+                cpu1, wait1 = _process_seconds()
+                cpu[name].append(cpu1 - cpu0)
+                waited[name].append(wait1 - wait0)
                 assert check(result) == expected, name  # the same output everywhere
                 del result
 
     med = {k: float(np.median(v)) for k, v in wall.items()}
     med_cpu = {k: float(np.median(v)) for k, v in cpu.items()}
+    med_wait = {k: float(np.median(v)) for k, v in waited.items()}
     scaling = med["1 worker"] / med["2 workers"]
     overhead = med["2 workers"] / med["in-process, 2 threads"]
     zarr_overhead = med["2 workers, zarr -> zarr"] / med["in-process, zarr -> zarr"]
@@ -156,13 +166,16 @@ def test_two_workers_vs_one_vs_in_process(benchmark, tmp_path):
     benchmark.extra_info.update({
         "side": SIDE, "rounds": ROUNDS, "two_over_one_worker_speedup": scaling,
         "distributed_over_in_process": overhead, "zarr_distributed_over_in_process": zarr_overhead,
-        **{f"median_s[{k}]": v for k, v in med.items()}, **{f"median_cpu_s[{k}]": v for k, v in med_cpu.items()}})
+        **{f"median_s[{k}]": v for k, v in med.items()}, **{f"median_cpu_s[{k}]": v for k, v in med_cpu.items()},
+        **{f"median_waited_for_core_s[{k}]": v for k, v in med_wait.items()}})
     print(f"\n{SIDE}x{SIDE} gray uint8 x3, chunks {chunk} (16 tasks), medians of {ROUNDS} rounds; load {os.getloadavg()}")
     for k in names:
-        print(f"  {k:26s} wall {med[k]:7.2f} s   CPU (all processes) {med_cpu[k]:7.2f} s   "
-              f"rounds: {', '.join(f'{v:.2f}' for v in wall[k])}")
+        print(f"  {k:26s} wall {med[k]:7.2f} s   CPU (all processes) {med_cpu[k]:7.2f} s   waited for a core "
+              f"{med_wait[k]:6.2f} s   wall per round: {', '.join(f'{v:.2f}' for v in wall[k])}")
     print(f"  2 workers vs 1: {scaling:.2f}x (per round {', '.join(f'{v:.2f}' for v in per_round_scaling)}); "
           f"2 workers / in-process: {overhead:.3f} (per round {', '.join(f'{v:.2f}' for v in per_round_overhead)}); "
           f"zarr -> zarr, 2 workers / in-process: {zarr_overhead:.3f}")
-    print(f"  output chunks per worker (last round): {dict(balance.get('2 workers', {}))}")
+    print(f"  CPU time, 2 workers / 1 worker: {med_cpu['2 workers'] / med_cpu['1 worker']:.3f}; "
+          f"2 workers / in-process: {med_cpu['2 workers'] / med_cpu['in-process, 2 threads']:.3f}")
+    print(f"  output chunks per worker (last round): {sorted(balance.get('2 workers', Counter()).values())}")
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
