@@ -161,7 +161,8 @@ def upscale(
         for c0, c1 in col_bounds:
             box = (r0, r1, c0, c1)
             need = _region.needed_input(m, full_shape, box, scale=s)
-            pieces = _pieces(chunk_keys, row_bounds, col_bounds, need, getitem)
+            with dask.annotate(priority=_CUT_PRIORITY):
+                pieces = _pieces(chunk_keys, row_bounds, col_bounds, need, getitem)
             task = block(model_key, pieces, full_shape, (need[0], need[2]), box, s, bgr, int(threads))
             shape = ((r1 - r0) * s, (c1 - c0) * s) + full_shape[2:]
             piece = da.from_delayed(task, shape, array.dtype)
@@ -172,6 +173,7 @@ def upscale(
     return out if out.chunks == wanted else out.rechunk(wanted)
 
 
+_CUT_PRIORITY = 1  # halo cuts before any network work (Dask's default priority is 0)
 _GROUP_HALOS = 4  # a task's region spans at least this many halos along each axis (unless the image is smaller)
 
 
