@@ -17,8 +17,8 @@ each worker under its own nanny process). What each configuration times:
 
 Floors: 2 workers >= 1.7x one worker; 2 workers within 15 % of the in-process call. The configurations
 alternate in every round (a load that drifts hits them alike); figures are medians of ROUNDS. Beside
-wall time, the CPU time of every process involved (this one: client, scheduler, in-process calls; the
-nannies and workers of both clusters) and the time their threads were runnable but waited for a core
+wall time, the CPU time of every process involved (this one: client, both schedulers, in-process calls;
+the nannies and workers of the cluster that runs) and the time their threads were runnable but waited for a core
 (Linux schedstat) are summed per run: on a shared machine they show whether a slower run did more work
 or only waited for a core. The plain test run uses a small image; the README's figures:
 
@@ -51,14 +51,14 @@ def _cluster(workers: int):
                                     dashboard_address=":0", worker_dashboard_address=":0")
 
 
-def _process_seconds() -> tuple[float, float]:
-    """(CPU time, time runnable but waiting for a core) of this process and all its descendants (nannies,
-    workers) alive now: user + system from psutil, the run-queue delay of every thread from Linux's
-    /proc/PID/task/TID/schedstat (0 where that is not available)."""
-    me = psutil.Process()
+def _process_seconds(cluster_pids: list[int]) -> tuple[float, float]:
+    """(CPU time, time runnable but waiting for a core) of this process (client, scheduler, in-process
+    calls) and of the given processes (one cluster's nannies and workers): user + system from psutil, the
+    run-queue delay of every thread from Linux's /proc/PID/task/TID/schedstat (0 where not available)."""
     cpu = wait_ns = 0.0
-    for p in [me, *me.children(recursive=True)]:
+    for pid in [os.getpid(), *cluster_pids]:
         try:
+            p = psutil.Process(pid)
             t = p.cpu_times()
             cpu += t.user + t.system
             for tid in os.listdir(f"/proc/{p.pid}/task"):
@@ -80,12 +80,15 @@ def test_two_workers_vs_one_vs_in_process(benchmark, tmp_path):
 
     with _cluster(1) as one, _cluster(2) as two, distributed.Client(one) as c1, distributed.Client(two) as c2:
         inputs = {}
+        pids: dict = {}
         for client in (c1, c2):
             x = client.persist(da.from_array(image, chunks=chunk))
             distributed.wait(x)
             inputs[client] = x
             tiny = fdask.upscale(da.from_array(image[:64, :64], chunks=32), model=model).sum(dtype=np.uint64)
             client.compute(tiny).result()  # the workers' imports and first engine outside the timing
+            workers = list(client.run(os.getpid).values())
+            pids[client] = workers + [psutil.Process(w).ppid() for w in workers]  # and their nannies
 
         def on_cluster(client, name):
             def run():
@@ -146,14 +149,17 @@ def test_two_workers_vs_one_vs_in_process(benchmark, tmp_path):
             order = names if round_no % 2 == 0 else names[::-1]  # alternate who goes first
             for name in order:
                 run, check = calls[name]
-                (cpu0, wait0), t0 = _process_seconds(), time.perf_counter()
+                own = pids[c1] if name == "1 worker" else pids[c2] if name.startswith("2 workers") else []
+                (cpu0, wait0), t0 = _process_seconds(own), time.perf_counter()
                 result = run()
                 wall[name].append(time.perf_counter() - t0)
-                cpu1, wait1 = _process_seconds()
+                cpu1, wait1 = _process_seconds(own)
                 cpu[name].append(cpu1 - cpu0)
                 waited[name].append(wait1 - wait0)
                 assert check(result) == expected, name  # the same output everywhere
                 del result
+            print(f"round {round_no + 1}/{ROUNDS}: " + ", ".join(f"{k} {wall[k][-1]:.2f} s" for k in names),
+                  flush=True)  # a long run shows its progress
 
     med = {k: float(np.median(v)) for k, v in wall.items()}
     med_cpu = {k: float(np.median(v)) for k, v in cpu.items()}
@@ -170,7 +176,7 @@ def test_two_workers_vs_one_vs_in_process(benchmark, tmp_path):
         **{f"median_waited_for_core_s[{k}]": v for k, v in med_wait.items()}})
     print(f"\n{SIDE}x{SIDE} gray uint8 x3, chunks {chunk} (16 tasks), medians of {ROUNDS} rounds; load {os.getloadavg()}")
     for k in names:
-        print(f"  {k:26s} wall {med[k]:7.2f} s   CPU (all processes) {med_cpu[k]:7.2f} s   waited for a core "
+        print(f"  {k:26s} wall {med[k]:7.2f} s   CPU (its processes) {med_cpu[k]:7.2f} s   waited for a core "
               f"{med_wait[k]:6.2f} s   wall per round: {', '.join(f'{v:.2f}' for v in wall[k])}")
     print(f"  2 workers vs 1: {scaling:.2f}x (per round {', '.join(f'{v:.2f}' for v in per_round_scaling)}); "
           f"2 workers / in-process: {overhead:.3f} (per round {', '.join(f'{v:.2f}' for v in per_round_overhead)}); "
