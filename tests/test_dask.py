@@ -14,7 +14,7 @@ distributed = pytest.importorskip("distributed", reason="needs the [dask] extra"
 
 import fsrcnn_fast  # noqa: E402
 import fsrcnn_fast.dask as fdask  # noqa: E402
-from fsrcnn_fast.api import _cached_model  # noqa: E402
+from fsrcnn_fast.registry import cached_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +62,13 @@ def test_default_grouping(client, chunking):
 
 def test_rgba_bgr_and_other_scales(client):
     image = _image((33, 29, 4), np.uint8, seed=5)
-    model = _cached_model("fsrcnn", None, 2)
+    model = cached_model("fsrcnn", None, 2)
     y = fdask.upscale(da.from_array(image, chunks=(10, 9, 2)), model=model, channel_order="BGR")
     np.testing.assert_array_equal(client.compute(y).result(), model.upscale(image, channel_order="BGR"))
 
 
 def test_model_enters_the_graph_once():
-    model = _cached_model("fsrcnn", None, 3)
+    model = cached_model("fsrcnn", None, 3)
     y = fdask.upscale(da.from_array(_image((40, 40), np.uint8, 1), chunks=(8, 8)), model=model)
     graph = dict(y.__dask_graph__())
     model_size = len(pickle.dumps(model))
@@ -91,3 +91,34 @@ def test_bad_arguments():
         fdask.upscale(da.zeros((10, 10), chunks=5, dtype=np.uint8), min_chunk=0)
     with pytest.raises(ValueError, match="scales"):
         fdask.upscale(da.zeros((10, 10), chunks=5, dtype=np.uint8), scale=5)
+
+
+class _CountingSource:
+    """An array-like that records every read, as a Zarr or TIFF store would serve them."""
+
+    def __init__(self, image):
+        self.image, self.shape, self.dtype, self.ndim = image, image.shape, image.dtype, image.ndim
+        self.reads: list[tuple] = []
+
+    def __getitem__(self, index):
+        part = self.image[index]
+        self.reads.append((index, part.nbytes))
+        return part
+
+
+@pytest.mark.parametrize("shape, chunks, min_chunk", [((300, 260), (64, 64), None), ((300, 260, 3), (100, 90, 3), None),
+                                                      ((300, 260), (30, 20), None), ((300, 260), (50, 40), 1)])
+def test_each_input_chunk_is_read_once(shape, chunks, min_chunk):
+    # A task's halo is cut from its neighbours' chunks, not read again from the source (a Zarr store
+    # would decode a whole chunk for each such slice).
+    import dask
+
+    image = _image(shape, np.uint8, seed=3)
+    source = _CountingSource(image)
+    x = da.from_array(source, chunks=chunks)
+    with dask.config.set(scheduler="sync"):
+        got = fdask.upscale(x, scale=3, min_chunk=min_chunk).compute()
+    np.testing.assert_array_equal(got, fsrcnn_fast.upscale(image, 3))
+    chunk_reads = [r for r in source.reads if r[1] > 0]
+    assert len(chunk_reads) == x.npartitions
+    assert sum(n for _, n in chunk_reads) == image.nbytes

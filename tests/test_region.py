@@ -11,7 +11,8 @@ import pytest
 
 import netgen
 from fsrcnn_fast import region as fr
-from fsrcnn_fast.api import Model, _cached_model, _to_engine
+from fsrcnn_fast.api import Model, _to_engine
+from fsrcnn_fast.registry import cached_model
 
 
 def _image(rng, shape, dtype):
@@ -29,7 +30,7 @@ def _random_region(rng, rows, cols):
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_shipped_model_regions_equal_whole_image(scale):
-    model = _cached_model("fsrcnn", None, scale)
+    model = cached_model("fsrcnn", None, scale)
     rng = np.random.default_rng(scale)
     layouts = [(), (3,), (4,), (1,)]
     dtypes = [np.uint8, np.uint16, np.float32, np.float64]
@@ -51,7 +52,7 @@ def test_shipped_model_regions_equal_whole_image(scale):
 
 def test_large_image_several_bands_and_threads():
     # Regions wider and taller than the planner's tiles, computed with several threads.
-    model = _cached_model("fsrcnn", None, 3)
+    model = cached_model("fsrcnn", None, 3)
     rng = np.random.default_rng(7)
     image = _image(rng, (301, 523, 3), np.uint8)
     whole = model.upscale(image, threads=2)
@@ -94,7 +95,7 @@ def test_random_networks_plane_regions(net, winograd):
 
 
 def test_halo_bounds_needed_input_for_any_region():
-    model = _cached_model("fsrcnn", None, 3)
+    model = cached_model("fsrcnn", None, 3)
     rng = np.random.default_rng(3)
     h = model.halo
     assert 0 < h < 64
@@ -108,7 +109,7 @@ def test_halo_bounds_needed_input_for_any_region():
 
 
 def test_bad_regions_and_parts_are_refused():
-    model = _cached_model("fsrcnn", None, 3)
+    model = cached_model("fsrcnn", None, 3)
     engine = model._engines[3]
     image = np.zeros((40, 40), np.uint8)
     with pytest.raises(ValueError, match="needs rows"):
@@ -129,7 +130,7 @@ def test_bad_regions_and_parts_are_refused():
 
 
 def test_model_pickles_to_the_same_results():
-    model = _cached_model("fsrcnn", None, 3)
+    model = cached_model("fsrcnn", None, 3)
     clone = pickle.loads(pickle.dumps(model))
     assert isinstance(clone, Model) and clone.scales == model.scales and clone.halo == model.halo
     image = _image(np.random.default_rng(1), (23, 31, 3), np.uint8)

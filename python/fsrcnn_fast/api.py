@@ -15,6 +15,7 @@ import numpy as np
 from . import files as _files
 from . import frame as _frame
 from . import region as _region
+from .engine import check_scale as _check_scale
 from .engine import check_threads as _check_threads
 from .engine import cpu_info, default_threads, set_num_threads
 from .engine import shares_layers as _shares_layers
@@ -22,6 +23,7 @@ from .engine import to_engine as _to_engine
 from .engine import to_joint_engine as _to_joint_engine
 from .registry import PER_SCALE_MODELS as _PER_SCALE_MODELS
 from .registry import SHIPPED_MODELS, available_models
+from .registry import cached_model as _cached_model
 from .registry import shipped_file as _shipped_file
 from .registry import shipped_path as _shipped_path
 from .resize import resize_planes
@@ -286,43 +288,6 @@ def _check_plane(y: np.ndarray) -> np.ndarray:
     if plane.ndim != 2:
         raise ValueError(f"run_y expects a 2-D plane, got shape {plane.shape}")
     return plane
-
-
-def _check_scale(scale: object) -> int:
-    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)):
-        raise TypeError(f"scale must be an integer, got {type(scale).__name__}")
-    from . import _core
-
-    top = _core.limits["max_scale"]
-    if not 2 <= int(scale) <= top:
-        raise ValueError(f"scale must be in [2, {top}], got {scale}")
-    return int(scale)
-
-
-_CACHE: dict[tuple[str, int | None, float, int | None], Model] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def _cached_model(model: str, weights: str | os.PathLike[str] | None, scale: int | None,
-                  offset: int | None = None) -> Model:
-    if weights is not None:
-        path = Path(os.fspath(weights))
-        key = (str(path.resolve()), scale, path.stat().st_mtime if path.exists() else 0.0, offset)
-        source: str = str(path)
-    else:
-        if model not in SHIPPED_MODELS:
-            raise ValueError(f"unknown model {model!r}; shipped models: {', '.join(SHIPPED_MODELS)}")
-        if offset is not None:
-            raise ValueError("offset= is for weights files; the shipped models record their own")
-        key, source = (model, scale, 0.0, None), model
-    with _CACHE_LOCK:
-        cached = _CACHE.get(key)
-    if cached is None:
-        options = {} if offset is None else {"offset": offset}
-        cached = Model.load(source, scale=scale, **options)
-        with _CACHE_LOCK:
-            cached = _CACHE.setdefault(key, cached)
-    return cached
 
 
 def upscale(

@@ -60,6 +60,18 @@ def check_threads(threads: int | None) -> int:
     return int(threads)
 
 
+def check_scale(scale: object) -> int:
+    """``scale`` as an int, refused by name unless it is an integer in [2, the engine's max_scale]."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)):
+        raise TypeError(f"scale must be an integer, got {type(scale).__name__}")
+    from . import _core
+
+    top = _core.limits["max_scale"]
+    if not 2 <= int(scale) <= top:
+        raise ValueError(f"scale must be in [2, {top}], got {scale}")
+    return int(scale)
+
+
 def to_engine(spec: NetworkSpec, winograd: int = -1):  # -> _core.Network
     """The engine for spec. winograd: Winograd tile of 3x3 layers, 2 or 4; 0 keeps every layer a direct
     conv; -1 lets the engine choose (tests and benchmarks compare them)."""
