@@ -581,6 +581,46 @@ def train_step(torch, model, opt, batches: dict, loss_margin: int = 0, joint_los
     return loss, losses
 
 
+def save_resume_state(torch, out: Path, it: int, best: float, log: list, model, opt, sched, samplers: dict,
+                      running: dict) -> None:
+    """Everything the next step depends on, written beside the run (to a temporary name first: a stop
+    in the middle of the write leaves the previous state whole). A multi-scale run: every scale's patch
+    sampler and running mean loss."""
+    if len(samplers) == 1:
+        rng = next(iter(samplers.values())).rng.bit_generator.state
+    else:
+        rng = {str(scale): sampler.rng.bit_generator.state for scale, sampler in samplers.items()}
+    state = {"iter": it, "best": best, "log": json.dumps(log), "model": model.state_dict(),
+             "opt": opt.state_dict(), "sched": sched.state_dict(), "sampler_rng": json.dumps(rng),
+             "running": json.dumps({str(scale): v for scale, v in running.items()})}
+    torch.save(state, out / "resume.pt.tmp")
+    os.replace(out / "resume.pt.tmp", out / "resume.pt")
+
+
+def resume_run(torch, out: Path, config: dict, model, opt, sched, samplers: dict,
+               running: dict) -> tuple[float, list, int]:
+    """Loads resume.pt into the model, optimiser, schedule, samplers (and running mean losses); returns
+    (best, log, next step). Refuses a run started with other options: the schedule and the data would not
+    be the same run's."""
+    started = json.loads((out / "config.json").read_text())
+    free = {"resume", "stop_at", "threads"}  # how far and how fast this sitting goes, not what it computes
+    differ = sorted(k for k in set(started) | set(config) if k not in free and started.get(k) != config.get(k))
+    if differ:
+        raise SystemExit(f"--resume: {out} was started with other options: {', '.join(differ)}")
+    state = torch.load(out / "resume.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["opt"])
+    sched.load_state_dict(state["sched"])
+    rng = json.loads(state["sampler_rng"])
+    if len(samplers) == 1:
+        next(iter(samplers.values())).rng.bit_generator.state = rng
+    else:
+        for scale, sampler in samplers.items():
+            sampler.rng.bit_generator.state = rng[str(scale)]
+    running.update({int(scale): v for scale, v in json.loads(state.get("running", "{}")).items()})
+    return float(state["best"]), json.loads(state["log"]), int(state["iter"]) + 1
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", type=int, default=None, help="the scale of a single-scale network (default 3)")
@@ -635,6 +675,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--val-every", type=int, default=2000)
     ap.add_argument("--out", type=str, required=True)
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the run in --out from its resume.pt (written at every validation: the "
+                         "factors, Adam's moments, the schedule and the patch sampler's random state), with "
+                         "the options it was started with; a run stopped hard loses at most --val-every steps")
     args = ap.parse_args()
     joint = bool(args.scales)
     if joint:
@@ -704,14 +748,16 @@ def main() -> None:
         del config["scale"], config["deconv_offset"]
     else:
         del config["scales"], config["deconv_offsets"], config["joint_loss"]
-    (out / "config.json").write_text(json.dumps(config, indent=1))
-
     running = {}  # each scale's running mean loss (--joint-loss psnr)
-    best, log = -1.0, []
-    t0 = time.time()
-    train_seconds = 0.0
+    best, log, start = -1.0, [], 1
+    if args.resume:
+        best, log, start = resume_run(torch, out, config, model, opt, sched, samplers, running)
+        print(f"resumed at iteration {start} (best validation so far {best:.3f} dB)", flush=True)
+    (out / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "resume"}, indent=1))
+    t0 = time.time() - (log[-1]["seconds"] if log else 0.0)
+    train_seconds = log[-1].get("train_seconds", 0.0) if log else 0.0
     last = args.stop_at or args.iters
-    for it in range(1, last + 1):
+    for it in range(start, last + 1):
         t_step = time.perf_counter()
         batches = {scale: samplers[scale].batch(args.batch) for scale in scales}
         loss, losses = train_step(torch, model, opt, batches, args.loss_margin, args.joint_loss, running)
@@ -734,6 +780,7 @@ def main() -> None:
                 best = v
                 torch.save(ckpt, out / "best.pt")
             (out / "log.json").write_text(json.dumps(log, indent=1))
+            save_resume_state(torch, out, it, best, log, model, opt, sched, samplers, running)
     print(f"best validation PSNR {best:.3f} dB", flush=True)
 
 
