@@ -168,8 +168,8 @@ fsrcnn_multi() {
 
 # fsrcnn-multi trained for every scale together (issue 22; not shipped yet, so not in MODELS: run it by name,
 # `bash training/make_shipped.sh fsrcnn_multi_joint`). From scratch, one network whose shared layers learn
-# x2, x3 and x4 at once (--scales 2,3,4: each step a batch of 16 patches per scale through one pass of the
-# shared layers, a deconvolution per scale at the per-scale files' offsets 4, 3, 3), factored (--expand 256),
+# x2, x3 and x4 at once (--scales 2,3,4: each step a batch of 16 patches per scale through the shared
+# layers and a deconvolution per scale at the per-scale files' offsets 4, 3, 3), factored (--expand 256),
 # each scale distilled from its edge-trained fsrcnn teacher's 8-view mean, edge patches: fsrcnn_s_expanded's
 # recipe for three scales at once. The loss adds each scale's MSE over its running mean (--joint-loss psnr,
 # the default: the gradient of the sum of the scales' PSNRs); validation is the mean of the three scales'

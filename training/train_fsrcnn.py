@@ -28,12 +28,12 @@ cycles, by 0.03-0.05 dB).
 
 With --scales 2,3,4, one network for every scale (fsrcnn-multi): the layers before the deconvolution are
 shared, each scale has its own deconvolution (--deconv-offsets; by default the per-scale files' 4, 3, 3),
-and each step draws a batch per scale (same LR patch size), runs the shared layers once on all of them and
-each scale's deconvolution on its own, and takes one Adam step on the sum of the scales' losses (over their
-running means: --joint-loss). A batch per scale rather than scales in turn: every update of the shared
-layers is a descent direction for all three scales at once (alternating would pull them towards one scale
-per step, the three directions averaged only through Adam's momentum), and one pass of the shared layers,
-one collapse of the --expand factors and one optimizer step serve three scales. --teacher takes one
+and each step draws a batch per scale, runs it through the shared layers and its scale's deconvolution,
+and takes one Adam step on the sum of the scales' losses (over their running means: --joint-loss). A batch
+per scale rather than scales in turn: every update of the shared layers is a descent direction for all
+three scales at once (alternating would pull them towards one scale per step, the three directions
+averaged only through Adam's momentum), and one collapse of the --expand factors and one optimizer step
+serve three scales (a factored step: 1.06x three plain per-scale steps, training/step_cost.py). --teacher takes one
 checkpoint per scale; the validation PSNR that picks the checkpoint is the mean of the scales' (each logged).
 
 Example (a first cycle from scratch; training/make_shipped.sh has the exact command of every shipped file):
