@@ -282,9 +282,231 @@ def test_dihedral_mean_is_equivariant_and_averages_eight_views(train_fsrcnn, sha
         np.testing.assert_allclose(y, sum(views) / 8, rtol=0, atol=1e-12)
 
 
-def test_resumed_run_is_the_uninterrupted_run(tmp_path):
+# --- the multi-scale network (train_fsrcnn.py --scales): shared layers, a deconvolution per scale ---
+
+MULTI = {2: 4, 3: 3, 4: 3}  # scale -> deconvolution offset, as in the shipped fsrcnn_multi
+
+
+@pytest.fixture(scope="module")
+def export_module():
+    spec = importlib.util.spec_from_file_location("export", ROOT / "training" / "export.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _forward_at(model, scale, x):
+    """Torch's own layers at one scale of a multi-scale network (reference_forward with its deconvolution)."""
+    class View:
+        pass
+
+    view = View()
+    for name in ("feature", "feature_act", "shrink", "shrink_act", "maps", "map_acts", "expand", "expand_act"):
+        setattr(view, name, getattr(model, name))
+    view.deconv = model.deconvs()[scale]
+    return reference_forward(view, x, scale, MULTI[scale])
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (6, 9)])
+def test_multi_scale_collapsed_network_is_the_expanded_one(train_fsrcnn, shape):
+    """--scales with --expand: the checkpoint (plain_state_dict) is the plain multi-scale network, layers
+    named as in the file, and computes at every scale what the factored one does, edges included; each
+    scale's output is torch's conv_transpose2d on the shared body."""
+    expanded = train_fsrcnn.make_multi_model(torch, list(MULTI), 8, 4, 2, list(MULTI.values()), expand=11).double()
+    _randomise_factors(expanded, seed=17)
+    plain = train_fsrcnn.make_multi_model(torch, list(MULTI), 8, 4, 2, list(MULTI.values())).double()
+    state = expanded.plain_state_dict()
+    assert list(state) == list(plain.state_dict())
+    assert {f"x{s}.deconv.{k}" for s in MULTI for k in ("weight", "bias")} <= set(state)
+    assert not any(k.startswith("deconv.") for k in state)
+    plain.load_state_dict(state)
+    x = torch.rand(2, 1, *shape, dtype=torch.float64)
+    outputs = []
+    for scale in MULTI:
+        got = expanded(x, scale).detach().numpy()
+        assert got.shape == (2, 1, shape[0] * scale, shape[1] * scale)
+        np.testing.assert_allclose(got, plain(x, scale).detach().numpy(), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(got, _forward_at(plain, scale, x).detach().numpy(), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(plain.at(scale)(x).detach().numpy(), got, rtol=0, atol=1e-12)
+        outputs.append(got)
+    # one body, three deconvolutions: a gradient of any scale's output reaches the shared factors
+    (expanded(x, 2) ** 2).sum().backward()
+    assert expanded.feature.wide.grad.abs().sum() > 0 and expanded.x4.deconv.weight.grad is None
+    with pytest.raises(ValueError, match=r"upscales by \[2, 3, 4\], not 5"):
+        plain(x, 5)
+
+
+def test_multi_scale_network_needs_distinct_scales_and_an_offset_each(train_fsrcnn):
+    with pytest.raises(ValueError, match="two or more different scales"):
+        train_fsrcnn.make_multi_model(torch, [3, 3], 8, 4, 1, [3, 3])
+    with pytest.raises(ValueError, match="3 scales but 2 deconvolution offsets"):
+        train_fsrcnn.make_multi_model(torch, [2, 3, 4], 8, 4, 1, [4, 3])
+
+
+def _save_checkpoint(path, model, config, **extra):
+    torch.save({"model": model.plain_state_dict(), "iter": 1, "val_psnr": 0.0, **extra}, path)
+    path.with_suffix(".json").write_text(__import__("json").dumps(config))
+
+
+def test_engine_runs_an_exported_multi_scale_checkpoint_as_trained(train_fsrcnn, export_module, tmp_path):
+    """A --scales checkpoint exports as the multi-scale file the package ships (shared layers once,
+    x{s}.deconv.* per scale, per-scale offsets, MIT), and the engine, at each scale, is the trainer's
+    network at that scale on every pixel, the edge rows included."""
+    torch.manual_seed(8)
+    model = train_fsrcnn.make_multi_model(torch, list(MULTI), 8, 4, 4, list(MULTI.values()), expand=12)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)  # the init's near-zero deconvolutions would hide tap mistakes
+        for deconv in model.deconvs().values():
+            deconv.weight.normal_(std=0.05)
+    config = {"scales": "2,3,4", "deconv_offsets": "4,3,3", "d": 8, "s": 4, "m": 4}
+    _save_checkpoint(tmp_path / "joint.pt", model, config, val_psnr_by_scale={"2": 1.0, "3": 2.0, "4": 3.0})
+    meta = export_module.export([str(tmp_path / "joint.pt")], tmp_path / "joint.safetensors")
+    assert meta["license"] == "MIT" and meta["name"] == "fsrcnn_multi" and meta["scales"] == "2,3,4"
+    assert meta["deconv_offset"] == "2:4,3:3,4:3"
+    assert "--scales 2,3,4 --deconv-offsets 4,3,3" in meta["training"] and "x3 2.000" in meta["training"]
+    shipped = fsrcnn_fast.weights.safetensors_io.load(ROOT / "python" / "fsrcnn_fast" / "data" / "fsrcnn_multi.safetensors")
+    written = fsrcnn_fast.weights.safetensors_io.load(tmp_path / "joint.safetensors")
+    assert set(written.tensors) == set(shipped.tensors)  # the shipped layout (m = 4), layer for layer
+    x = np.random.default_rng(2).random((11, 14), dtype=np.float32)
+    for scale in MULTI:
+        with torch.no_grad():
+            want = model(torch.from_numpy(x)[None, None], scale).numpy()[0, 0]
+        got = fsrcnn_fast.Model.load(tmp_path / "joint.safetensors", scale=scale).run_y(x, threads=1)
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-5, err_msg=f"x{scale}")
+    with pytest.raises(SystemExit, match="exports alone"):
+        export_module.export([str(tmp_path / "joint.pt")] * 2, tmp_path / "two.safetensors")
+
+
+def test_init_moves_layers_between_single_and_multi_scale_networks(train_fsrcnn):
+    """--init: a single-scale checkpoint starts a multi-scale network with its shared layers and, at its
+    own scale, its deconvolution (moved to the new offset; other scales re-learnt); a multi-scale
+    checkpoint starts a single-scale network at any of its scales as exactly that network."""
+    torch.manual_seed(4)
+    single = train_fsrcnn.make_model(torch, 3, 8, 4, 1, 4).double()
+    _randomise_factors(single, seed=4)
+    with torch.no_grad():  # offset 4 -> 3 drops tap row/column 0: zero there, the function is unchanged
+        single.deconv.weight[..., 0, :] = 0
+        single.deconv.weight[..., :, 0] = 0
+    state = train_fsrcnn.init_state(torch, single.state_dict(), {"scale": 3, "deconv_offset": 4}, MULTI, joint=True)
+    joint = train_fsrcnn.make_multi_model(torch, list(MULTI), 8, 4, 1, list(MULTI.values())).double()
+    missing = joint.load_plain_state_dict(state, strict=False)
+    assert sorted(missing.missing_keys) == [f"x{s}.deconv.{k}" for s in (2, 4) for k in ("bias", "weight")]
+    x = torch.rand(1, 1, 7, 6, dtype=torch.float64)
+    np.testing.assert_allclose(joint(x, 3).detach().numpy(), single(x).detach().numpy(), rtol=0, atol=1e-12)
+    _randomise_factors(joint, seed=5)
+    config = {"scales": "2,3,4", "deconv_offsets": "4,3,3", "d": 8, "s": 4, "m": 1}
+    for scale, offset in MULTI.items():
+        state = train_fsrcnn.init_state(torch, joint.state_dict(), config, {scale: offset}, joint=False)
+        alone = train_fsrcnn.make_model(torch, scale, 8, 4, 1, offset).double()
+        alone.load_state_dict(state)  # strict: every key, nothing else
+        np.testing.assert_allclose(alone(x).detach().numpy(), joint(x, scale).detach().numpy(), rtol=0, atol=1e-12)
+
+
+def test_a_short_multi_scale_run_writes_an_exportable_checkpoint(train_fsrcnn, export_module, tmp_path):
+    """train_fsrcnn.py --scales 2,3,4 end to end on a few synthetic training images: factored, distilled
+    from the committed per-scale fsrcnn teachers (8-view mean), edge patches; the best checkpoint's
+    validation PSNR is the mean of the scales', and it exports to a file the engine runs, at every scale,
+    as the checkpoint's network."""
+    import json
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data" / "T91"
+    data.mkdir(parents=True)
+    for i in range(4):  # smooth random images: upscaling has something to learn
+        small = rng.integers(0, 256, (13, 14, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((104, 96), Image.BICUBIC).save(data / f"im{i}.png")
+    ckpts = ROOT / "training" / "checkpoints"
+    run = tmp_path / "run"
+    cmd = [sys.executable, str(ROOT / "training" / "train_fsrcnn.py"), "--scales", "2,3,4", "--sets", "T91",
+           "--val-nth", "2", "--iters", "6", "--val-every", "3", "--batch", "2", "--lr-patch", "12",
+           "--loss-margin", "2", "--edge-prob", "0.5", "--d", "8", "--s", "4", "--m", "1", "--expand", "16",
+           "--teacher", ",".join(str(ckpts / f) for f in ("x2_edge.pt", "x3_edge.pt", "x4_scratch.pt")),
+           "--teacher-ensemble", "--out", str(run)]
+    env = dict(__import__("os").environ, FSRCNN_DATA=str(tmp_path / "data"))
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    config = json.loads((run / "config.json").read_text())
+    assert config["scales"] == "2,3,4" and config["deconv_offsets"] == "4,3,3"  # the shipped offsets by default
+    assert "scale" not in config and "deconv_offset" not in config
+    log = json.loads((run / "log.json").read_text())
+    assert [e["iter"] for e in log] == [3, 6]
+    ckpt = torch.load(run / "best.pt", map_location="cpu", weights_only=True)
+    by_scale = ckpt["val_psnr_by_scale"]
+    assert sorted(by_scale) == ["2", "3", "4"] and ckpt["val_psnr"] == pytest.approx(np.mean(list(by_scale.values())))
+    assert ckpt["val_psnr"] == max(e["val_psnr"] for e in log)
+    meta = export_module.export([str(run / "best.pt")], tmp_path / "run.safetensors")
+    assert meta["scales"] == "2,3,4" and meta["license"] == "MIT"
+    network = train_fsrcnn.model_from_config(torch, config)
+    network.load_state_dict(ckpt["model"])
+    x = np.random.default_rng(1).random((9, 10), dtype=np.float32)
+    for scale in (2, 3, 4):
+        with torch.no_grad():
+            want = network(torch.from_numpy(x)[None, None], scale).numpy()[0, 0]
+        got = fsrcnn_fast.Model.load(tmp_path / "run.safetensors", scale=scale).run_y(x, threads=1)
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-5, err_msg=f"x{scale}")
+    # wrong counts of teachers or offsets are refused before any work
+    bad = subprocess.run(cmd[:-5] + ["--teacher", str(ckpts / "x2_edge.pt"), "--out", str(run)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "one checkpoint per scale" in bad.stderr
+    bad = subprocess.run(cmd + ["--scale", "3"], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--deconv-offsets" in bad.stderr
+
+
+@pytest.mark.parametrize("joint_loss", ["psnr", "mse"])
+def test_multi_scale_step_is_the_gradient_of_the_scales_losses(train_fsrcnn, joint_loss):
+    """train_step on a multi-scale factored network (shared layers run once per scale, factors collapsed
+    once): its gradient is that of the sum over scales of each scale's loss (edge-masked or inside the
+    margin), each over its running mean with --joint-loss psnr (at the first step, its own value), computed
+    here pass by pass without collapsed_once."""
+    import copy
+
+    model = train_fsrcnn.make_multi_model(torch, list(MULTI), 8, 4, 2, list(MULTI.values()), expand=10).double()
+    _randomise_factors(model, seed=21)
+    reference = copy.deepcopy(model)
+    rng = np.random.default_rng(3)
+    batches = {}
+    for scale in MULTI:
+        lr = rng.random((2, 1, 6, 6))
+        hr = rng.random((2, 1, 6 * scale, 6 * scale))
+        mask = (rng.random(hr.shape) < 0.7).astype(np.float64) if scale != 3 else None
+        batches[scale] = (lr, hr, mask)
+
+    class KeepGradients:  # train_step's optimizer: the gradients stay for the test to read
+        def zero_grad(self, set_to_none=True):
+            model.zero_grad(set_to_none=True)
+
+        def step(self):
+            pass
+
+    loss, losses = train_fsrcnn.train_step(torch, model, KeepGradients(), batches, loss_margin=1,
+                                           joint_loss=joint_loss, running={})
+    want = 0
+    for scale, (lr, hr, mask) in batches.items():
+        pred = reference(torch.from_numpy(lr), scale)
+        target = torch.from_numpy(hr)
+        if mask is None:
+            value = ((pred - target)[..., scale:-scale, scale:-scale] ** 2).mean()
+        else:
+            value = ((pred - target) ** 2 * torch.from_numpy(mask)).sum() / mask.sum()
+        assert losses[scale].item() == pytest.approx(value.item(), rel=1e-12)
+        want = want + (value / value.item() if joint_loss == "psnr" else value)
+    want.backward()
+    assert loss.item() == pytest.approx(want.item(), rel=1e-12)
+    for (name, p), (_, q) in zip(model.named_parameters(), reference.named_parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("network", [["--scale", "3", "--deconv-offset", "3"], ["--scales", "2,3,4"]],
+                         ids=["x3", "multi-scale"])
+def test_resumed_run_is_the_uninterrupted_run(tmp_path, network):
     """A run stopped hard and continued with --resume ends with the same weights, bit for bit, as one
-    that ran through (a long cycle can span sessions)."""
+    that ran through (a long cycle can span sessions); a multi-scale run too (every scale's sampler and
+    running mean loss resumed)."""
     import os
     import subprocess
     import sys
@@ -293,7 +515,7 @@ def test_resumed_run_is_the_uninterrupted_run(tmp_path):
     if not (data / "T91").is_dir():
         pytest.skip(f"training images not found under {data} (set FSRCNN_DATA)")
     args = [sys.executable, str(ROOT / "training" / "train_fsrcnn.py"), "--batch", "4", "--lr-patch", "12",
-            "--sets", "T91", "--val-sets", "T91", "--val-nth", "30", "--scale", "3", "--deconv-offset", "3",
+            "--sets", "T91", "--val-sets", "T91", "--val-nth", "30", *network,
             "--d", "16", "--s", "8", "--m", "1", "--expand", "32", "--edge-prob", "0.3", "--val-every", "10", "--iters", "40", "--seed", "3"]
 
     def train(out, *extra):

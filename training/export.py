@@ -1,6 +1,10 @@
 """Export a checkpoint of train_fsrcnn.py to the package's safetensors format.
 
     python training/export.py training/runs/fsrcnn_x3/best.pt python/fsrcnn_fast/data/fsrcnn_x3.safetensors
+
+A multi-scale model: one checkpoint of a train_fsrcnn.py --scales run (its layers already named as in the
+file, x2.deconv.* ... beside the shared ones), or one checkpoint per scale whose other layers are equal
+(--freeze-shared runs from the same network, the first one's scale first).
 """
 
 from __future__ import annotations
@@ -44,14 +48,32 @@ def read_checkpoint(path: str):
         f"--{k.replace('_', '-')} {v}" for k, v in config.items() if v not in ("", None, False)
     ).replace(" True", "")
     note = f"{command} ; checkpoint iter {ckpt['iter']}, validation PSNR {ckpt['val_psnr']:.3f} dB"
+    if "val_psnr_by_scale" in ckpt:  # a multi-scale run: its validation PSNR is the mean of its scales'
+        note += " (mean of " + ", ".join(f"x{s} {v:.3f}" for s, v in ckpt["val_psnr_by_scale"].items()) + ")"
     return tensors, config, note
 
 
+def checkpoint_scales(config: dict) -> dict[int, int]:
+    """Scale -> deconvolution offset of a checkpoint's network: a multi-scale run's (train_fsrcnn.py
+    --scales, --deconv-offsets) or a single-scale run's (--scale, --deconv-offset, default 4)."""
+    if "scales" in config:
+        scales = [int(s) for s in str(config["scales"]).split(",")]
+        return dict(zip(scales, (int(o) for o in str(config["deconv_offsets"]).split(","))))
+    return {config["scale"]: config.get("deconv_offset", 4)}
+
+
 def export(checkpoints: list[str], output: str | Path) -> dict[str, str]:
-    """Writes one checkpoint, or one per scale of a multi-scale model, as a weights file; returns its metadata."""
+    """Writes one checkpoint (single- or multi-scale), or one per scale of a multi-scale model whose
+    checkpoints share every layer but the deconvolution, as a weights file; returns its metadata."""
     runs = [read_checkpoint(c) for c in checkpoints]
     configs = [c for _, c, _ in runs]
-    scales = [c["scale"] for c in configs]
+    joint = any("scales" in c for c in configs)  # a train_fsrcnn.py --scales run: already the file's layout
+    if joint and len(runs) > 1:
+        raise SystemExit("a multi-scale checkpoint (train_fsrcnn.py --scales) exports alone")
+    offsets = {s: o for c in configs for s, o in checkpoint_scales(c).items()}
+    scales = list(offsets)
+    if len(runs) > 1 and len(scales) != len(runs):
+        raise SystemExit(f"two checkpoints at the same scale: {[c['scale'] for c in configs]}")
     tensors: dict = {}
     if len(runs) == 1:
         tensors = runs[0][0]
@@ -65,14 +87,15 @@ def export(checkpoints: list[str], output: str | Path) -> dict[str, str]:
             tensors[name] = value
         for (t, _, _), s in zip(runs, scales):
             tensors |= {f"x{s}.{k}": v for k, v in t.items() if k.startswith("deconv.")}
-    offsets = [str(c.get("deconv_offset", 4)) for c in configs]
+    offsets = [str(offsets[s]) for s in scales]
     first = configs[0]
+    multi = len(scales) > 1
     meta = {
         "network": "fsrcnn", "scales": ",".join(str(s) for s in scales), "border": "replicate", "tail": "deconv",
         "deconv_offset": offsets[0] if len(set(offsets)) == 1 else ",".join(f"{s}:{o}" for s, o in zip(scales, offsets)),
         "d": str(first["d"]), "s": str(first["s"]), "m": str(first["m"]),
         "name": ("fsrcnn_s" if (first["d"], first["s"], first["m"]) == (32, 5, 1) else "fsrcnn")
-        + ("_multi" if len(runs) > 1 else f"_x{scales[0]}"),
+        + ("_multi" if multi else f"_x{scales[0]}"),
         "source": "fsrcnn_fast training/train_fsrcnn.py on " + first.get("sets", "T91,General-100,BSD200-train"),
         "license": "MIT",  # the package's LICENSE: weights trained here ship under it
         "training": " | ".join(f"x{s}: {note}" if len(runs) > 1 else note for (_, _, note), s in zip(runs, scales)),

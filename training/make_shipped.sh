@@ -166,6 +166,27 @@ fsrcnn_multi() {
     python/fsrcnn_fast/data/fsrcnn_multi.safetensors
 }
 
+# fsrcnn-multi trained for every scale together (issue 22; not shipped yet, so not in MODELS: run it by name,
+# `bash training/make_shipped.sh fsrcnn_multi_joint`). From scratch, one network whose shared layers learn
+# x2, x3 and x4 at once (--scales 2,3,4: each step a batch of 16 patches per scale through the shared
+# layers and a deconvolution per scale at the per-scale files' offsets 4, 3, 3), factored (--expand 256),
+# each scale distilled from its edge-trained fsrcnn teacher's 8-view mean, edge patches: fsrcnn_s_expanded's
+# recipe for three scales at once. The loss adds each scale's MSE over its running mean (--joint-loss psnr,
+# the default: the gradient of the sum of the scales' PSNRs); validation is the mean of the three scales'
+# held-out PSNRs. A step costs 1.06x three plain per-scale steps (python training/step_cost.py): 400k steps
+# ~5.3 h on one thread of the idle machine (the per-scale runs' 16.6 + 14.0 + 14.6 ms a step, from their
+# times above, x 1.06), plus ~15 min for the three teachers' 8-view passes over the training sets (13 min
+# of CPU measured on T91 and scaled by area) and, with three scales' training pairs in memory, about three
+# times a per-scale run's memory (an estimate: ~2 GB each). --resume continues it if a session ends first.
+# Written into its run directory: ship it (python/fsrcnn_fast/data/fsrcnn_multi.safetensors, and into
+# MODELS) only once `training/score.py` at --scale 2, 3, 4 puts it within 0.15 dB of fsrcnn on every
+# held-out split (issue 22's floor; Set5/Set14 checked after, never selected on).
+fsrcnn_multi_joint() {
+  long_cycle fsrcnn_multi_joint --scales 2,3,4 --deconv-offsets 4,3,3 $EXPANDED \
+    --teacher $C/x2_edge.pt,$C/x3_edge.pt,$C/x4_scratch.pt --lr 5e-4 --iters 400000 --seed 501
+  python training/export.py $R/fsrcnn_multi_joint/best.pt $R/fsrcnn_multi_joint/fsrcnn_multi.safetensors
+}
+
 # fsrcnn-s: FSRCNN-s (32,5,1), one network per scale.
 S="--d 32 --s 5 --m 1"
 # The recipe that trains FSRCNN-s best: from scratch, every convolution but the deconvolution trained as
@@ -230,7 +251,7 @@ fsrcnn_s_x2() {
 
 MODELS=(fsrcnn_x3 fsrcnn_x2 fsrcnn_x4 fsrcnn_multi fsrcnn_s_x3 fsrcnn_s_x2 fsrcnn_s_x4)
 for model in "${@:-${MODELS[@]}}"; do
-  [[ " ${MODELS[*]} x3_stage12 " == *" $model "* ]] ||
-    { echo "unknown model '$model'; one of: ${MODELS[*]} (or x3_stage12)" >&2; exit 2; }
+  [[ " ${MODELS[*]} x3_stage12 fsrcnn_multi_joint " == *" $model "* ]] ||
+    { echo "unknown model '$model'; one of: ${MODELS[*]} (or x3_stage12, fsrcnn_multi_joint)" >&2; exit 2; }
   "$model"
 done

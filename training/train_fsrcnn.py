@@ -26,6 +26,16 @@ step: the network is the same, its checkpoints plain, but gradient descent finds
 from scratch: one 400k-iteration cycle beat, on every held-out split, a 2.0M-iteration chain of plain
 cycles, by 0.03-0.05 dB).
 
+With --scales 2,3,4, one network for every scale (fsrcnn-multi): the layers before the deconvolution are
+shared, each scale has its own deconvolution (--deconv-offsets; by default the per-scale files' 4, 3, 3),
+and each step draws a batch per scale, runs it through the shared layers and its scale's deconvolution,
+and takes one Adam step on the sum of the scales' losses (over their running means: --joint-loss). A batch
+per scale rather than scales in turn: every update of the shared layers is a descent direction for all
+three scales at once (alternating would pull them towards one scale per step, the three directions
+averaged only through Adam's momentum), and one collapse of the --expand factors and one optimizer step
+serve three scales (a factored step: 1.06x three plain per-scale steps, training/step_cost.py). --teacher takes one
+checkpoint per scale; the validation PSNR that picks the checkpoint is the mean of the scales' (each logged).
+
 Example (a first cycle from scratch; training/make_shipped.sh has the exact command of every shipped file):
     python training/train_fsrcnn.py --scale 3 --deconv-offset 3 --iters 440000 --seed 301 \
         --batch 16 --lr-patch 24 --loss-margin 4 --out training/runs/fsrcnn_x3_scratch
@@ -36,6 +46,7 @@ Continue from a checkpoint (its deconvolution re-learnt if the scale differs):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -180,6 +191,21 @@ def subpixel_taps(scale: int, offset: int, k: int = 9):
 def make_model(torch, scale: int, d: int, s: int, m: int, offset: int = 4, expand: int = 0):
     """The FSRCNN(d, s, m) the engine runs. With expand, each convolution but the deconvolution is trained
     over-parameterised (CollapsibleConv): the same network, a different optimisation path."""
+    return _make_network(torch, (scale,), d, s, m, (offset,), expand, joint=False)
+
+
+def make_multi_model(torch, scales, d: int, s: int, m: int, offsets, expand: int = 0):
+    """One FSRCNN(d, s, m) body shared by a deconvolution per scale (`model(x, scale)`), as the engine runs
+    a multi-scale file: the state dict names each scale's deconvolution x{scale}.deconv.*, the file's own
+    names, and every other layer once."""
+    if len(set(scales)) != len(scales) or len(scales) < 2:
+        raise ValueError(f"a multi-scale network needs two or more different scales, got {list(scales)}")
+    if len(offsets) != len(scales):
+        raise ValueError(f"{len(scales)} scales but {len(offsets)} deconvolution offsets")
+    return _make_network(torch, tuple(scales), d, s, m, tuple(offsets), expand, joint=True)
+
+
+def _make_network(torch, scales, d: int, s: int, m: int, offsets, expand: int, joint: bool):
     nn = torch.nn
     F = torch.nn.functional
 
@@ -238,27 +264,75 @@ def make_model(torch, scale: int, d: int, s: int, m: int, offset: int = 4, expan
                 self.narrow[:, :cout] = torch.eye(cout, dtype=self.narrow.dtype)
                 self.bias.copy_(bias)
 
+        once = None  # the collapsed weight while FSRCNN.collapsed_once() holds it
+
         def forward(self, x):
             p = self.k // 2
             if p:
                 x = F.pad(x, (p, p, p, p), mode="replicate")
-            return F.conv2d(x, self.weight(), self.bias)
+            return F.conv2d(x, self.collapsed() if self.once is None else self.once, self.bias)
+
+        def collapsed(self):
+            w = self.weight()
+            if self.wide.stride(1) == 1:
+                # The model is NHWC (model.to(channels_last)) but the product comes out NCHW, and with a
+                # one-channel input (the first layer) the weight's strides pick the output's layout: the
+                # NHWC strides the plain layer's weight has, or the first layer writes NCHW and every
+                # elementwise op and gradient after it runs on mixed layouts (1.4x the plain step).
+                w = torch.empty_like(w, memory_format=torch.channels_last).copy_(w)
+            return w
 
     def conv(cin: int, cout: int, k: int):
         if expand:
             return CollapsibleConv(cin, cout, k, expand)
         return nn.Conv2d(cin, cout, k, padding=k // 2, **({"padding_mode": "replicate"} if k > 1 else {}))
 
-    lo, hi, taps = subpixel_taps(scale, offset)
-    # src = deconv.weight (d, 1, 9, 9) tap (ty, tx) / dst = conv weight (s*s, d, K, K), channel
-    # ry*s + rx, taps (taps[ry, jy], taps[rx, jx]); index 81 is an appended zero.
-    flat_index = torch.from_numpy(
-        np.where((taps[:, None, :, None] < 9) & (taps[None, :, None, :] < 9),
-                 taps[:, None, :, None] * 9 + taps[None, :, None, :], 81).reshape(scale * scale, -1))
+    class SubpixelDeconv(nn.ConvTranspose2d):
+        """The deconvolution (ConvTranspose2d's parameters and state-dict keys) run as scale*scale phase
+        convolutions + pixel shuffle: the same function, ~3x faster on CPU than conv_transpose2d. LR
+        pixels beyond the edge are the nearest edge pixel."""
+
+        def __init__(self, scale: int, offset: int):
+            super().__init__(d, 1, 9, stride=scale)
+            self.scale = scale
+            self.lo, self.hi, taps = subpixel_taps(scale, offset)
+            # src = weight (d, 1, 9, 9) tap (ty, tx) / dst = conv weight (s*s, d, K, K), channel
+            # ry*s + rx, taps (taps[ry, jy], taps[rx, jx]); index 81 is an appended zero.
+            self.flat_index = torch.from_numpy(
+                np.where((taps[:, None, :, None] < 9) & (taps[None, :, None, :] < 9),
+                         taps[:, None, :, None] * 9 + taps[None, :, None, :], 81).reshape(scale * scale, -1))
+
+        def forward(self, x):
+            lo, hi, scale = self.lo, self.hi, self.scale
+            x = F.pad(x, (-lo, hi, -lo, hi), mode="replicate")
+            w = torch.cat([self.weight.reshape(d, 81), self.weight.new_zeros(d, 1)], dim=1)
+            k = hi - lo + 1
+            w = w[:, self.flat_index].reshape(d, scale * scale, k, k).transpose(0, 1)
+            y = F.conv2d(x, w, self.bias.expand(scale * scale))
+            return F.pixel_shuffle(y, scale)
+
+    class ScaleTail(nn.Module):
+        """One scale's deconvolution in a multi-scale network (state-dict keys x{scale}.deconv.*)."""
+
+        def __init__(self, scale: int, offset: int):
+            super().__init__()
+            self.deconv = SubpixelDeconv(scale, offset)
+
+    class AtScale(nn.Module):
+        """A multi-scale network seen as the single-scale network at one of its scales (for validate and
+        anything else that calls model(x))."""
+
+        def __init__(self, network, scale: int):
+            super().__init__()
+            self.network, self.scale = network, scale
+
+        def forward(self, x):
+            return self.network(x, self.scale)
 
     class FSRCNN(nn.Module):
         def __init__(self):
             super().__init__()
+            self.scales = scales
             self.feature = conv(1, d, 5)
             self.feature_act = PReLU(d)
             self.shrink = conv(d, s, 1)
@@ -267,13 +341,26 @@ def make_model(torch, scale: int, d: int, s: int, m: int, offset: int = 4, expan
             self.map_acts = nn.ModuleList([PReLU(s) for _ in range(m)])
             self.expand = conv(s, d, 1)
             self.expand_act = PReLU(d)
-            self.deconv = nn.ConvTranspose2d(d, 1, 9, stride=scale)  # holds the weights; run as sub-pixel conv
+            # Constructed in this order so a seed draws the same initial network as before the
+            # multi-scale variant existed (the shipped recipes' seeds reproduce their runs).
+            if joint:
+                for scale, offset in zip(scales, offsets):
+                    setattr(self, f"x{scale}", ScaleTail(scale, offset))
+            else:
+                self.deconv = SubpixelDeconv(scales[0], offsets[0])
             for layer in [self.feature, self.shrink, *self.maps, self.expand]:
                 if isinstance(layer, nn.Conv2d):
                     nn.init.kaiming_normal_(layer.weight, a=0.25, nonlinearity="leaky_relu")
                     nn.init.zeros_(layer.bias)
-            nn.init.normal_(self.deconv.weight, std=0.001)
-            nn.init.zeros_(self.deconv.bias)
+            for deconv in self.deconvs().values():
+                nn.init.normal_(deconv.weight, std=0.001)
+                nn.init.zeros_(deconv.bias)
+
+        def deconvs(self) -> dict:
+            """Each scale's deconvolution."""
+            if joint:
+                return {scale: getattr(self, f"x{scale}").deconv for scale in scales}
+            return {scales[0]: self.deconv}
 
         def body(self, x):
             x = self.feature_act(self.feature(x))
@@ -282,15 +369,30 @@ def make_model(torch, scale: int, d: int, s: int, m: int, offset: int = 4, expan
                 x = act(conv(x))
             return self.expand_act(self.expand(x))
 
-        def forward(self, x):
-            # The deconvolution as s*s phase convolutions + pixel shuffle (same function, ~3x faster on
-            # CPU than conv_transpose2d); LR pixels beyond the edge are the nearest edge pixel.
-            x = F.pad(self.body(x), (-lo, hi, -lo, hi), mode="replicate")
-            w = torch.cat([self.deconv.weight.reshape(d, 81), self.deconv.weight.new_zeros(d, 1)], dim=1)
-            k = hi - lo + 1
-            w = w[:, flat_index].reshape(d, scale * scale, k, k).transpose(0, 1)
-            y = F.conv2d(x, w, self.deconv.bias.expand(scale * scale))
-            return F.pixel_shuffle(y, scale)
+        def forward(self, x, scale: int | None = None):
+            if not joint:
+                return self.deconv(self.body(x))
+            if scale not in scales:
+                raise ValueError(f"this network upscales by {list(scales)}, not {scale}")
+            return self.deconvs()[scale](self.body(x))
+
+        @contextlib.contextmanager
+        def collapsed_once(self):
+            """Within it, each factored convolution's weight is collapsed once (and its gradient taken
+            back through the factors once) however many times the network runs: a multi-scale step runs
+            the shared layers once per scale."""
+            layers = [module for module in self.modules() if isinstance(module, CollapsibleConv)]
+            for layer in layers:
+                layer.once = layer.collapsed()
+            try:
+                yield
+            finally:
+                for layer in layers:
+                    layer.once = None
+
+        def at(self, scale: int):
+            """The network at one scale, called as model(x)."""
+            return AtScale(self, scale) if joint else self
 
         def plain_state_dict(self) -> dict:
             """The state dict of the plain network (every collapsible convolution collapsed): what
@@ -341,6 +443,59 @@ def checkpoint_config(path: str) -> dict:
     return json.loads(config_path.read_text())
 
 
+def config_scales(config: dict) -> dict[int, int]:
+    """Each scale a checkpoint's network upscales by -> its deconvolution offset: a multi-scale run's
+    --scales / --deconv-offsets, or a single-scale run's --scale / --deconv-offset (default 4)."""
+    if "scales" in config:
+        return dict(zip(_ints(config["scales"]), _ints(config["deconv_offsets"])))
+    return {config["scale"]: config.get("deconv_offset", 4)}
+
+
+def model_from_config(torch, config: dict, expand: int = 0):
+    """The network a checkpoint's config describes (plain unless expand), single- or multi-scale."""
+    offsets = config_scales(config)
+    if "scales" in config:
+        return make_multi_model(torch, list(offsets), config["d"], config["s"], config["m"], list(offsets.values()),
+                                expand)
+    (scale, offset), = offsets.items()
+    return make_model(torch, scale, config["d"], config["s"], config["m"], offset, expand)
+
+
+def _ints(text) -> list[int]:
+    return [int(v) for v in str(text).split(",")]
+
+
+def _shift_deconv(torch, weight, shift: int):
+    """The same deconvolution at an offset `shift` lower: tap t moves to t - shift; taps shifted in start
+    at zero."""
+    w = torch.zeros_like(weight)
+    if shift > 0:
+        w[..., : 9 - shift, : 9 - shift] = weight[..., shift:, shift:]
+    elif shift < 0:
+        w[..., -shift:, -shift:] = weight[..., : 9 + shift, : 9 + shift]
+    else:
+        w = weight
+    return w
+
+
+def init_state(torch, state: dict, init_config: dict, offsets: dict[int, int], joint: bool) -> dict:
+    """A checkpoint's state dict (single- or multi-scale) as the start of a network with `offsets` (scale
+    -> deconvolution offset; joint: a multi-scale network): the shared layers as they are, each scale's
+    deconvolution from the checkpoint's at that scale (moved to the new offset: the same function), and
+    re-learnt where the checkpoint has none (a deconvolution learnt for another stride is a poor start)."""
+    init_offsets = config_scales(init_config)
+    init_joint = "scales" in init_config
+    shared = {k: v for k, v in state.items() if not k.split(".")[-2] == "deconv"}
+    for scale, offset in offsets.items():
+        if scale not in init_offsets:
+            continue
+        src = f"x{scale}.deconv." if init_joint else "deconv."
+        dst = f"x{scale}.deconv." if joint else "deconv."
+        shared[dst + "weight"] = _shift_deconv(torch, state[src + "weight"], init_offsets[scale] - offset)
+        shared[dst + "bias"] = state[src + "bias"]
+    return shared
+
+
 def dihedral_mean(torch, model, x):
     """The model's output averaged over the 8 rotations and flips of its input (each undone on the
     output): a better teacher than the model alone (0.07-0.17 dB on each held-out split for the shipped
@@ -364,11 +519,12 @@ def distilled_pairs(torch, teacher_path: str, pairs_by_set: dict, scale: int, we
     smoother target it can fit more of (knowledge distillation on the output). With ensemble, the teacher
     is its own 8-way rotation/flip average (dihedral_mean)."""
     config = checkpoint_config(teacher_path)
-    if config["scale"] != scale:
-        raise SystemExit(f"teacher {teacher_path} is x{config['scale']}, training x{scale}")
-    teacher = make_model(torch, scale, config["d"], config["s"], config["m"], config.get("deconv_offset", 4))
-    teacher.load_state_dict(torch.load(teacher_path, map_location="cpu", weights_only=True)["model"])
-    teacher.eval()
+    if scale not in config_scales(config):
+        raise SystemExit(f"teacher {teacher_path} is x{','.join(map(str, config_scales(config)))}, training x{scale}")
+    network = model_from_config(torch, config)
+    network.load_state_dict(torch.load(teacher_path, map_location="cpu", weights_only=True)["model"])
+    network.eval()
+    teacher = network.at(scale)
     out = {}
     with torch.no_grad():
         for name, pairs in pairs_by_set.items():
@@ -380,19 +536,72 @@ def distilled_pairs(torch, teacher_path: str, pairs_by_set: dict, scale: int, we
     return out
 
 
-def save_resume_state(torch, out: Path, it: int, best: float, log: list, model, opt, sched, sampler) -> None:
+def train_step(torch, model, opt, batches: dict, loss_margin: int = 0, joint_loss: str = "psnr",
+               running: dict | None = None):
+    """One optimisation step on batches {scale: (LR, HR, mask or None)} from PatchSampler.batch: one batch
+    for a single-scale network, one per scale for a multi-scale one. Returns (loss, {scale: its loss})."""
+    def scale_loss(scale, pred, hr_b, mask_b):
+        target = torch.from_numpy(hr_b)
+        if mask_b is not None:
+            mask = torch.from_numpy(mask_b)
+            return ((pred - target) ** 2 * mask).sum() / mask.sum()
+        if loss_margin:
+            cut = loss_margin * scale
+            pred, target = pred[..., cut:-cut, cut:-cut], target[..., cut:-cut, cut:-cut]
+        return torch.nn.functional.mse_loss(pred, target)
+
+    if len(model.scales) > 1:
+        # A pass of the shared layers per scale (one pass over all three batches is ~1.2x slower on CPU:
+        # three times the activations, out of cache), one collapse of the factors and one Adam update a step.
+        scales = list(batches)
+        losses = {}
+        with model.collapsed_once():
+            for scale in scales:
+                lr_b, hr_b, mask_b = batches[scale]
+                pred = model(torch.from_numpy(lr_b).contiguous(memory_format=torch.channels_last), scale)
+                losses[scale] = scale_loss(scale, pred, hr_b, mask_b)
+        if joint_loss == "psnr":
+            # Each scale's MSE over its running mean. The gradient of sum_s log(MSE_s) (the sum of PSNRs,
+            # up to a constant) is sum_s grad MSE_s / MSE_s; the running mean (not the batch's own MSE,
+            # which would weight flat, easy batches up) stands in for MSE_s.
+            for scale, value in losses.items():
+                v = value.item()
+                running[scale] = v if scale not in running else 0.99 * running[scale] + 0.01 * v
+            loss = sum(value / running[scale] for scale, value in losses.items())
+        else:
+            loss = sum(losses.values())
+    else:
+        (scale, (lr_b, hr_b, mask_b)), = batches.items()
+        pred = model(torch.from_numpy(lr_b).contiguous(memory_format=torch.channels_last))
+        loss = scale_loss(scale, pred, hr_b, mask_b)
+        losses = {scale: loss}
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss, losses
+
+
+def save_resume_state(torch, out: Path, it: int, best: float, log: list, model, opt, sched, samplers: dict,
+                      running: dict) -> None:
     """Everything the next step depends on, written beside the run (to a temporary name first: a stop
-    in the middle of the write leaves the previous state whole)."""
+    in the middle of the write leaves the previous state whole). A multi-scale run: every scale's patch
+    sampler and running mean loss."""
+    if len(samplers) == 1:
+        rng = next(iter(samplers.values())).rng.bit_generator.state
+    else:
+        rng = {str(scale): sampler.rng.bit_generator.state for scale, sampler in samplers.items()}
     state = {"iter": it, "best": best, "log": json.dumps(log), "model": model.state_dict(),
-             "opt": opt.state_dict(), "sched": sched.state_dict(),
-             "sampler_rng": json.dumps(sampler.rng.bit_generator.state)}
+             "opt": opt.state_dict(), "sched": sched.state_dict(), "sampler_rng": json.dumps(rng),
+             "running": json.dumps({str(scale): v for scale, v in running.items()})}
     torch.save(state, out / "resume.pt.tmp")
     os.replace(out / "resume.pt.tmp", out / "resume.pt")
 
 
-def resume_run(torch, out: Path, config: dict, model, opt, sched, sampler) -> tuple[float, list, int]:
-    """Loads resume.pt into the model, optimiser, schedule and sampler; returns (best, log, next step).
-    Refuses a run started with other options: the schedule and the data would not be the same run's."""
+def resume_run(torch, out: Path, config: dict, model, opt, sched, samplers: dict,
+               running: dict) -> tuple[float, list, int]:
+    """Loads resume.pt into the model, optimiser, schedule, samplers (and running mean losses); returns
+    (best, log, next step). Refuses a run started with other options: the schedule and the data would not
+    be the same run's."""
     started = json.loads((out / "config.json").read_text())
     free = {"resume", "stop_at", "threads"}  # how far and how fast this sitting goes, not what it computes
     differ = sorted(k for k in set(started) | set(config) if k not in free and started.get(k) != config.get(k))
@@ -402,13 +611,29 @@ def resume_run(torch, out: Path, config: dict, model, opt, sched, sampler) -> tu
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["opt"])
     sched.load_state_dict(state["sched"])
-    sampler.rng.bit_generator.state = json.loads(state["sampler_rng"])
+    rng = json.loads(state["sampler_rng"])
+    if len(samplers) == 1:
+        next(iter(samplers.values())).rng.bit_generator.state = rng
+    else:
+        for scale, sampler in samplers.items():
+            sampler.rng.bit_generator.state = rng[str(scale)]
+    running.update({int(scale): v for scale, v in json.loads(state.get("running", "{}")).items()})
     return float(state["best"]), json.loads(state["log"]), int(state["iter"]) + 1
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scale", type=int, default=3)
+    ap.add_argument("--scale", type=int, default=None, help="the scale of a single-scale network (default 3)")
+    ap.add_argument("--scales", type=str, default="",
+                    help="a multi-scale network (e.g. 2,3,4): the shared layers trained for every scale together, "
+                         "a deconvolution per scale; each step one batch per scale")
+    ap.add_argument("--deconv-offsets", type=str, default="",
+                    help="with --scales, each scale's deconvolution offset (default: 4 at x2, 3 at x3 and x4, "
+                         "the shipped files' offsets)")
+    ap.add_argument("--joint-loss", choices=("psnr", "mse"), default="psnr",
+                    help="with --scales, how the scales' losses add up: psnr (default) weights each scale's MSE by "
+                         "1 / its running mean, so a step follows the gradient of the sum of the scales' PSNRs; "
+                         "mse adds the MSEs (x4's, ~3.5x x2's, would dominate the shared layers)")
     ap.add_argument("--d", type=int, default=56)
     ap.add_argument("--s", type=int, default=12)
     ap.add_argument("--m", type=int, default=4)
@@ -416,7 +641,7 @@ def main() -> None:
     ap.add_argument("--stop-at", type=int, default=0,
                     help="end after this many iterations (the schedule still spans --iters)")
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr-patch", type=int, default=0, help="LR patch side (default 96 // scale)")
+    ap.add_argument("--lr-patch", type=int, default=0, help="LR patch side (default 96 // scale, the largest scale)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--loss-margin", type=int, default=0,
                     help="LR pixels at each patch edge left out of the loss: their receptive field runs off the "
@@ -424,7 +649,8 @@ def main() -> None:
     ap.add_argument("--edge-prob", type=float, default=0.0,
                     help="probability that a patch's rows (and, independently, its columns) lie flush with an "
                          "image edge, where the loss counts every pixel: the network learns the image border")
-    ap.add_argument("--deconv-offset", type=int, default=4, help="deconv offset (3 centres the taps at x3)")
+    ap.add_argument("--deconv-offset", type=int, default=None,
+                    help="deconv offset (3 centres the taps at x3; default 4)")
     ap.add_argument("--init", type=str, default="", help="checkpoint to fine-tune from (deconv reinitialised if scale differs)")
     ap.add_argument("--sets", type=str, default=",".join(TRAIN_SETS),
                     help="training sets under $FSRCNN_DATA (T91 and General-100 are the paper's)")
@@ -436,7 +662,8 @@ def main() -> None:
     ap.add_argument("--freeze-shared", action="store_true",
                     help="train the deconvolution only (multi-scale models: every scale shares the other layers)")
     ap.add_argument("--teacher", type=str, default="",
-                    help="checkpoint of a trained network at the same scale whose output blends into the target")
+                    help="checkpoint of a trained network at the same scale whose output blends into the target "
+                         "(with --scales, one per scale, comma-separated, in --scales' order)")
     ap.add_argument("--teacher-weight", type=float, default=0.5,
                     help="target = (1 - w) HR + w teacher(LR); validation still scores against HR")
     ap.add_argument("--teacher-ensemble", action="store_true",
@@ -453,6 +680,24 @@ def main() -> None:
                          "factors, Adam's moments, the schedule and the patch sampler's random state), with "
                          "the options it was started with; a run stopped hard loses at most --val-every steps")
     args = ap.parse_args()
+    joint = bool(args.scales)
+    if joint:
+        if args.scale is not None or args.deconv_offset is not None:
+            ap.error("--scales trains a multi-scale network: give its offsets as --deconv-offsets, not --scale/--deconv-offset")
+        scales = _ints(args.scales)
+        args.deconv_offsets = args.deconv_offsets or ",".join("4" if s == 2 else "3" for s in scales)
+        offsets = dict(zip(scales, _ints(args.deconv_offsets)))
+        if len(offsets) != len(scales) or len(_ints(args.deconv_offsets)) != len(scales) or len(scales) < 2:
+            ap.error(f"--scales {args.scales} --deconv-offsets {args.deconv_offsets}: two or more different scales, "
+                     "one offset each")
+        teachers = args.teacher.split(",") if args.teacher else []
+        if teachers and len(teachers) != len(scales):
+            ap.error(f"--teacher: one checkpoint per scale of --scales {args.scales}, got {len(teachers)}")
+    else:
+        args.scale = 3 if args.scale is None else args.scale
+        args.deconv_offset = 4 if args.deconv_offset is None else args.deconv_offset
+        scales, offsets = [args.scale], {args.scale: args.deconv_offset}
+        teachers = [args.teacher] if args.teacher else []
 
     import torch
 
@@ -460,43 +705,38 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    lr_patch = args.lr_patch or 96 // args.scale
+    lr_patch = args.lr_patch or 96 // max(scales)
 
     t0 = time.time()
     train_imgs, val_imgs = load_y_images(tuple(args.sets.split(",")), args.val_nth,
                                           tuple(filter(None, args.val_sets.split(","))))
-    pairs_by_set = {name: build_pairs(planes, args.scale) for name, planes in train_imgs.items()}
-    val_pairs = build_pairs(val_imgs, args.scale, aug_scales=(1.0,))
-    if args.teacher:
-        pairs_by_set = distilled_pairs(torch, args.teacher, pairs_by_set, args.scale, args.teacher_weight,
-                                       args.teacher_ensemble)
-    n_pairs = sum(len(p) for p in pairs_by_set.values())
-    print(f"{n_pairs} training pairs, {len(val_pairs)} validation images, prepared in {time.time() - t0:.0f}s", flush=True)
-    sampler = PatchSampler(pairs_by_set, args.scale, lr_patch, args.seed, args.balance_sets,
-                           args.edge_prob, args.loss_margin)
+    samplers, val_pairs = {}, {}
+    for i, scale in enumerate(scales):
+        pairs_by_set = {name: build_pairs(planes, scale) for name, planes in train_imgs.items()}
+        val_pairs[scale] = build_pairs(val_imgs, scale, aug_scales=(1.0,))
+        if teachers:
+            pairs_by_set = distilled_pairs(torch, teachers[i], pairs_by_set, scale, args.teacher_weight,
+                                           args.teacher_ensemble)
+        n_pairs = sum(len(p) for p in pairs_by_set.values())
+        print(f"x{scale}: {n_pairs} training pairs, {len(val_pairs[scale])} validation images, prepared in "
+              f"{time.time() - t0:.0f}s", flush=True)
+        # a single-scale run draws with the seed itself (its earlier commands reproduce); each scale of a
+        # multi-scale run with its own stream
+        samplers[scale] = PatchSampler(pairs_by_set, scale, lr_patch, [args.seed, scale] if joint else args.seed,
+                                       args.balance_sets, args.edge_prob, args.loss_margin)
 
-    model = make_model(torch, args.scale, args.d, args.s, args.m, args.deconv_offset, args.expand)
+    if joint:
+        model = make_multi_model(torch, scales, args.d, args.s, args.m, list(offsets.values()), args.expand)
+    else:
+        model = make_model(torch, args.scale, args.d, args.s, args.m, args.deconv_offset, args.expand)
     if args.init:
         state = torch.load(args.init, map_location="cpu", weights_only=True)["model"]
-        init_config = checkpoint_config(args.init)
-        init_offset = init_config.get("deconv_offset", 4)
-        if init_config["scale"] != args.scale:  # a deconv learnt for another stride is a poor start: re-learn it
-            state = {k: v for k, v in state.items() if not k.startswith("deconv.")}
-        elif init_offset != args.deconv_offset:
-            # Same function at the new offset: tap t moves to t - shift; taps shifted in start at zero.
-            shift = init_offset - args.deconv_offset
-            w = torch.zeros_like(state["deconv.weight"])
-            src = state["deconv.weight"]
-            if shift > 0:
-                w[..., : 9 - shift, : 9 - shift] = src[..., shift:, shift:]
-            else:
-                w[..., -shift:, -shift:] = src[..., : 9 + shift, : 9 + shift]
-            state["deconv.weight"] = w
+        state = init_state(torch, state, checkpoint_config(args.init), offsets, joint)
         missing = model.load_plain_state_dict(state, strict=False)
         print("initialised from", args.init, "missing:", missing.missing_keys, flush=True)
     if args.freeze_shared:  # no gradient flows into the shared layers: the backward pass is the deconv's alone
         for name, p in model.named_parameters():
-            p.requires_grad_(name.startswith("deconv."))
+            p.requires_grad_(name.split(".")[-2] == "deconv")
     # NHWC: oneDNN's convolutions (and their backward) run ~1.3x faster on CPU in it than in NCHW
     model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
@@ -504,40 +744,43 @@ def main() -> None:
         opt, lambda it: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(it, args.iters) / args.iters))
     )
     config = vars(args) | {"lr_patch": lr_patch}
+    if joint:  # not options of this run: left out so that nothing reads a scale from them
+        del config["scale"], config["deconv_offset"]
+    else:
+        del config["scales"], config["deconv_offsets"], config["joint_loss"]
+    running = {}  # each scale's running mean loss (--joint-loss psnr)
     best, log, start = -1.0, [], 1
     if args.resume:
-        best, log, start = resume_run(torch, out, config, model, opt, sched, sampler)
+        best, log, start = resume_run(torch, out, config, model, opt, sched, samplers, running)
         print(f"resumed at iteration {start} (best validation so far {best:.3f} dB)", flush=True)
     (out / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "resume"}, indent=1))
     t0 = time.time() - (log[-1]["seconds"] if log else 0.0)
+    train_seconds = log[-1].get("train_seconds", 0.0) if log else 0.0
     last = args.stop_at or args.iters
     for it in range(start, last + 1):
-        lr_b, hr_b, mask_b = sampler.batch(args.batch)
-        pred = model(torch.from_numpy(lr_b).contiguous(memory_format=torch.channels_last))
-        target = torch.from_numpy(hr_b)
-        if mask_b is not None:
-            mask = torch.from_numpy(mask_b)
-            loss = ((pred - target) ** 2 * mask).sum() / mask.sum()
-        else:
-            if args.loss_margin:
-                cut = args.loss_margin * args.scale
-                pred, target = pred[..., cut:-cut, cut:-cut], target[..., cut:-cut, cut:-cut]
-            loss = torch.nn.functional.mse_loss(pred, target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        t_step = time.perf_counter()
+        batches = {scale: samplers[scale].batch(args.batch) for scale in scales}
+        loss, losses = train_step(torch, model, opt, batches, args.loss_margin, args.joint_loss, running)
         sched.step()
+        train_seconds += time.perf_counter() - t_step
         if it % args.val_every == 0 or it == last:
-            v = validate(torch, model, val_pairs, args.scale)
-            log.append({"iter": it, "loss": loss.item(), "val_psnr": v, "seconds": time.time() - t0})
+            by_scale = {scale: validate(torch, model.at(scale), val_pairs[scale], scale) for scale in scales}
+            v = float(np.mean(list(by_scale.values())))  # a multi-scale network: the mean of its scales'
+            entry = {"iter": it, "loss": loss.item(), "val_psnr": v}
+            if joint:
+                entry |= {f"val_psnr_x{scale}": p for scale, p in by_scale.items()}
+                entry |= {f"loss_x{scale}": value.item() for scale, value in losses.items()}
+            log.append(entry | {"seconds": time.time() - t0, "train_seconds": train_seconds})
             print(json.dumps(log[-1]), flush=True)
             ckpt = {"model": model.plain_state_dict(), "iter": it, "val_psnr": v}
+            if joint:
+                ckpt["val_psnr_by_scale"] = {str(scale): p for scale, p in by_scale.items()}
             torch.save(ckpt, out / "last.pt")
             if v > best:
                 best = v
                 torch.save(ckpt, out / "best.pt")
             (out / "log.json").write_text(json.dumps(log, indent=1))
-            save_resume_state(torch, out, it, best, log, model, opt, sched, sampler)
+            save_resume_state(torch, out, it, best, log, model, opt, sched, samplers, running)
     print(f"best validation PSNR {best:.3f} dB", flush=True)
 
 
