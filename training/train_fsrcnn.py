@@ -597,14 +597,16 @@ def save_resume_state(torch, out: Path, it: int, best: float, log: list, model, 
     os.replace(out / "resume.pt.tmp", out / "resume.pt")
 
 
-def resume_run(torch, out: Path, config: dict, model, opt, sched, samplers: dict,
+def resume_run(torch, out: Path, config: dict, defaults: dict, model, opt, sched, samplers: dict,
                running: dict) -> tuple[float, list, int]:
     """Loads resume.pt into the model, optimiser, schedule, samplers (and running mean losses); returns
     (best, log, next step). Refuses a run started with other options: the schedule and the data would not
     be the same run's."""
     started = json.loads((out / "config.json").read_text())
     free = {"resume", "stop_at", "threads"}  # how far and how fast this sitting goes, not what it computes
-    differ = sorted(k for k in set(started) | set(config) if k not in free and started.get(k) != config.get(k))
+    # An option the trainer gained after the run started is the same run at its default.
+    started = {k: started.get(k, defaults.get(k)) for k in set(started) | set(config)}
+    differ = sorted(k for k in started if k not in free and started[k] != config.get(k))
     if differ:
         raise SystemExit(f"--resume: {out} was started with other options: {', '.join(differ)}")
     state = torch.load(out / "resume.pt", map_location="cpu", weights_only=True)
@@ -751,7 +753,8 @@ def main() -> None:
     running = {}  # each scale's running mean loss (--joint-loss psnr)
     best, log, start = -1.0, [], 1
     if args.resume:
-        best, log, start = resume_run(torch, out, config, model, opt, sched, samplers, running)
+        best, log, start = resume_run(torch, out, config, {a.dest: a.default for a in ap._actions}, model, opt, sched,
+                                       samplers, running)
         print(f"resumed at iteration {start} (best validation so far {best:.3f} dB)", flush=True)
     (out / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "resume"}, indent=1))
     t0 = time.time() - (log[-1]["seconds"] if log else 0.0)
