@@ -104,6 +104,20 @@ def _read_only(a):
     return a
 
 
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_small_and_thin_images_match_numpy_path(scale):
+    """Images of 1 to 7 rows or columns: the bicubic taps mirror at both edges at once, the case where
+    the chroma row ring (sized from the taps, frame.cpp's ring_slots_for) is tightest; and 1 to 2 tile
+    rows per thread."""
+    model = Model(netgen.fsrcnn(np.random.default_rng(scale), d=8, s=4, m=1, scale=scale, border="replicate"))
+    for rows, cols in [(1, 1), (1, 9), (2, 5), (3, 3), (4, 13), (5, 2), (6, 7), (7, 1), (13, 6)]:
+        image = random_image((rows, cols, 3), np.float32, seed=rows * 31 + cols)
+        assert_matches_oracle(model, image, scale=scale)
+        for threads in (1, 2):
+            np.testing.assert_array_equal(model.upscale(image, scale=scale, threads=threads),
+                                          model.upscale(image, scale=scale, threads=1))
+
+
 @pytest.mark.parametrize("strides", list(STRIDES))
 @pytest.mark.parametrize("shape", [(26, 34), (26, 34, 1), (26, 34, 3), (26, 34, 4)])
 @pytest.mark.parametrize("dtype", DTYPES)

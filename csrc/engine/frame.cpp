@@ -55,6 +55,33 @@ BicubicTaps bicubic_taps(int in_len, int scale) {
   return taps;
 }
 
+int ring_slots_for(const BicubicTaps& taps) {
+  const int n = taps.out_len;
+  const auto source = [&](int t, int x) { return taps.index[static_cast<std::size_t>(t) * n + x]; };
+  int rows = 0;
+  for (int t = 0; t < taps.taps; ++t)
+    for (int x = 0; x < n; ++x) rows = std::max(rows, source(t, x) + 1);
+  std::vector<int> first(rows, -1), last(rows, -1);  // output rows reading each source row
+  for (int x = 0; x < n; ++x)
+    for (int t = 0; t < taps.taps; ++t) {
+      const int i = source(t, x);
+      if (first[i] < 0) first[i] = x;
+      last[i] = x;
+    }
+  // Offsets d = r' - r of the rows r' read while a row r is in use: a ring of m slots keeps every row
+  // from its first to its last use exactly when m divides none of them.
+  std::vector<char> offset(2 * static_cast<std::size_t>(rows) + 1, 0);
+  for (int r = 0; r < rows; ++r)
+    for (int x = first[r]; x >= 0 && x <= last[r]; ++x)
+      for (int t = 0; t < taps.taps; ++t) offset[source(t, x) - r + rows] = 1;
+  for (int m = 1;; ++m) {
+    bool fits = true;
+    for (int d = 1; d <= rows && fits; d += 1)
+      if (d % m == 0 && (offset[rows + d] || offset[rows - d])) fits = false;
+    if (fits) return m;
+  }
+}
+
 void ycbcr_matrices(float to_ycbcr[3][3], float offset[3], float to_rgb[3][3]) {
   // MATLAB rgb2ycbcr on [0, 1] values (python/fsrcnn_fast/color.py holds the same numbers).
   const double m[3][3] = {{65.481, 128.553, 24.966}, {-37.797, -74.203, 112.0}, {112.0, -93.786, -18.214}};
@@ -100,6 +127,7 @@ FrameJob::FrameJob(const FrameImage& img, const std::vector<FrameOutput>& outs, 
   }
   row_taps.resize(outputs.size());
   col_taps.resize(outputs.size());
+  ring_slots.assign(outputs.size(), 0);
   if (planes)
     for (std::size_t t = 0; t < outputs.size(); ++t) {
       if (!outputs[t].data) continue;
@@ -107,6 +135,7 @@ FrameJob::FrameJob(const FrameImage& img, const std::vector<FrameOutput>& outs, 
       col_taps[t] = bicubic_taps(image.cols, scales[t]);
       if (row_taps[t].taps > kernels::kMaxTaps || col_taps[t].taps > kernels::kMaxTaps)
         throw std::logic_error("bicubic taps exceed kMaxTaps");
+      ring_slots[t] = ring_slots_for(row_taps[t]);
     }
 }
 
@@ -119,12 +148,14 @@ FrameTile::FrameTile(const FrameJob& job, const KernelTable& table, int tile_col
   // The tile's columns, the taps' reach (<= 3 each side) and the 8 floats bicubic_cols_row may read past.
   lr_stride_ = (tile_cols + 16 + 7) / 8 * 8;
   lr_.assign(3 * static_cast<std::size_t>(lr_stride_), 0.0f);
-  hr_.assign(3 * static_cast<std::size_t>(hr_stride_), 0.0f);
+  hr_.assign(3 * static_cast<std::size_t>(kChunk + 8), 0.0f);
   for (std::size_t t = 0; t < tails_.size(); ++t) {
     if (!job.outputs[t].data) continue;
     tails_[t].index.assign(static_cast<std::size_t>(job.col_taps[t].taps) * hr_stride_, 0);
     tails_[t].weight.assign(static_cast<std::size_t>(job.col_taps[t].taps) * hr_stride_, 0.0f);
-    tails_[t].ring.assign(static_cast<std::size_t>(kRingSlots) * job.planes * hr_stride_, 0.0f);
+    tails_[t].slots = job.ring_slots[t];
+    tails_[t].ring.assign(static_cast<std::size_t>(tails_[t].slots) * job.planes * hr_stride_, 0.0f);
+    tails_[t].tag.assign(tails_[t].slots, -1);
   }
 }
 
@@ -153,7 +184,7 @@ void FrameTile::start(int col0, int width) {
         st.index[static_cast<std::size_t>(k) * hrw + x] = ct.index[from] - lo;
         st.weight[static_cast<std::size_t>(k) * hrw + x] = ct.weight[from];
       }
-    std::fill(st.tag, st.tag + kRingSlots, -1);
+    std::fill(st.tag.begin(), st.tag.end(), -1);
   }
 }
 
@@ -170,7 +201,7 @@ void FrameTile::load_y(int y, int col_first, int n, float* dst) const {
 
 const float* FrameTile::chroma_row(int t, int r, int plane) {
   TailState& st = tails_[t];
-  const int slot = r % kRingSlots;
+  const int slot = r % st.slots;
   const int hrw = width_ * job_.scales[t];
   float* ring = st.ring.data() + static_cast<std::size_t>(slot) * job_.planes * hr_stride_;
   if (st.tag[slot] != r) {
@@ -218,24 +249,43 @@ void FrameTile::emit(int t, int y) {
     p.y = y_rows_[a].data();
     p.dst = out.data + static_cast<std::ptrdiff_t>(row - out.origin_row) * out.row_stride +
             static_cast<std::ptrdiff_t>(hr0 - out.origin_col) * out.col_stride;
-    if (rt) {
+    if (!rt) {
+      kt_.pack_row(p);
+      continue;
+    }
+    // The source rows of this output row, per plane (every per-pixel result is the same whatever the
+    // chunking: both passes are elementwise along the row).
+    const float* src[3][kernels::kMaxTaps];
+    float weight[kernels::kMaxTaps];
+    for (int k = 0; k < rt->taps; ++k) {
+      const std::size_t i = static_cast<std::size_t>(k) * rt->out_len + row;
+      for (int plane = 0; plane < job_.planes; ++plane) src[plane][k] = chroma_row(t, rt->index[i], plane);
+      weight[k] = rt->weight[i];
+    }
+    const int chunks = (hrw + kChunk - 1) / kChunk;
+    const int width = std::min(kChunk, ((hrw + chunks - 1) / chunks + 7) / 8 * 8);  // near-equal, whole vectors
+    for (int x0 = 0; x0 < hrw; x0 += width) {
+      const int n = std::min(width, hrw - x0);
+      kernels::PackRow chunk = p;
       for (int plane = 0; plane < job_.planes; ++plane) {
         kernels::BicubicRowsRow r{};
         r.taps = rt->taps;
-        r.cols = hrw;
-        r.dst = hr_.data() + plane * hr_stride_;
+        r.cols = n;
+        r.dst = hr_.data() + plane * (kChunk + 8);
         for (int k = 0; k < rt->taps; ++k) {
-          const std::size_t i = static_cast<std::size_t>(k) * rt->out_len + row;
-          r.rows[k] = chroma_row(t, rt->index[i], plane);
-          r.weight[k] = rt->weight[i];
+          r.rows[k] = src[plane][k] + x0;
+          r.weight[k] = weight[k];
         }
         kt_.bicubic_rows_row(r);
       }
-      p.cb = hr_.data();
-      p.cr = hr_.data() + hr_stride_;
-      p.alpha = job_.planes == 3 ? hr_.data() + 2 * hr_stride_ : nullptr;
+      chunk.y = p.y + x0;
+      chunk.cb = hr_.data();
+      chunk.cr = hr_.data() + (kChunk + 8);
+      chunk.alpha = job_.planes == 3 ? hr_.data() + 2 * (kChunk + 8) : nullptr;
+      chunk.dst = p.dst + static_cast<std::ptrdiff_t>(x0) * out.col_stride;
+      chunk.cols = n;
+      kt_.pack_row(chunk);
     }
-    kt_.pack_row(p);
   }
 }
 

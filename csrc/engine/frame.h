@@ -46,6 +46,12 @@ struct BicubicTaps {
 };
 BicubicTaps bicubic_taps(int in_len, int scale);
 
+// Slots of a ring that holds source row r in slot r % slots, read in output row order through these
+// taps: the fewest with which no row is evicted between its first and its last use, so each row is
+// computed once per tile and the rows one output row reads never share a slot. 4 for MATLAB's bicubic
+// at x2 .. x4 (a row is in use while rows r - 3 .. r + 3 are read).
+int ring_slots_for(const BicubicTaps& taps);
+
 // The YCbCr <-> RGB matrices (BT.601 studio range, MATLAB's rgb2ycbcr; python/fsrcnn_fast/color.py).
 void ycbcr_matrices(float to_ycbcr[3][3], float offset[3], float to_rgb[3][3]);
 
@@ -55,6 +61,7 @@ struct FrameJob {
   std::vector<FrameOutput> outputs;  // one per tail
   std::vector<int> scales;           // per tail
   std::vector<BicubicTaps> row_taps, col_taps;  // per wanted tail (empty otherwise)
+  std::vector<int> ring_slots;       // per wanted tail: column-resized rows FrameTile keeps (ring_slots_for)
   int planes = 0;                    // bicubic planes: 0 (gray), 2 (Cb, Cr) or 3 (and alpha)
   kernels::UnpackRow unpack{};       // everything but the row, columns and destinations
   kernels::PackRow pack{};
@@ -76,13 +83,16 @@ class FrameTile {
   void emit(int t, int y);
 
  private:
-  static constexpr int kRingSlots = 8;  // > the rows any output row's taps span
+  // The row pass and the packing go through the output row in chunks of this many columns, so that
+  // the chroma row they hand over (hr_) stays in L1 instead of making a round trip through L2.
+  static constexpr int kChunk = 256;
   struct TailState {
     std::vector<std::int32_t> index;    // [taps][tile's output width]: col_taps relative to lr_first
     std::vector<float> weight;          // [taps][tile's output width]
     int lr_first = 0, lr_count = 0;     // image columns the tile's chroma reads
-    std::vector<float> ring;            // [kRingSlots][planes][hr_stride]: column-resized rows
-    int tag[kRingSlots];                // image row held by each slot, -1: none
+    int slots = 0;                      // job's ring_slots
+    std::vector<float> ring;            // [slots][planes][hr_stride]: column-resized rows
+    std::vector<int> tag;               // [slots]: image row held by each slot, -1: none
   };
   const float* chroma_row(int t, int r, int plane);
 
@@ -93,7 +103,7 @@ class FrameTile {
   std::vector<std::vector<float>> y_rows_;  // [max scale][hr_stride]
   std::vector<float> lr_;                   // [3][lr_stride]: unpacked Cb, Cr, alpha of one image row
   int lr_stride_ = 0;
-  std::vector<float> hr_;                   // [3][hr_stride]: one output row of Cb, Cr, alpha
+  std::vector<float> hr_;                   // [3][kChunk + 8]: a chunk of one output row of Cb, Cr, alpha
 };
 
 }  // namespace fsrcnn
