@@ -118,6 +118,25 @@ def test_small_and_thin_images_match_numpy_path(scale):
                                           model.upscale(image, scale=scale, threads=1))
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_wide_images_match_numpy_path_for_any_tile_width(isa, scale):
+    """Rows wider than one piece of the chroma column pass (frame.cpp: <= 256 output columns per
+    piece, pieces away from the edges sharing one table of taps) and than one chunk of the row pass:
+    the NumPy path's result, and the same bits for tiles of every width (pieces then start at other
+    columns and edge pieces get tables of their own)."""
+    model = Model(netgen.fsrcnn(np.random.default_rng(scale), d=8, s=4, m=1, scale=scale, border="replicate"))
+    image = random_image((11, 263, 3), np.uint8, seed=scale)
+    assert_matches_oracle(model, image, scale=scale)
+    engine = model._engines[scale]
+    want = np.empty((11 * scale, 263 * scale, 3), np.uint8)
+    engine.run_frame(image, [want], False, 1, isa=isa)
+    for threads, tile_cols in [(1, 8), (2, 92), (1, 100), (2, 180), (1, 260)]:
+        got = np.full_like(want, 7)
+        engine.run_frame(image, [got], False, threads, tile_cols=tile_cols, isa=isa)
+        assert np.array_equal(got, want), (threads, tile_cols)
+
+
 @pytest.mark.parametrize("strides", list(STRIDES))
 @pytest.mark.parametrize("shape", [(26, 34), (26, 34, 1), (26, 34, 3), (26, 34, 4)])
 @pytest.mark.parametrize("dtype", DTYPES)

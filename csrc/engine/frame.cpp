@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <stdexcept>
 
 namespace fsrcnn {
@@ -151,8 +152,14 @@ FrameTile::FrameTile(const FrameJob& job, const KernelTable& table, int tile_col
   hr_.assign(3 * static_cast<std::size_t>(kChunk + 8), 0.0f);
   for (std::size_t t = 0; t < tails_.size(); ++t) {
     if (!job.outputs[t].data) continue;
-    tails_[t].index.assign(static_cast<std::size_t>(job.col_taps[t].taps) * hr_stride_, 0);
-    tails_[t].weight.assign(static_cast<std::size_t>(job.col_taps[t].taps) * hr_stride_, 0.0f);
+    // Pieces: the widest multiple of the scale and of 8 floats within 256 columns (or 256).
+    const int s = job.scales[t], step = s * 8 / std::gcd(s, 8);
+    tails_[t].piece_stride = step <= 256 ? 256 / step * step : 256;
+    const std::size_t pieces = (static_cast<std::size_t>(tile_cols) * s + tails_[t].piece_stride - 1) / tails_[t].piece_stride;
+    const std::size_t floats = pieces * job.col_taps[t].taps * tails_[t].piece_stride;  // room for all distinct
+    tails_[t].index.assign(floats, 0);
+    tails_[t].weight.assign(floats, 0.0f);
+    tails_[t].pieces.reserve(pieces);
     tails_[t].slots = job.ring_slots[t];
     tails_[t].ring.assign(static_cast<std::size_t>(tails_[t].slots) * job.planes * hr_stride_, 0.0f);
     tails_[t].tag.assign(tails_[t].slots, -1);
@@ -177,13 +184,41 @@ void FrameTile::start(int col0, int width) {
     if (hi - lo + 1 > lr_stride_) throw std::logic_error("bicubic taps reach beyond the tile's scratch");
     st.lr_first = lo;
     st.lr_count = hi - lo + 1;
-    for (int k = 0; k < ct.taps; ++k)
-      for (int x = 0; x < hrw; ++x)
-      {
-        const std::size_t from = static_cast<std::size_t>(k) * ct.out_len + hr0 + x;
-        st.index[static_cast<std::size_t>(k) * hrw + x] = ct.index[from] - lo;
-        st.weight[static_cast<std::size_t>(k) * hrw + x] = ct.weight[from];
+    // Each piece's taps relative to its first source column; a piece whose taps and weights equal those
+    // of a table already made reads that one (results are the same bit for bit: every output column
+    // gets the same weights applied to the same source values, in the same order).
+    const int ps = st.piece_stride, taps = ct.taps;
+    std::size_t tables = 0;
+    st.pieces.clear();
+    for (int x0 = 0; x0 < hrw; x0 += ps) {
+      const int n = std::min(ps, hrw - x0);
+      const auto source = [&](int k, int x) { return ct.index[static_cast<std::size_t>(k) * ct.out_len + hr0 + x0 + x]; };
+      const auto weight = [&](int k, int x) { return ct.weight[static_cast<std::size_t>(k) * ct.out_len + hr0 + x0 + x]; };
+      int first = hi;
+      for (int k = 0; k < taps; ++k)
+        for (int x = 0; x < n; ++x) first = std::min(first, source(k, x));
+      const auto same = [&](std::size_t table) {
+        for (int k = 0; k < taps; ++k)
+          for (int x = 0; x < n; ++x) {
+            const std::size_t at = table + static_cast<std::size_t>(k) * ps + x;
+            if (st.index[at] != source(k, x) - first || st.weight[at] != weight(k, x)) return false;
+          }
+        return true;
+      };
+      std::size_t table = tables;
+      for (std::size_t i = 0; i < st.pieces.size() && table == tables; ++i)
+        if (st.pieces[i].made_table && st.pieces[i].cols >= n && same(st.pieces[i].table)) table = st.pieces[i].table;
+      const bool made = table == tables;
+      if (made) {
+        for (int k = 0; k < taps; ++k)
+          for (int x = 0; x < n; ++x) {
+            st.index[table + static_cast<std::size_t>(k) * ps + x] = source(k, x) - first;
+            st.weight[table + static_cast<std::size_t>(k) * ps + x] = weight(k, x);
+          }
+        tables += static_cast<std::size_t>(taps) * ps;
       }
+      st.pieces.push_back({x0, n, first - lo, table, made});
+    }
     std::fill(st.tag.begin(), st.tag.end(), -1);
   }
 }
@@ -215,18 +250,20 @@ const float* FrameTile::chroma_row(int t, int r, int plane) {
     u.alpha = job_.planes == 3 ? lr_.data() + 2 * lr_stride_ : nullptr;
     u.cols = st.lr_count;
     kt_.unpack_ycbcr_row(u);
-    kernels::BicubicColsRow c{};
-    for (int p = 0; p < job_.planes; ++p) {
-      c.src[p] = lr_.data() + p * lr_stride_;
-      c.dst[p] = ring + p * hr_stride_;
+    for (const ColsPiece& piece : st.pieces) {
+      kernels::BicubicColsRow c{};
+      for (int p = 0; p < job_.planes; ++p) {
+        c.src[p] = lr_.data() + p * lr_stride_ + piece.src_offset;
+        c.dst[p] = ring + p * hr_stride_ + piece.x0;
+      }
+      c.planes = job_.planes;
+      c.cols = piece.cols;
+      c.taps = job_.col_taps[t].taps;
+      c.index = st.index.data() + piece.table;
+      c.weight = st.weight.data() + piece.table;
+      c.tap_stride = st.piece_stride;
+      kt_.bicubic_cols_row(c);
     }
-    c.planes = job_.planes;
-    c.cols = hrw;
-    c.taps = job_.col_taps[t].taps;
-    c.index = st.index.data();
-    c.weight = st.weight.data();
-    c.tap_stride = hrw;
-    kt_.bicubic_cols_row(c);
     st.tag[slot] = r;
   }
   return ring + plane * hr_stride_;
@@ -264,11 +301,15 @@ void FrameTile::emit(int t, int y) {
     }
     const int chunks = (hrw + kChunk - 1) / kChunk;
     const int width = std::min(kChunk, ((hrw + chunks - 1) / chunks + 7) / 8 * 8);  // near-equal, whole vectors
+    unsigned char* const dst = p.dst;
+    const float* const y_row = p.y;
+    p.cb = hr_.data();
+    p.cr = hr_.data() + (kChunk + 8);
+    p.alpha = job_.planes == 3 ? hr_.data() + 2 * (kChunk + 8) : nullptr;
     for (int x0 = 0; x0 < hrw; x0 += width) {
       const int n = std::min(width, hrw - x0);
-      kernels::PackRow chunk = p;
       for (int plane = 0; plane < job_.planes; ++plane) {
-        kernels::BicubicRowsRow r{};
+        kernels::BicubicRowsRow r;
         r.taps = rt->taps;
         r.cols = n;
         r.dst = hr_.data() + plane * (kChunk + 8);
@@ -278,13 +319,10 @@ void FrameTile::emit(int t, int y) {
         }
         kt_.bicubic_rows_row(r);
       }
-      chunk.y = p.y + x0;
-      chunk.cb = hr_.data();
-      chunk.cr = hr_.data() + (kChunk + 8);
-      chunk.alpha = job_.planes == 3 ? hr_.data() + 2 * (kChunk + 8) : nullptr;
-      chunk.dst = p.dst + static_cast<std::ptrdiff_t>(x0) * out.col_stride;
-      chunk.cols = n;
-      kt_.pack_row(chunk);
+      p.y = y_row + x0;
+      p.dst = dst + static_cast<std::ptrdiff_t>(x0) * out.col_stride;
+      p.cols = n;
+      kt_.pack_row(p);
     }
   }
 }

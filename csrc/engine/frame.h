@@ -85,10 +85,22 @@ class FrameTile {
  private:
   // The row pass and the packing go through the output row in chunks of this many columns, so that
   // the chroma row they hand over (hr_) stays in L1 instead of making a round trip through L2.
-  static constexpr int kChunk = 256;
+  static constexpr int kChunk = 512;
+  // The column pass goes through the tile's output columns in pieces of kColsPiece (a multiple of the
+  // scale) or fewer: away from the image's edges the pieces' taps are the same up to a shift of the
+  // source, so pieces share one table of taps, read from L1, instead of a table as wide as the tile
+  // (61 KB for a 640-wide tile at x3) refetched for every image row.
+  struct ColsPiece {
+    int x0, cols;          // output columns [x0, x0 + cols) of the tile
+    int src_offset;        // the piece's source columns start here, relative to lr_first
+    std::size_t table;     // offset of its taps in index / weight: [taps][piece_stride]
+    bool made_table;       // the first piece to use that table
+  };
   struct TailState {
-    std::vector<std::int32_t> index;    // [taps][tile's output width]: col_taps relative to lr_first
-    std::vector<float> weight;          // [taps][tile's output width]
+    std::vector<std::int32_t> index;    // distinct tables of taps: relative to lr_first + src_offset
+    std::vector<float> weight;
+    int piece_stride = 0;               // the tables' tap stride (the widest piece)
+    std::vector<ColsPiece> pieces;
     int lr_first = 0, lr_count = 0;     // image columns the tile's chroma reads
     int slots = 0;                      // job's ring_slots
     std::vector<float> ring;            // [slots][planes][hr_stride]: column-resized rows
