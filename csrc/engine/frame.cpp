@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <stdexcept>
 
 namespace fsrcnn {
@@ -56,33 +55,6 @@ BicubicTaps bicubic_taps(int in_len, int scale) {
   return taps;
 }
 
-int ring_slots_for(const BicubicTaps& taps) {
-  const int n = taps.out_len;
-  const auto source = [&](int t, int x) { return taps.index[static_cast<std::size_t>(t) * n + x]; };
-  int rows = 0;
-  for (int t = 0; t < taps.taps; ++t)
-    for (int x = 0; x < n; ++x) rows = std::max(rows, source(t, x) + 1);
-  std::vector<int> first(rows, -1), last(rows, -1);  // output rows reading each source row
-  for (int x = 0; x < n; ++x)
-    for (int t = 0; t < taps.taps; ++t) {
-      const int i = source(t, x);
-      if (first[i] < 0) first[i] = x;
-      last[i] = x;
-    }
-  // Offsets d = r' - r of the rows r' read while a row r is in use: a ring of m slots keeps every row
-  // from its first to its last use exactly when m divides none of them.
-  std::vector<char> offset(2 * static_cast<std::size_t>(rows) + 1, 0);
-  for (int r = 0; r < rows; ++r)
-    for (int x = first[r]; x >= 0 && x <= last[r]; ++x)
-      for (int t = 0; t < taps.taps; ++t) offset[source(t, x) - r + rows] = 1;
-  for (int m = 1;; ++m) {
-    bool fits = true;
-    for (int d = 1; d <= rows && fits; d += 1)
-      if (d % m == 0 && (offset[rows + d] || offset[rows - d])) fits = false;
-    if (fits) return m;
-  }
-}
-
 void ycbcr_matrices(float to_ycbcr[3][3], float offset[3], float to_rgb[3][3]) {
   // MATLAB rgb2ycbcr on [0, 1] values (python/fsrcnn_fast/color.py holds the same numbers).
   const double m[3][3] = {{65.481, 128.553, 24.966}, {-37.797, -74.203, 112.0}, {112.0, -93.786, -18.214}};
@@ -104,10 +76,13 @@ void ycbcr_matrices(float to_ycbcr[3][3], float offset[3], float to_rgb[3][3]) {
   }
 }
 
-FrameJob::FrameJob(const FrameImage& img, const std::vector<FrameOutput>& outs, const std::vector<int>& sc)
-    : image(img), outputs(outs), scales(sc) {
+FrameJob::FrameJob(const FrameImage& img, const std::vector<FrameOutput>& outs, const std::vector<int>& sc,
+                   bool pre)
+    : image(img), outputs(outs), scales(sc), pre_upsampled(pre) {
   if (image.channels != 1 && image.channels != 3 && image.channels != 4)
     throw std::invalid_argument("image must have 1, 3 or 4 channels");
+  if (pre_upsampled && (outputs.size() != 1 || !outputs[0].data))
+    throw std::invalid_argument("a pre-upsampling network has one output");
   planes = image.channels == 1 ? 0 : image.channels == 3 ? 2 : 3;
   float to_ycbcr[3][3], offset[3], to_rgb[3][3];
   ycbcr_matrices(to_ycbcr, offset, to_rgb);
@@ -128,52 +103,55 @@ FrameJob::FrameJob(const FrameImage& img, const std::vector<FrameOutput>& outs, 
   }
   row_taps.resize(outputs.size());
   col_taps.resize(outputs.size());
-  ring_slots.assign(outputs.size(), 0);
-  if (planes)
+  if (planes || pre_upsampled)  // pre-upsampled: Y's taps too (gray as well)
     for (std::size_t t = 0; t < outputs.size(); ++t) {
       if (!outputs[t].data) continue;
       row_taps[t] = bicubic_taps(image.rows, scales[t]);
       col_taps[t] = bicubic_taps(image.cols, scales[t]);
       if (row_taps[t].taps > kernels::kMaxTaps || col_taps[t].taps > kernels::kMaxTaps)
         throw std::logic_error("bicubic taps exceed kMaxTaps");
-      ring_slots[t] = ring_slots_for(row_taps[t]);
     }
 }
 
-FrameTile::FrameTile(const FrameJob& job, const KernelTable& table, int tile_cols) : job_(job), kt_(table) {
-  const int max_scale = *std::max_element(job.scales.begin(), job.scales.end());
-  hr_stride_ = (tile_cols * max_scale + 8 + 7) / 8 * 8;
-  y_rows_.assign(max_scale, std::vector<float>(hr_stride_, 0.0f));
+FrameTile::FrameTile(const FrameJob& job, const KernelTable& table, int tile_cols, int input_cols)
+    : job_(job), kt_(table) {
+  int max_grid = 1;
+  for (std::size_t t = 0; t < job.scales.size(); ++t) max_grid = std::max(max_grid, job.grid(static_cast<int>(t)));
+  hr_stride_ = (tile_cols * max_grid + 8 + 7) / 8 * 8;
+  y_rows_.assign(max_grid, std::vector<float>(hr_stride_, 0.0f));
+  if (job.pre_upsampled) {
+    // n output columns read at most n / scale + 4 image columns (fewer at mirrored edges); then the
+    // 8 floats bicubic_cols_row may read past the last.
+    const std::size_t taps = static_cast<std::size_t>(job.col_taps[0].taps);
+    up_.index.assign(taps * input_cols, 0);
+    up_.weight.assign(taps * input_cols, 0.0f);
+    up_.lr.assign(static_cast<std::size_t>(input_cols) + 16, 0.0f);
+    up_.stride = (input_cols + 8 + 7) / 8 * 8;
+    up_.ring.assign(static_cast<std::size_t>(kRingSlots) * up_.stride, 0.0f);
+  }
   if (!job.planes) return;
   tails_.resize(job.outputs.size());
   // The tile's columns, the taps' reach (<= 3 each side) and the 8 floats bicubic_cols_row may read past.
   lr_stride_ = (tile_cols + 16 + 7) / 8 * 8;
   lr_.assign(3 * static_cast<std::size_t>(lr_stride_), 0.0f);
-  hr_.assign(3 * static_cast<std::size_t>(kChunk + 8), 0.0f);
+  hr_.assign(3 * static_cast<std::size_t>(hr_stride_), 0.0f);
   for (std::size_t t = 0; t < tails_.size(); ++t) {
     if (!job.outputs[t].data) continue;
-    // Pieces: the widest multiple of the scale and of 8 floats within 256 columns (or 256).
-    const int s = job.scales[t], step = s * 8 / std::gcd(s, 8);
-    tails_[t].piece_stride = step <= 256 ? 256 / step * step : 256;
-    const std::size_t pieces = (static_cast<std::size_t>(tile_cols) * s + tails_[t].piece_stride - 1) / tails_[t].piece_stride;
-    const std::size_t floats = pieces * job.col_taps[t].taps * tails_[t].piece_stride;  // room for all distinct
-    tails_[t].index.assign(floats, 0);
-    tails_[t].weight.assign(floats, 0.0f);
-    tails_[t].pieces.reserve(pieces);
-    tails_[t].slots = job.ring_slots[t];
-    tails_[t].ring.assign(static_cast<std::size_t>(tails_[t].slots) * job.planes * hr_stride_, 0.0f);
-    tails_[t].tag.assign(tails_[t].slots, -1);
+    tails_[t].index.assign(static_cast<std::size_t>(job.col_taps[t].taps) * hr_stride_, 0);
+    tails_[t].weight.assign(static_cast<std::size_t>(job.col_taps[t].taps) * hr_stride_, 0.0f);
+    tails_[t].ring.assign(static_cast<std::size_t>(kRingSlots) * job.planes * hr_stride_, 0.0f);
   }
 }
 
 void FrameTile::start(int col0, int width) {
   col0_ = col0;
   width_ = width;
+  up_.hr_first = -1;  // load_y plans the new tile's columns
   for (std::size_t t = 0; t < tails_.size(); ++t) {
     if (!job_.outputs[t].data) continue;
     TailState& st = tails_[t];
     const BicubicTaps& ct = job_.col_taps[t];
-    const int s = job_.scales[t], hr0 = col0 * s, hrw = width * s;
+    const int g = job_.grid(static_cast<int>(t)), hr0 = col0 * g, hrw = width * g;
     int lo = job_.image.cols, hi = -1;
     for (int k = 0; k < ct.taps; ++k)
       for (int x = hr0; x < hr0 + hrw; ++x) {
@@ -184,46 +162,86 @@ void FrameTile::start(int col0, int width) {
     if (hi - lo + 1 > lr_stride_) throw std::logic_error("bicubic taps reach beyond the tile's scratch");
     st.lr_first = lo;
     st.lr_count = hi - lo + 1;
-    // Each piece's taps relative to its first source column; a piece whose taps and weights equal those
-    // of a table already made reads that one (results are the same bit for bit: every output column
-    // gets the same weights applied to the same source values, in the same order).
-    const int ps = st.piece_stride, taps = ct.taps;
-    std::size_t tables = 0;
-    st.pieces.clear();
-    for (int x0 = 0; x0 < hrw; x0 += ps) {
-      const int n = std::min(ps, hrw - x0);
-      const auto source = [&](int k, int x) { return ct.index[static_cast<std::size_t>(k) * ct.out_len + hr0 + x0 + x]; };
-      const auto weight = [&](int k, int x) { return ct.weight[static_cast<std::size_t>(k) * ct.out_len + hr0 + x0 + x]; };
-      int first = hi;
-      for (int k = 0; k < taps; ++k)
-        for (int x = 0; x < n; ++x) first = std::min(first, source(k, x));
-      const auto same = [&](std::size_t table) {
-        for (int k = 0; k < taps; ++k)
-          for (int x = 0; x < n; ++x) {
-            const std::size_t at = table + static_cast<std::size_t>(k) * ps + x;
-            if (st.index[at] != source(k, x) - first || st.weight[at] != weight(k, x)) return false;
-          }
-        return true;
-      };
-      std::size_t table = tables;
-      for (std::size_t i = 0; i < st.pieces.size() && table == tables; ++i)
-        if (st.pieces[i].made_table && st.pieces[i].cols >= n && same(st.pieces[i].table)) table = st.pieces[i].table;
-      const bool made = table == tables;
-      if (made) {
-        for (int k = 0; k < taps; ++k)
-          for (int x = 0; x < n; ++x) {
-            st.index[table + static_cast<std::size_t>(k) * ps + x] = source(k, x) - first;
-            st.weight[table + static_cast<std::size_t>(k) * ps + x] = weight(k, x);
-          }
-        tables += static_cast<std::size_t>(taps) * ps;
+    for (int k = 0; k < ct.taps; ++k)
+      for (int x = 0; x < hrw; ++x)
+      {
+        const std::size_t from = static_cast<std::size_t>(k) * ct.out_len + hr0 + x;
+        st.index[static_cast<std::size_t>(k) * hrw + x] = ct.index[from] - lo;
+        st.weight[static_cast<std::size_t>(k) * hrw + x] = ct.weight[from];
       }
-      st.pieces.push_back({x0, n, first - lo, table, made});
-    }
-    std::fill(st.tag.begin(), st.tag.end(), -1);
+    std::fill(st.tag, st.tag + kRingSlots, -1);
   }
 }
 
-void FrameTile::load_y(int y, int col_first, int n, float* dst) const {
+void FrameTile::plan_upscaled_y(int col_first, int n) {
+  const BicubicTaps& ct = job_.col_taps[0];
+  if (static_cast<std::size_t>(ct.taps) * n > up_.index.size() || n + 8 > up_.stride)
+    throw std::logic_error("load_y asks for more columns than the tile's scratch holds");
+  int lo = job_.image.cols, hi = -1;
+  for (int k = 0; k < ct.taps; ++k)
+    for (int x = col_first; x < col_first + n; ++x) {
+      const int i = ct.index[static_cast<std::size_t>(k) * ct.out_len + x];
+      lo = std::min(lo, i);
+      hi = std::max(hi, i);
+    }
+  if (hi - lo + 1 + 8 > static_cast<int>(up_.lr.size()))
+    throw std::logic_error("bicubic taps reach beyond the tile's scratch");
+  for (int k = 0; k < ct.taps; ++k)
+    for (int x = 0; x < n; ++x) {
+      const std::size_t from = static_cast<std::size_t>(k) * ct.out_len + col_first + x;
+      up_.index[static_cast<std::size_t>(k) * n + x] = ct.index[from] - lo;
+      up_.weight[static_cast<std::size_t>(k) * n + x] = ct.weight[from];
+    }
+  up_.hr_first = col_first;
+  up_.hr_count = n;
+  up_.lr_first = lo;
+  up_.lr_count = hi - lo + 1;
+  std::fill(up_.tag, up_.tag + kRingSlots, -1);
+}
+
+const float* FrameTile::upscaled_y_row(int r) {
+  const int slot = r % kRingSlots;
+  float* row = up_.ring.data() + static_cast<std::size_t>(slot) * up_.stride;
+  if (up_.tag[slot] != r) {
+    const FrameImage& im = job_.image;
+    kernels::UnpackRow u = job_.unpack;
+    u.src = im.data + static_cast<std::ptrdiff_t>(r - im.origin_row) * im.row_stride +
+            static_cast<std::ptrdiff_t>(up_.lr_first - im.origin_col) * im.col_stride;
+    u.y = up_.lr.data();
+    u.cb = u.cr = u.alpha = nullptr;
+    u.cols = up_.lr_count;
+    kt_.unpack_ycbcr_row(u);
+    kernels::BicubicColsRow c{};
+    c.src[0] = up_.lr.data();
+    c.dst[0] = row;
+    c.planes = 1;
+    c.cols = up_.hr_count;
+    c.taps = job_.col_taps[0].taps;
+    c.index = up_.index.data();
+    c.weight = up_.weight.data();
+    c.tap_stride = up_.hr_count;
+    kt_.bicubic_cols_row(c);
+    up_.tag[slot] = r;
+  }
+  return row;
+}
+
+void FrameTile::load_y(int y, int col_first, int n, float* dst) {
+  if (job_.pre_upsampled) {  // MATLAB's bicubic of Y, columns then rows (as resize_planes and the chroma)
+    if (col_first != up_.hr_first || n != up_.hr_count) plan_upscaled_y(col_first, n);
+    const BicubicTaps& rt = job_.row_taps[0];
+    kernels::BicubicRowsRow r{};
+    r.taps = rt.taps;
+    r.cols = n;
+    r.dst = dst;
+    for (int k = 0; k < rt.taps; ++k) {
+      const std::size_t i = static_cast<std::size_t>(k) * rt.out_len + y;
+      r.rows[k] = upscaled_y_row(rt.index[i]);
+      r.weight[k] = rt.weight[i];
+    }
+    kt_.bicubic_rows_row(r);
+    return;
+  }
   kernels::UnpackRow r = job_.unpack;
   const FrameImage& im = job_.image;
   r.src = im.data + static_cast<std::ptrdiff_t>(y - im.origin_row) * im.row_stride +
@@ -236,8 +254,8 @@ void FrameTile::load_y(int y, int col_first, int n, float* dst) const {
 
 const float* FrameTile::chroma_row(int t, int r, int plane) {
   TailState& st = tails_[t];
-  const int slot = r % st.slots;
-  const int hrw = width_ * job_.scales[t];
+  const int slot = r % kRingSlots;
+  const int hrw = width_ * job_.grid(t);
   float* ring = st.ring.data() + static_cast<std::size_t>(slot) * job_.planes * hr_stride_;
   if (st.tag[slot] != r) {
     const FrameImage& im = job_.image;
@@ -250,20 +268,18 @@ const float* FrameTile::chroma_row(int t, int r, int plane) {
     u.alpha = job_.planes == 3 ? lr_.data() + 2 * lr_stride_ : nullptr;
     u.cols = st.lr_count;
     kt_.unpack_ycbcr_row(u);
-    for (const ColsPiece& piece : st.pieces) {
-      kernels::BicubicColsRow c{};
-      for (int p = 0; p < job_.planes; ++p) {
-        c.src[p] = lr_.data() + p * lr_stride_ + piece.src_offset;
-        c.dst[p] = ring + p * hr_stride_ + piece.x0;
-      }
-      c.planes = job_.planes;
-      c.cols = piece.cols;
-      c.taps = job_.col_taps[t].taps;
-      c.index = st.index.data() + piece.table;
-      c.weight = st.weight.data() + piece.table;
-      c.tap_stride = st.piece_stride;
-      kt_.bicubic_cols_row(c);
+    kernels::BicubicColsRow c{};
+    for (int p = 0; p < job_.planes; ++p) {
+      c.src[p] = lr_.data() + p * lr_stride_;
+      c.dst[p] = ring + p * hr_stride_;
     }
+    c.planes = job_.planes;
+    c.cols = hrw;
+    c.taps = job_.col_taps[t].taps;
+    c.index = st.index.data();
+    c.weight = st.weight.data();
+    c.tap_stride = hrw;
+    kt_.bicubic_cols_row(c);
     st.tag[slot] = r;
   }
   return ring + plane * hr_stride_;
@@ -274,7 +290,7 @@ const float* FrameTile::chroma_row(int t, int r, int plane) {
 namespace fsrcnn {
 
 void FrameTile::emit(int t, int y) {
-  const int s = job_.scales[t], hr0 = col0_ * s, hrw = width_ * s;
+  const int s = job_.grid(t), hr0 = col0_ * s, hrw = width_ * s;
   const FrameOutput& out = job_.outputs[t];
   kernels::PackRow p = job_.pack;
   p.col_stride = out.col_stride;
@@ -286,44 +302,24 @@ void FrameTile::emit(int t, int y) {
     p.y = y_rows_[a].data();
     p.dst = out.data + static_cast<std::ptrdiff_t>(row - out.origin_row) * out.row_stride +
             static_cast<std::ptrdiff_t>(hr0 - out.origin_col) * out.col_stride;
-    if (!rt) {
-      kt_.pack_row(p);
-      continue;
-    }
-    // The source rows of this output row, per plane (every per-pixel result is the same whatever the
-    // chunking: both passes are elementwise along the row).
-    const float* src[3][kernels::kMaxTaps];
-    float weight[kernels::kMaxTaps];
-    for (int k = 0; k < rt->taps; ++k) {
-      const std::size_t i = static_cast<std::size_t>(k) * rt->out_len + row;
-      for (int plane = 0; plane < job_.planes; ++plane) src[plane][k] = chroma_row(t, rt->index[i], plane);
-      weight[k] = rt->weight[i];
-    }
-    const int chunks = (hrw + kChunk - 1) / kChunk;
-    const int width = std::min(kChunk, ((hrw + chunks - 1) / chunks + 7) / 8 * 8);  // near-equal, whole vectors
-    unsigned char* const dst = p.dst;
-    const float* const y_row = p.y;
-    p.cb = hr_.data();
-    p.cr = hr_.data() + (kChunk + 8);
-    p.alpha = job_.planes == 3 ? hr_.data() + 2 * (kChunk + 8) : nullptr;
-    for (int x0 = 0; x0 < hrw; x0 += width) {
-      const int n = std::min(width, hrw - x0);
+    if (rt) {
       for (int plane = 0; plane < job_.planes; ++plane) {
-        kernels::BicubicRowsRow r;
+        kernels::BicubicRowsRow r{};
         r.taps = rt->taps;
-        r.cols = n;
-        r.dst = hr_.data() + plane * (kChunk + 8);
+        r.cols = hrw;
+        r.dst = hr_.data() + plane * hr_stride_;
         for (int k = 0; k < rt->taps; ++k) {
-          r.rows[k] = src[plane][k] + x0;
-          r.weight[k] = weight[k];
+          const std::size_t i = static_cast<std::size_t>(k) * rt->out_len + row;
+          r.rows[k] = chroma_row(t, rt->index[i], plane);
+          r.weight[k] = rt->weight[i];
         }
         kt_.bicubic_rows_row(r);
       }
-      p.y = y_row + x0;
-      p.dst = dst + static_cast<std::ptrdiff_t>(x0) * out.col_stride;
-      p.cols = n;
-      kt_.pack_row(p);
+      p.cb = hr_.data();
+      p.cr = hr_.data() + hr_stride_;
+      p.alpha = job_.planes == 3 ? hr_.data() + 2 * hr_stride_ : nullptr;
     }
+    kt_.pack_row(p);
   }
 }
 
