@@ -106,9 +106,8 @@ def _read_only(a):
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_small_and_thin_images_match_numpy_path(scale):
-    """Images of 1 to 7 rows or columns: the bicubic taps mirror at both edges at once, the case where
-    the chroma row ring (sized from the taps, frame.cpp's ring_slots_for) is tightest; and 1 to 2 tile
-    rows per thread."""
+    """Images of 1 to 7 rows or columns: the bicubic taps mirror at both edges at once, where the chroma
+    row ring (frame.cpp) sees its most irregular pattern of rows; and 1 to 2 tile rows per thread."""
     model = Model(netgen.fsrcnn(np.random.default_rng(scale), d=8, s=4, m=1, scale=scale, border="replicate"))
     for rows, cols in [(1, 1), (1, 9), (2, 5), (3, 3), (4, 13), (5, 2), (6, 7), (7, 1), (13, 6)]:
         image = random_image((rows, cols, 3), np.float32, seed=rows * 31 + cols)
@@ -121,10 +120,8 @@ def test_small_and_thin_images_match_numpy_path(scale):
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_wide_images_match_numpy_path_for_any_tile_width(isa, scale):
-    """Rows wider than one piece of the chroma column pass (frame.cpp: <= 256 output columns per
-    piece, pieces away from the edges sharing one table of taps) and than one chunk of the row pass:
-    the NumPy path's result, and the same bits for tiles of every width (pieces then start at other
-    columns and edge pieces get tables of their own)."""
+    """Colour rows of 526 to 1052 output columns (any splitting of the chroma passes along a row must
+    keep them elementwise): the NumPy path's result, and the same bits for tiles of every width."""
     model = Model(netgen.fsrcnn(np.random.default_rng(scale), d=8, s=4, m=1, scale=scale, border="replicate"))
     image = random_image((11, 263, 3), np.uint8, seed=scale)
     assert_matches_oracle(model, image, scale=scale)
