@@ -76,13 +76,10 @@ void ycbcr_matrices(float to_ycbcr[3][3], float offset[3], float to_rgb[3][3]) {
   }
 }
 
-FrameJob::FrameJob(const FrameImage& img, const std::vector<FrameOutput>& outs, const std::vector<int>& sc,
-                   bool pre)
-    : image(img), outputs(outs), scales(sc), pre_upsampled(pre) {
+FrameJob::FrameJob(const FrameImage& img, const std::vector<FrameOutput>& outs, const std::vector<int>& sc)
+    : image(img), outputs(outs), scales(sc) {
   if (image.channels != 1 && image.channels != 3 && image.channels != 4)
     throw std::invalid_argument("image must have 1, 3 or 4 channels");
-  if (pre_upsampled && (outputs.size() != 1 || !outputs[0].data))
-    throw std::invalid_argument("a pre-upsampling network has one output");
   planes = image.channels == 1 ? 0 : image.channels == 3 ? 2 : 3;
   float to_ycbcr[3][3], offset[3], to_rgb[3][3];
   ycbcr_matrices(to_ycbcr, offset, to_rgb);
@@ -103,7 +100,7 @@ FrameJob::FrameJob(const FrameImage& img, const std::vector<FrameOutput>& outs, 
   }
   row_taps.resize(outputs.size());
   col_taps.resize(outputs.size());
-  if (planes || pre_upsampled)  // pre-upsampled: Y's taps too (gray as well)
+  if (planes)
     for (std::size_t t = 0; t < outputs.size(); ++t) {
       if (!outputs[t].data) continue;
       row_taps[t] = bicubic_taps(image.rows, scales[t]);
@@ -113,22 +110,10 @@ FrameJob::FrameJob(const FrameImage& img, const std::vector<FrameOutput>& outs, 
     }
 }
 
-FrameTile::FrameTile(const FrameJob& job, const KernelTable& table, int tile_cols, int input_cols)
-    : job_(job), kt_(table) {
-  int max_grid = 1;
-  for (std::size_t t = 0; t < job.scales.size(); ++t) max_grid = std::max(max_grid, job.grid(static_cast<int>(t)));
-  hr_stride_ = (tile_cols * max_grid + 8 + 7) / 8 * 8;
-  y_rows_.assign(max_grid, std::vector<float>(hr_stride_, 0.0f));
-  if (job.pre_upsampled) {
-    // n output columns read at most n / scale + 4 image columns (fewer at mirrored edges); then the
-    // 8 floats bicubic_cols_row may read past the last.
-    const std::size_t taps = static_cast<std::size_t>(job.col_taps[0].taps);
-    up_.index.assign(taps * input_cols, 0);
-    up_.weight.assign(taps * input_cols, 0.0f);
-    up_.lr.assign(static_cast<std::size_t>(input_cols) + 16, 0.0f);
-    up_.stride = (input_cols + 8 + 7) / 8 * 8;
-    up_.ring.assign(static_cast<std::size_t>(kRingSlots) * up_.stride, 0.0f);
-  }
+FrameTile::FrameTile(const FrameJob& job, const KernelTable& table, int tile_cols) : job_(job), kt_(table) {
+  const int max_scale = *std::max_element(job.scales.begin(), job.scales.end());
+  hr_stride_ = (tile_cols * max_scale + 8 + 7) / 8 * 8;
+  y_rows_.assign(max_scale, std::vector<float>(hr_stride_, 0.0f));
   if (!job.planes) return;
   tails_.resize(job.outputs.size());
   // The tile's columns, the taps' reach (<= 3 each side) and the 8 floats bicubic_cols_row may read past.
@@ -146,12 +131,11 @@ FrameTile::FrameTile(const FrameJob& job, const KernelTable& table, int tile_col
 void FrameTile::start(int col0, int width) {
   col0_ = col0;
   width_ = width;
-  up_.hr_first = -1;  // load_y plans the new tile's columns
   for (std::size_t t = 0; t < tails_.size(); ++t) {
     if (!job_.outputs[t].data) continue;
     TailState& st = tails_[t];
     const BicubicTaps& ct = job_.col_taps[t];
-    const int g = job_.grid(static_cast<int>(t)), hr0 = col0 * g, hrw = width * g;
+    const int s = job_.scales[t], hr0 = col0 * s, hrw = width * s;
     int lo = job_.image.cols, hi = -1;
     for (int k = 0; k < ct.taps; ++k)
       for (int x = hr0; x < hr0 + hrw; ++x) {
@@ -173,75 +157,7 @@ void FrameTile::start(int col0, int width) {
   }
 }
 
-void FrameTile::plan_upscaled_y(int col_first, int n) {
-  const BicubicTaps& ct = job_.col_taps[0];
-  if (static_cast<std::size_t>(ct.taps) * n > up_.index.size() || n + 8 > up_.stride)
-    throw std::logic_error("load_y asks for more columns than the tile's scratch holds");
-  int lo = job_.image.cols, hi = -1;
-  for (int k = 0; k < ct.taps; ++k)
-    for (int x = col_first; x < col_first + n; ++x) {
-      const int i = ct.index[static_cast<std::size_t>(k) * ct.out_len + x];
-      lo = std::min(lo, i);
-      hi = std::max(hi, i);
-    }
-  if (hi - lo + 1 + 8 > static_cast<int>(up_.lr.size()))
-    throw std::logic_error("bicubic taps reach beyond the tile's scratch");
-  for (int k = 0; k < ct.taps; ++k)
-    for (int x = 0; x < n; ++x) {
-      const std::size_t from = static_cast<std::size_t>(k) * ct.out_len + col_first + x;
-      up_.index[static_cast<std::size_t>(k) * n + x] = ct.index[from] - lo;
-      up_.weight[static_cast<std::size_t>(k) * n + x] = ct.weight[from];
-    }
-  up_.hr_first = col_first;
-  up_.hr_count = n;
-  up_.lr_first = lo;
-  up_.lr_count = hi - lo + 1;
-  std::fill(up_.tag, up_.tag + kRingSlots, -1);
-}
-
-const float* FrameTile::upscaled_y_row(int r) {
-  const int slot = r % kRingSlots;
-  float* row = up_.ring.data() + static_cast<std::size_t>(slot) * up_.stride;
-  if (up_.tag[slot] != r) {
-    const FrameImage& im = job_.image;
-    kernels::UnpackRow u = job_.unpack;
-    u.src = im.data + static_cast<std::ptrdiff_t>(r - im.origin_row) * im.row_stride +
-            static_cast<std::ptrdiff_t>(up_.lr_first - im.origin_col) * im.col_stride;
-    u.y = up_.lr.data();
-    u.cb = u.cr = u.alpha = nullptr;
-    u.cols = up_.lr_count;
-    kt_.unpack_ycbcr_row(u);
-    kernels::BicubicColsRow c{};
-    c.src[0] = up_.lr.data();
-    c.dst[0] = row;
-    c.planes = 1;
-    c.cols = up_.hr_count;
-    c.taps = job_.col_taps[0].taps;
-    c.index = up_.index.data();
-    c.weight = up_.weight.data();
-    c.tap_stride = up_.hr_count;
-    kt_.bicubic_cols_row(c);
-    up_.tag[slot] = r;
-  }
-  return row;
-}
-
-void FrameTile::load_y(int y, int col_first, int n, float* dst) {
-  if (job_.pre_upsampled) {  // MATLAB's bicubic of Y, columns then rows (as resize_planes and the chroma)
-    if (col_first != up_.hr_first || n != up_.hr_count) plan_upscaled_y(col_first, n);
-    const BicubicTaps& rt = job_.row_taps[0];
-    kernels::BicubicRowsRow r{};
-    r.taps = rt.taps;
-    r.cols = n;
-    r.dst = dst;
-    for (int k = 0; k < rt.taps; ++k) {
-      const std::size_t i = static_cast<std::size_t>(k) * rt.out_len + y;
-      r.rows[k] = upscaled_y_row(rt.index[i]);
-      r.weight[k] = rt.weight[i];
-    }
-    kt_.bicubic_rows_row(r);
-    return;
-  }
+void FrameTile::load_y(int y, int col_first, int n, float* dst) const {
   kernels::UnpackRow r = job_.unpack;
   const FrameImage& im = job_.image;
   r.src = im.data + static_cast<std::ptrdiff_t>(y - im.origin_row) * im.row_stride +
@@ -255,7 +171,7 @@ void FrameTile::load_y(int y, int col_first, int n, float* dst) {
 const float* FrameTile::chroma_row(int t, int r, int plane) {
   TailState& st = tails_[t];
   const int slot = r % kRingSlots;
-  const int hrw = width_ * job_.grid(t);
+  const int hrw = width_ * job_.scales[t];
   float* ring = st.ring.data() + static_cast<std::size_t>(slot) * job_.planes * hr_stride_;
   if (st.tag[slot] != r) {
     const FrameImage& im = job_.image;
@@ -290,7 +206,7 @@ const float* FrameTile::chroma_row(int t, int r, int plane) {
 namespace fsrcnn {
 
 void FrameTile::emit(int t, int y) {
-  const int s = job_.grid(t), hr0 = col0_ * s, hrw = width_ * s;
+  const int s = job_.scales[t], hr0 = col0_ * s, hrw = width_ * s;
   const FrameOutput& out = job_.outputs[t];
   kernels::PackRow p = job_.pack;
   p.col_stride = out.col_stride;

@@ -3,9 +3,7 @@
 // to Cb / Cr / alpha, which are upscaled with MATLAB's bicubic (imresize) separably: the column pass
 // at the image's height into a small ring of rows, the row pass per output row. Each output row is
 // then converted back and written straight into the caller's array. Extra memory is a few rows per
-// thread: no full-size plane of any kind exists, whatever the layout and sample type. A network on a
-// pre-upsampled plane (SRCNN) runs at the output's size: its input rows are Y upscaled with the same
-// bicubic (and kernels) as the chroma, a few rows at a time (FrameJob::pre_upsampled).
+// thread: no full-size plane of any kind exists, whatever the layout and sample type.
 #pragma once
 
 #include <cstddef>
@@ -55,33 +53,23 @@ void ycbcr_matrices(float to_ycbcr[3][3], float offset[3], float to_rgb[3][3]);
 struct FrameJob {
   FrameImage image;
   std::vector<FrameOutput> outputs;  // one per tail
-  std::vector<int> scales;           // per tail: output size / image size
+  std::vector<int> scales;           // per tail
   std::vector<BicubicTaps> row_taps, col_taps;  // per wanted tail (empty otherwise)
   int planes = 0;                    // bicubic planes: 0 (gray), 2 (Cb, Cr) or 3 (and alpha)
-  // A network that runs on a pre-upsampled plane (SRCNN, one tail of scale 1): its input is Y
-  // bicubic-upscaled by scales[0] (row_taps[0] / col_taps[0], the chroma's taps), so the tiles and
-  // rows the pipeline hands FrameTile are in output pixels. Otherwise in image (LR) pixels.
-  bool pre_upsampled = false;
   kernels::UnpackRow unpack{};       // everything but the row, columns and destinations
   kernels::PackRow pack{};
 
-  FrameJob(const FrameImage& image, const std::vector<FrameOutput>& outputs, const std::vector<int>& scales,
-           bool pre_upsampled = false);
-  // Output pixels per pipeline pixel of tail t: its scale, or 1 when pre-upsampled.
-  int grid(int t) const { return pre_upsampled ? 1 : scales[t]; }
+  FrameJob(const FrameImage& image, const std::vector<FrameOutput>& outputs, const std::vector<int>& scales);
 };
 
 // One thread's frame scratch and the per-tile work. Allocates only in its constructor.
 class FrameTile {
  public:
-  // tile_cols: the widest tile; input_cols: the most network input columns load_y is asked for.
-  FrameTile(const FrameJob& job, const KernelTable& table, int tile_cols, int input_cols);
+  FrameTile(const FrameJob& job, const KernelTable& table, int tile_cols);
 
-  void start(int col0, int width);  // a new tile: pipeline columns [col0, col0 + width)
-  // The network's input row y, columns [col_first, col_first + n), into dst: Y of image row y, or
-  // when pre-upsampled Y bicubic-upscaled (output row y, output columns). Rows in increasing order
-  // within a tile, the same columns for every row of it.
-  void load_y(int y, int col_first, int n, float* dst);
+  void start(int col0, int width);  // a new tile: LR columns [col0, col0 + width)
+  // Y of image row y, columns [col_first, col_first + n), into dst.
+  void load_y(int y, int col_first, int n, float* dst) const;
   // Where the network's output row a (of scale(t)) of the current LR row goes before emit().
   float* y_row(int a) { return y_rows_[a].data(); }
   // Writes output rows y * s .. y * s + s - 1 of tail t (columns of the current tile).
@@ -97,20 +85,6 @@ class FrameTile {
     int tag[kRingSlots];                // image row held by each slot, -1: none
   };
   const float* chroma_row(int t, int r, int plane);
-  const float* upscaled_y_row(int r);  // pre-upsampled: image row r's Y, column-resized
-
-  // Pre-upsampled: Y's column pass, as TailState's for the chroma, over the columns load_y is asked for.
-  struct UpscaledY {
-    std::vector<std::int32_t> index;  // [taps][hr_count]: col_taps relative to lr_first
-    std::vector<float> weight;        // [taps][hr_count]
-    int hr_first = -1, hr_count = 0;  // the output columns of the current tile's input rows
-    int lr_first = 0, lr_count = 0;   // the image columns they read
-    std::vector<float> lr;            // one image row's Y, [lr_first, lr_first + lr_count) (+ padding)
-    std::vector<float> ring;          // [kRingSlots][stride]: column-resized rows
-    int stride = 0;
-    int tag[kRingSlots];
-  };
-  void plan_upscaled_y(int col_first, int n);
 
   const FrameJob& job_;
   const KernelTable& kt_;
@@ -120,7 +94,6 @@ class FrameTile {
   std::vector<float> lr_;                   // [3][lr_stride]: unpacked Cb, Cr, alpha of one image row
   int lr_stride_ = 0;
   std::vector<float> hr_;                   // [3][hr_stride]: one output row of Cb, Cr, alpha
-  UpscaledY up_;
 };
 
 }  // namespace fsrcnn
