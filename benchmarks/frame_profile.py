@@ -14,6 +14,10 @@ built with its symbols kept (pybind11 strips Release builds; ``pip install pybin
           python benchmarks/frame_profile.py $m 360 640
       callgrind_annotate --inclusive=yes /tmp/cg.$m | grep -E 'Network::run(_frame)?\('
     done
+
+Cache misses: add ``--cache-sim=yes --I1=32768,8,64 --D1=32768,8,64 --LL=1048576,8,64`` (this machine's L1
+and per-core L2 as the simulated last level) to the valgrind line; the same grep then also shows the
+D1mr/D1mw (L1) and DLmr/DLmw (L2) misses of the engine call.
 """
 
 import sys

@@ -178,21 +178,46 @@ def test_engine_rejects_wrong_arrays(model):
         engine.run(np.zeros((3, 3), np.float32), 0)
 
 
-def test_concurrent_calls_from_python_threads(model):
-    imgs = [random_image((40, 33), np.float32, seed=i) for i in range(6)]
-    want = [model(im, threads=1) for im in imgs]
-    got = [None] * len(imgs)
+# Issue 17's floor: 8 Python threads sharing one Model, each output bitwise equal to the serial call's.
+# Both go through upscale()'s one engine call (the fused frame path); RGB uint8 adds the colour
+# conversion, the chroma bicubic and the rounding to uint8. "mixed" runs both kinds at once.
+# A barrier starts the threads together and each repeats its call, so the calls really overlap, with
+# 1 and 2 engine threads per call (the process-wide thread budget is contended).
+CONCURRENT_THREADS = 8
+
+
+@pytest.mark.parametrize("kind", ["gray float32", "RGB uint8", "mixed"])
+def test_concurrent_calls_from_python_threads(model, kind):
+    def image(i):
+        rgb = kind == "RGB uint8" or (kind == "mixed" and i % 2)
+        return random_image((41, 37, 3), np.uint8, seed=i) if rgb else random_image((40, 33), np.float32, seed=i)
+
+    imgs = [image(i) for i in range(CONCURRENT_THREADS)]
+    want = [model.upscale(im, threads=1) for im in imgs]
+    repeats = 4
+    got = [[None] * repeats for _ in imgs]
+    errors = []
+    barrier = threading.Barrier(CONCURRENT_THREADS)
 
     def work(i):
-        got[i] = model(imgs[i], threads=2)
+        try:
+            barrier.wait(timeout=60)
+            for r in range(repeats):
+                got[i][r] = model.upscale(imgs[i], threads=1 + (i + r) % 2)
+        except BaseException as e:  # reported below: an exception in a thread would otherwise be lost
+            errors.append(e)
 
-    ts = [threading.Thread(target=work, args=(i,)) for i in range(len(imgs))]
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(CONCURRENT_THREADS)]
     for t in ts:
         t.start()
     for t in ts:
-        t.join()
-    for g, w in zip(got, want):
-        np.testing.assert_array_equal(g, w)
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in ts), "a thread did not finish"
+    assert not errors, errors
+    for i, w in enumerate(want):
+        for g in got[i]:
+            assert g.dtype == w.dtype and g.shape == w.shape
+            np.testing.assert_array_equal(g, w)
 
 
 def test_import_is_light_and_silent():

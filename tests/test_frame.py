@@ -104,6 +104,36 @@ def _read_only(a):
     return a
 
 
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_small_and_thin_images_match_numpy_path(scale):
+    """Images of 1 to 7 rows or columns: the bicubic taps mirror at both edges at once, where the chroma
+    row ring (frame.cpp) sees its most irregular pattern of rows; and 1 to 2 tile rows per thread."""
+    model = Model(netgen.fsrcnn(np.random.default_rng(scale), d=8, s=4, m=1, scale=scale, border="replicate"))
+    for rows, cols in [(1, 1), (1, 9), (2, 5), (3, 3), (4, 13), (5, 2), (6, 7), (7, 1), (13, 6)]:
+        image = random_image((rows, cols, 3), np.float32, seed=rows * 31 + cols)
+        assert_matches_oracle(model, image, scale=scale)
+        for threads in (1, 2):
+            np.testing.assert_array_equal(model.upscale(image, scale=scale, threads=threads),
+                                          model.upscale(image, scale=scale, threads=1))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_wide_images_match_numpy_path_for_any_tile_width(isa, scale):
+    """Colour rows of 526 to 1052 output columns (any splitting of the chroma passes along a row must
+    keep them elementwise): the NumPy path's result, and the same bits for tiles of every width."""
+    model = Model(netgen.fsrcnn(np.random.default_rng(scale), d=8, s=4, m=1, scale=scale, border="replicate"))
+    image = random_image((11, 263, 3), np.uint8, seed=scale)
+    assert_matches_oracle(model, image, scale=scale)
+    engine = model._engines[scale]
+    want = np.empty((11 * scale, 263 * scale, 3), np.uint8)
+    engine.run_frame(image, [want], False, 1, isa=isa)
+    for threads, tile_cols in [(1, 8), (2, 92), (1, 100), (2, 180), (1, 260)]:
+        got = np.full_like(want, 7)
+        engine.run_frame(image, [got], False, threads, tile_cols=tile_cols, isa=isa)
+        assert np.array_equal(got, want), (threads, tile_cols)
+
+
 @pytest.mark.parametrize("strides", list(STRIDES))
 @pytest.mark.parametrize("shape", [(26, 34), (26, 34, 1), (26, 34, 3), (26, 34, 4)])
 @pytest.mark.parametrize("dtype", DTYPES)
