@@ -1,9 +1,10 @@
 """Cost of a training step: the multi-scale network's (train_fsrcnn.py --scales) against the per-scale
-networks' it replaces, factored (--expand) or plain, measured in one process.
+networks' it replaces, factored (--expand) or plain, and a per-scale factored step against a plain one
+(issue 22's limit: 1.3x), measured in one process.
 
 Every configuration trains on the same patches' kind (the recipe's: 16 LR patches of 24x24 per scale, loss
 margin 4, edge patches 15 % of the time) through train_fsrcnn.train_step, the trainer's own step, in
-blocks of --block steps taken in turn (x2, x3, x4, joint factored, joint plain, ...), so that a machine
+blocks of --block steps taken in turn (x2, x3, x4, x3 factored, joint factored, joint plain, ...), so that a machine
 whose load drifts slows every configuration alike; each reports its median block, per step.
 
     python training/step_cost.py --threads 1 --blocks 40
@@ -52,6 +53,7 @@ def main() -> None:
         return tf.make_multi_model(torch, list(OFFSETS), 56, 12, 4, list(OFFSETS.values()), expand), tuple(OFFSETS)
 
     configs = {"x2 plain": single(2), "x3 plain": single(3), "x4 plain": single(4),
+               f"x3 --expand {args.expand}": single(3, args.expand),
                f"joint --expand {args.expand}": joint(args.expand), "joint plain": joint()}
     runs = {}
     for name, (model, scales) in configs.items():
@@ -81,6 +83,7 @@ def main() -> None:
     print(f"joint factored / three plain per-scale steps: {factored / three:.3f}")
     print(f"joint factored / joint plain: {factored / ms['joint plain']:.3f}")
     print(f"joint plain / three plain per-scale steps: {ms['joint plain'] / three:.3f}")
+    print(f"x3 factored / x3 plain (the per-scale recipe's step): {ms[f'x3 --expand {args.expand}'] / ms['x3 plain']:.3f}")
 
 
 if __name__ == "__main__":
