@@ -138,9 +138,10 @@ SIGINT_SCENARIO = """
         sent["t"] = time.perf_counter()
         os.kill(os.getpid(), signal.SIGINT)
 
-    # On a loaded machine the signalling thread can be starved until the call has ended; its signal
-    # then lands after the call. Such an attempt proves nothing either way and is repeated.
-    for attempt in range(4):
+    # On a loaded machine the signalling thread can be starved until the call has ended or nearly so: a
+    # signal that lands after the call, or within its last 0.1 s (the binding looks for signals every
+    # 25 ms, and a loaded machine can delay that look), proves nothing either way; the attempt is repeated.
+    for attempt in range(6):
         sent = {{}}
         signaller = threading.Thread(target=interrupt, args=(sent,))
         signaller.start()
@@ -156,7 +157,7 @@ SIGINT_SCENARIO = """
             time.sleep(0.05)  # a late signal is delivered here
         except KeyboardInterrupt:
             pass
-        if raised or sent["t"] < end:
+        if raised or end - sent["t"] > 0.1:
             break
     # No worker keeps running after the exception: the process stays (nearly) idle.
     cpu0 = time.process_time()
@@ -171,7 +172,7 @@ SIGINT_SCENARIO = """
 def test_sigint_stops_a_long_call(call):
     out = run_script(SIGINT_SCENARIO.format(call=call)).split()
     raised, uninterrupted, interrupted, after_signal, idle_cpu, again_equal = out
-    assert raised == "True", "the call finished instead of raising KeyboardInterrupt"
+    assert raised == "True", f"the call finished instead of raising KeyboardInterrupt: {out}"
     uninterrupted, interrupted, after_signal, idle_cpu = map(float, (uninterrupted, interrupted, after_signal, idle_cpu))
     # Ratios against the uninterrupted call of the same run: the signal came at 25 % of it, the call
     # must stop long before the rest (75 %) is done.
