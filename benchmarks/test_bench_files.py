@@ -163,3 +163,49 @@ def test_big_image_png_encode_vs_upscale(benchmark, tmp_path):
                                  "size_level6": timings["size6"]})
     print(f"\n{w}x{h} x{SCALE}: upscale {upscale_s:.2f} s ({THREADS} threads); PNG level {d} {timings[d]:.2f} s, "
           f"{timings[f'size{d}'] / 1e6:.1f} MB; level 6 {timings[6]:.2f} s, {timings['size6'] / 1e6:.1f} MB")
+
+
+def _paeth_png(path, img):
+    """A 16-bit RGB PNG whose every row is Paeth-filtered (what photo editors often write; Pillow
+    reads such files as 8-bit, so fsrcnn_fast decodes them itself)."""
+    import struct
+    import zlib
+    h, w = img.shape[:2]
+    raw = img.astype(">u2").view(np.uint8).reshape(h, w * 6).astype(np.int16)
+    pad = np.zeros((h + 1, w * 6 + 6), np.int16)
+    pad[1:, 6:] = raw
+    a, b, c = pad[1:, :-6], pad[:-1, 6:], pad[:-1, :-6]
+    pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
+    pred = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+    rows = np.empty((h, w * 6 + 1), np.uint8)
+    rows[:, 0] = 4
+    rows[:, 1:] = (raw - pred) & 0xFF
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
+                     + chunk(b"IEND", b""))
+
+
+def test_png16_paeth_decode(benchmark, tmp_path):
+    """Reading a 4000x3000 16-bit RGB PNG of Paeth rows (median of 3; CPU time in extra_info)."""
+    full = not benchmark.disabled
+    h, w = (3000, 4000) if full else (30, 40)
+    rng = np.random.default_rng(0)
+    smooth = np.cumsum(rng.integers(-40, 41, (h, w, 3)), axis=1)  # photo-like: neighbours close
+    img = np.clip(smooth + 30000, 0, 65535).astype(np.uint16)
+    path = tmp_path / "paeth16.png"
+    _paeth_png(path, img)
+    cpu = []
+
+    def read():
+        t0 = time.process_time()
+        out = files.read_image_file(path).image
+        cpu.append(time.process_time() - t0)
+        return out
+    out = benchmark.pedantic(read, rounds=3 if full else 1)
+    assert np.array_equal(out, img)
+    benchmark.group = "files: 16-bit PNG decode"
+    benchmark.extra_info.update({"cpu_s_median": float(np.median(cpu)), "megapixels": h * w / 1e6})
+    print(f"\n16-bit RGB Paeth PNG {w}x{h}: median CPU {np.median(cpu):.2f} s")
