@@ -26,6 +26,16 @@ def model():
     return Model(netgen.fsrcnn(np.random.default_rng(0), d=16, s=6, m=2, scale=3, border="replicate"))
 
 
+def small_srcnn(scale=3, border="replicate", seed=3):
+    return Model(netgen.srcnn(np.random.default_rng(seed), 9, 1, 5, n1=8, n2=4, scale=scale, border=border))
+
+
+@pytest.fixture(scope="module", params=["fsrcnn", "srcnn"])
+def any_network(request, model):
+    """Both kinds of network the frame path runs: FSRCNN (LR in) and SRCNN (bicubic-upscaled Y in)."""
+    return model if request.param == "fsrcnn" else small_srcnn()
+
+
 @pytest.fixture(scope="module")
 def trained():
     return Model.load("fsrcnn", scale=3)
@@ -70,14 +80,14 @@ def assert_matches_oracle(model, image, scale=3, bgr=False):
 
 @pytest.mark.parametrize("shape", LAYOUTS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_every_layout_and_dtype_matches_numpy_path(model, shape, dtype):
-    assert_matches_oracle(model, random_image(shape, dtype, seed=len(shape)))
+def test_every_layout_and_dtype_matches_numpy_path(any_network, shape, dtype):
+    assert_matches_oracle(any_network, random_image(shape, dtype, seed=len(shape)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_bgr_matches_numpy_path(model, dtype):
-    assert_matches_oracle(model, random_image((13, 17, 3), dtype), bgr=True)
-    assert_matches_oracle(model, random_image((13, 17, 4), dtype), bgr=True)
+def test_bgr_matches_numpy_path(any_network, dtype):
+    assert_matches_oracle(any_network, random_image((13, 17, 3), dtype), bgr=True)
+    assert_matches_oracle(any_network, random_image((13, 17, 4), dtype), bgr=True)
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

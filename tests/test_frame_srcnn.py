@@ -1,8 +1,9 @@
 """SRCNN (a network on a pre-upsampled plane) on the one-call frame path: the engine bicubic-upscales Y
 tile by tile in front of the network (csrc/engine/frame.cpp, FrameTile::load_y), so upscale() of an
 SRCNN model has O(tile) memory like FSRCNN's. Checked against the NumPy path it replaced
-(fsrcnn_fast._numpy_frame: full-size bicubic plane, then the network) and the float64 oracle, for
-every layout, sample type and stride pattern, bitwise across threads, tiles and ISAs, out= and
+(fsrcnn_fast._numpy_frame: full-size bicubic plane, then the network) and the float64 oracle: scales,
+borders, tiny images and stride patterns here (every layout, sample type and BGR in test_frame.py, whose
+`any_network` tests run both kinds of network); bitwise across threads, tiles and ISAs, out= and
 upscale_all; extra memory measured in a subprocess."""
 
 import os
@@ -16,13 +17,9 @@ from datafiles import require_file
 from fsrcnn_fast import Model, _core, color
 from fsrcnn_fast.resize import imresize
 from fsrcnn_fast.weights.schema import Conv, NetworkSpec
-from test_frame import DTYPES, LAYOUTS, MAX, STRIDES, assert_matches_oracle, measure_extra_rss, random_image
+from test_frame import DTYPES, MAX, STRIDES, assert_matches_oracle, measure_extra_rss, random_image, small_srcnn
 
 ISAS = _core.supported_isas()
-
-
-def small_srcnn(scale=3, border="replicate", seed=3):
-    return Model(netgen.srcnn(np.random.default_rng(seed), 9, 1, 5, n1=8, n2=4, scale=scale, border=border))
 
 
 @pytest.fixture(scope="module")
@@ -34,18 +31,6 @@ def release_srcnn(shared_data, scale, net="9-5-5(ImageNet)"):
     pytest.importorskip("scipy")
     path = shared_data / "weights" / "official_srcnn_via_yaBorn" / "model" / net / f"x{scale}.mat"
     return Model.load(require_file(path))
-
-
-@pytest.mark.parametrize("shape", LAYOUTS)
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_every_layout_and_dtype_matches_numpy_path(model, shape, dtype):
-    assert_matches_oracle(model, random_image(shape, dtype, seed=len(shape)))
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_bgr_matches_numpy_path(model, dtype):
-    assert_matches_oracle(model, random_image((13, 17, 3), dtype), bgr=True)
-    assert_matches_oracle(model, random_image((13, 17, 4), dtype), bgr=True)
 
 
 @pytest.mark.parametrize("scale", [2, 4])
