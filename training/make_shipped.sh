@@ -56,8 +56,8 @@ edge_cycle() {
 }
 
 # fsrcnn x3: from scratch, one long cosine cycle of small steps at the deconvolution offset that centres
-# the taps at x3 (one thread, ~103 min, 440k iterations; validation 29.311, committed as
-# training/checkpoints/x3_scratch.pt), then a second cycle from it at lr 3e-4 (400k iterations, ~95 min):
+# the taps at x3 (one thread, ~103 min, 440k iterations; validation 29.311; its checkpoint
+# training/checkpoints/x3_scratch.pt is in git history before e4834b8), then a second cycle from it at lr 3e-4 (400k iterations, ~95 min):
 # validation 29.333, per split (training/score.py --scale 3) 31.115 / 28.064 / 28.759 against the first
 # cycle's 31.091 / 28.034 / 28.740. The network they replace (twelve stages over four sessions, starting
 # from scratch at offset 4 with larger steps) reached 29.148. Then an edge cycle (~39 min, committed as
@@ -206,12 +206,13 @@ fsrcnn_s_expanded() {
 }
 
 # fsrcnn-s x3: fsrcnn_s_expanded (seed 380, ~72 min): validation 29.031, per split (training/score.py) 30.747
-# / 27.643 / 28.520, committed as training/checkpoints/fsrcnn_s_x3_expand.pt; then a second such cycle from
+# / 27.643 / 28.520, in git history before e4834b8 as
+# training/checkpoints/fsrcnn_s_x3_expand.pt; then a second such cycle from
 # it at lr 1.5e-4, 32 patches a step (100k, seed 381, ~29 min): validation 29.034, per split 30.752 / 27.647
 # / 28.522, within 3 LR pixels of the edge 30.708 / 29.350 / 30.124.
 # The network it replaces was a chain of plain cycles, 2.0M iterations in all (from scratch 500k, two more
 # cycles, distillation from fsrcnn x3 and from its 8-view mean, an edge cycle, four distillation cycles with
-# edges; its checkpoints are committed, training/checkpoints/fsrcnn_s_x3_long.pt to
+# edges; its checkpoints are in git history before e4834b8, training/checkpoints/fsrcnn_s_x3_long.pt to
 # fsrcnn_s_x3_edge_kde4.pt, each .json its command): validation 28.995, per split 30.711 / 27.591 / 28.488,
 # at the edge 30.624 / 29.258 / 30.150. Its fifth such cycle with --expand 256 (lr 1e-4, 100k) reached
 # 29.003 (30.731 / 27.609 / 28.488) where plain cycles had stopped at 28.995: the factors, not the
@@ -223,8 +224,8 @@ fsrcnn_s_x3() {
   export_best fsrcnn_s_x3_expand_c2 fsrcnn_s_x3
 }
 
-# fsrcnn-s x4: plain cycles, from scratch (500k iterations, ~56 min; validation 27.218, committed as
-# training/checkpoints/fsrcnn_s_x4_long.pt, per split 28.577 / 25.547 / 26.956), then a second cycle
+# fsrcnn-s x4: plain cycles, from scratch (500k iterations, ~56 min; validation 27.218, in git history before
+# e4834b8 as training/checkpoints/fsrcnn_s_x4_long.pt, per split 28.577 / 25.547 / 26.956), then a second cycle
 # (250k, ~30 min): validation 27.226, per split 28.590 / 25.553 / 26.962. The network they replace (120k + 200k
 # iterations, training/checkpoints/fsrcnn_s_x4_scratch_c2.pt) had 27.111 and 28.433 / 25.422 / 26.872.
 fsrcnn_s_x4() {
@@ -241,7 +242,7 @@ fsrcnn_s_x4() {
 # per split 34.299 / 31.444 / 31.859, within 3 LR pixels of the edge 34.601 / 33.177 / 33.577.
 # The network it replaces was a chain of plain cycles, 1.43M iterations in all (from scratch 450k, two more
 # cycles, distillation from fsrcnn x2 and from its 8-view mean, an edge cycle, a distillation cycle with
-# edges; checkpoints committed, training/checkpoints/fsrcnn_s_x2_long.pt to fsrcnn_s_x2_edge_kde.pt;
+# edges; checkpoints in git history before e4834b8, training/checkpoints/fsrcnn_s_x2_long.pt to fsrcnn_s_x2_edge_kde.pt;
 # this script at commit 5894078 has the commands): validation 32.387, per split 34.191 / 31.340 / 31.747,
 # at the edge 34.453 / 33.011 / 33.484.
 fsrcnn_s_x2() {
