@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <stdexcept>
 
 namespace fsrcnn {
@@ -13,6 +15,34 @@ double cubic(double x) {
   if (ax <= 1.0) return 1.5 * ax3 - 2.5 * ax2 + 1.0;
   if (ax <= 2.0) return -0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0;
   return 0.0;
+}
+
+// The image columns [lo, lo + count) that output columns [first, first + n) read through the column
+// taps, with those taps copied and rebased so a row pass can work on just that span of the image row.
+// src = ct.index / ct.weight [tap][ct.out_len], absolute image columns /
+// dst = index / weight [tap][n], image column - lo.
+struct ColumnSpan {
+  int lo = 0, count = 0;
+};
+
+ColumnSpan rebase_col_taps(const BicubicTaps& ct, int first, int n, int max_count, std::int32_t* index,
+                           float* weight) {
+  if (n <= 0) return {};
+  int lo = std::numeric_limits<int>::max(), hi = -1;
+  for (int k = 0; k < ct.taps; ++k)
+    for (int x = first; x < first + n; ++x) {
+      const int i = ct.index[static_cast<std::size_t>(k) * ct.out_len + x];
+      lo = std::min(lo, i);
+      hi = std::max(hi, i);
+    }
+  if (hi - lo + 1 > max_count) throw std::logic_error("bicubic taps reach beyond the tile's scratch");
+  for (int k = 0; k < ct.taps; ++k)
+    for (int x = 0; x < n; ++x) {
+      const std::size_t from = static_cast<std::size_t>(k) * ct.out_len + first + x;
+      index[static_cast<std::size_t>(k) * n + x] = ct.index[from] - lo;
+      weight[static_cast<std::size_t>(k) * n + x] = ct.weight[from];
+    }
+  return {lo, hi - lo + 1};
 }
 
 }  // namespace
@@ -150,25 +180,10 @@ void FrameTile::start(int col0, int width) {
   for (std::size_t t = 0; t < tails_.size(); ++t) {
     if (!job_.outputs[t].data) continue;
     TailState& st = tails_[t];
-    const BicubicTaps& ct = job_.col_taps[t];
     const int g = job_.grid(static_cast<int>(t)), hr0 = col0 * g, hrw = width * g;
-    int lo = job_.image.cols, hi = -1;
-    for (int k = 0; k < ct.taps; ++k)
-      for (int x = hr0; x < hr0 + hrw; ++x) {
-        const int i = ct.index[static_cast<std::size_t>(k) * ct.out_len + x];
-        lo = std::min(lo, i);
-        hi = std::max(hi, i);
-      }
-    if (hi - lo + 1 > lr_stride_) throw std::logic_error("bicubic taps reach beyond the tile's scratch");
-    st.lr_first = lo;
-    st.lr_count = hi - lo + 1;
-    for (int k = 0; k < ct.taps; ++k)
-      for (int x = 0; x < hrw; ++x)
-      {
-        const std::size_t from = static_cast<std::size_t>(k) * ct.out_len + hr0 + x;
-        st.index[static_cast<std::size_t>(k) * hrw + x] = ct.index[from] - lo;
-        st.weight[static_cast<std::size_t>(k) * hrw + x] = ct.weight[from];
-      }
+    const ColumnSpan span = rebase_col_taps(job_.col_taps[t], hr0, hrw, lr_stride_, st.index.data(), st.weight.data());
+    st.lr_first = span.lo;
+    st.lr_count = span.count;
     std::fill(st.tag, st.tag + kRingSlots, -1);
   }
 }
@@ -177,25 +192,13 @@ void FrameTile::plan_upscaled_y(int col_first, int n) {
   const BicubicTaps& ct = job_.col_taps[0];
   if (static_cast<std::size_t>(ct.taps) * n > up_.index.size() || n + 8 > up_.stride)
     throw std::logic_error("load_y asks for more columns than the tile's scratch holds");
-  int lo = job_.image.cols, hi = -1;
-  for (int k = 0; k < ct.taps; ++k)
-    for (int x = col_first; x < col_first + n; ++x) {
-      const int i = ct.index[static_cast<std::size_t>(k) * ct.out_len + x];
-      lo = std::min(lo, i);
-      hi = std::max(hi, i);
-    }
-  if (hi - lo + 1 + 8 > static_cast<int>(up_.lr.size()))
-    throw std::logic_error("bicubic taps reach beyond the tile's scratch");
-  for (int k = 0; k < ct.taps; ++k)
-    for (int x = 0; x < n; ++x) {
-      const std::size_t from = static_cast<std::size_t>(k) * ct.out_len + col_first + x;
-      up_.index[static_cast<std::size_t>(k) * n + x] = ct.index[from] - lo;
-      up_.weight[static_cast<std::size_t>(k) * n + x] = ct.weight[from];
-    }
+  // The span's last column is followed by the 8 floats bicubic_cols_row may read past it.
+  const ColumnSpan span = rebase_col_taps(ct, col_first, n, static_cast<int>(up_.lr.size()) - 8, up_.index.data(),
+                                          up_.weight.data());
   up_.hr_first = col_first;
   up_.hr_count = n;
-  up_.lr_first = lo;
-  up_.lr_count = hi - lo + 1;
+  up_.lr_first = span.lo;
+  up_.lr_count = span.count;
   std::fill(up_.tag, up_.tag + kRingSlots, -1);
 }
 
