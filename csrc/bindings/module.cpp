@@ -640,6 +640,8 @@ PYBIND11_MODULE(_core, m) {
         for (const auto& c : net.tail_convs()) out.push_back(c.wino);
         return out;
       })
+      // Scratch memory kept for the next calls (csrc/engine/scratch_memory.h), for the tests.
+      .def_property_readonly("scratch_cached_bytes", [](const Network& net) { return net.scratch_cached_bytes(); })
       .def("run", &run, py::arg("image"), py::arg("threads"), py::arg("tile_rows") = 0, py::arg("tile_cols") = 0,
            py::arg("isa") = py::none(), py::arg("out") = py::none(), py::arg("tail") = 0)
       .def("run_all", &run_all, py::arg("image"), py::arg("threads"), py::arg("tile_rows") = 0,

@@ -143,12 +143,13 @@ FrameJob::FrameJob(const FrameImage& img, const std::vector<FrameOutput>& outs, 
     }
 }
 
-FrameTile::FrameTile(const FrameJob& job, const KernelTable& table, int tile_cols, int input_cols)
-    : job_(job), kt_(table) {
+FrameTile::FrameTile(const FrameJob& job, const KernelTable& table, int tile_cols, int input_cols,
+                     std::pmr::memory_resource* mem)
+    : job_(job), kt_(table), y_rows_(mem), lr_(mem), hr_(mem), up_(mem) {
   int max_grid = 1;
   for (std::size_t t = 0; t < job.scales.size(); ++t) max_grid = std::max(max_grid, job.grid(static_cast<int>(t)));
   hr_stride_ = (tile_cols * max_grid + 8 + 7) / 8 * 8;
-  y_rows_.assign(max_grid, std::vector<float>(hr_stride_, 0.0f));
+  y_rows_.assign(static_cast<std::size_t>(max_grid) * hr_stride_, 0.0f);
   if (job.pre_upsampled) {
     // n output columns read at most n / scale + 4 image columns (fewer at mirrored edges); then the
     // 8 floats bicubic_cols_row may read past the last.
@@ -160,7 +161,8 @@ FrameTile::FrameTile(const FrameJob& job, const KernelTable& table, int tile_col
     up_.ring.assign(static_cast<std::size_t>(kRingSlots) * up_.stride, 0.0f);
   }
   if (!job.planes) return;
-  tails_.resize(job.outputs.size());
+  tails_.reserve(job.outputs.size());
+  for (std::size_t t = 0; t < job.outputs.size(); ++t) tails_.emplace_back(mem);
   // The tile's columns, the taps' reach (<= 3 each side) and the 8 floats bicubic_cols_row may read past.
   lr_stride_ = (tile_cols + 16 + 7) / 8 * 8;
   lr_.assign(3 * static_cast<std::size_t>(lr_stride_), 0.0f);
@@ -302,7 +304,7 @@ void FrameTile::emit(int t, int y) {
   const BicubicTaps* rt = job_.planes ? &job_.row_taps[t] : nullptr;
   for (int a = 0; a < s; ++a) {
     const int row = y * s + a;
-    p.y = y_rows_[a].data();
+    p.y = y_row(a);
     p.dst = out.data + static_cast<std::ptrdiff_t>(row - out.origin_row) * out.row_stride +
             static_cast<std::ptrdiff_t>(hr0 - out.origin_col) * out.col_stride;
     if (rt) {

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory_resource>
 #include <vector>
 
 #include "../dispatch/dispatch.h"
@@ -74,8 +75,10 @@ struct FrameJob {
 // One thread's frame scratch and the per-tile work. Allocates only in its constructor.
 class FrameTile {
  public:
-  // tile_cols: the widest tile; input_cols: the most network input columns load_y is asked for.
-  FrameTile(const FrameJob& job, const KernelTable& table, int tile_cols, int input_cols);
+  // tile_cols: the widest tile; input_cols: the most network input columns load_y is asked for; mem:
+  // where the scratch comes from.
+  FrameTile(const FrameJob& job, const KernelTable& table, int tile_cols, int input_cols,
+            std::pmr::memory_resource* mem);
 
   void start(int col0, int width);  // a new tile: pipeline columns [col0, col0 + width)
   // The network's input row y, columns [col_first, col_first + n), into dst: Y of image row y, or
@@ -83,30 +86,32 @@ class FrameTile {
   // within a tile, the same columns for every row of it.
   void load_y(int y, int col_first, int n, float* dst);
   // Where the network's output row a (of scale(t)) of the current LR row goes before emit().
-  float* y_row(int a) { return y_rows_[a].data(); }
+  float* y_row(int a) { return y_rows_.data() + static_cast<std::size_t>(a) * hr_stride_; }
   // Writes output rows y * s .. y * s + s - 1 of tail t (columns of the current tile).
   void emit(int t, int y);
 
  private:
   static constexpr int kRingSlots = 8;  // > the rows any output row's taps span
   struct TailState {
-    std::vector<std::int32_t> index;    // [taps][tile's output width]: col_taps relative to lr_first
-    std::vector<float> weight;          // [taps][tile's output width]
-    int lr_first = 0, lr_count = 0;     // image columns the tile's chroma reads
-    std::vector<float> ring;            // [kRingSlots][planes][hr_stride]: column-resized rows
-    int tag[kRingSlots];                // image row held by each slot, -1: none
+    explicit TailState(std::pmr::memory_resource* mem) : index(mem), weight(mem), ring(mem) {}
+    std::pmr::vector<std::int32_t> index;  // [taps][tile's output width]: col_taps relative to lr_first
+    std::pmr::vector<float> weight;        // [taps][tile's output width]
+    int lr_first = 0, lr_count = 0;        // image columns the tile's chroma reads
+    std::pmr::vector<float> ring;          // [kRingSlots][planes][hr_stride]: column-resized rows
+    int tag[kRingSlots];                   // image row held by each slot, -1: none
   };
   const float* chroma_row(int t, int r, int plane);
   const float* upscaled_y_row(int r);  // pre-upsampled: image row r's Y, column-resized
 
   // Pre-upsampled: Y's column pass, as TailState's for the chroma, over the columns load_y is asked for.
   struct UpscaledY {
-    std::vector<std::int32_t> index;  // [taps][hr_count]: col_taps relative to lr_first
-    std::vector<float> weight;        // [taps][hr_count]
+    explicit UpscaledY(std::pmr::memory_resource* mem) : index(mem), weight(mem), lr(mem), ring(mem) {}
+    std::pmr::vector<std::int32_t> index;  // [taps][hr_count]: col_taps relative to lr_first
+    std::pmr::vector<float> weight;        // [taps][hr_count]
     int hr_first = -1, hr_count = 0;  // the output columns of the current tile's input rows
     int lr_first = 0, lr_count = 0;   // the image columns they read
-    std::vector<float> lr;            // one image row's Y, [lr_first, lr_first + lr_count) (+ padding)
-    std::vector<float> ring;          // [kRingSlots][stride]: column-resized rows
+    std::pmr::vector<float> lr;       // one image row's Y, [lr_first, lr_first + lr_count) (+ padding)
+    std::pmr::vector<float> ring;     // [kRingSlots][stride]: column-resized rows
     int stride = 0;
     int tag[kRingSlots];
   };
@@ -116,10 +121,10 @@ class FrameTile {
   const KernelTable& kt_;
   int col0_ = 0, width_ = 0, hr_stride_ = 0;
   std::vector<TailState> tails_;
-  std::vector<std::vector<float>> y_rows_;  // [max scale][hr_stride]
-  std::vector<float> lr_;                   // [3][lr_stride]: unpacked Cb, Cr, alpha of one image row
+  std::pmr::vector<float> y_rows_;  // [max scale][hr_stride]
+  std::pmr::vector<float> lr_;      // [3][lr_stride]: unpacked Cb, Cr, alpha of one image row
   int lr_stride_ = 0;
-  std::vector<float> hr_;                   // [3][hr_stride]: one output row of Cb, Cr, alpha
+  std::pmr::vector<float> hr_;      // [3][hr_stride]: one output row of Cb, Cr, alpha
   UpscaledY up_;
 };
 

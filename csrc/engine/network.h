@@ -8,6 +8,7 @@
 #include "../kernels/kernels.h"
 #include "frame.h"
 #include "executor.h"
+#include "scratch_memory.h"
 
 namespace fsrcnn {
 
@@ -111,6 +112,7 @@ class Network {
   int scale(int tail) const { return scales_.at(tail); }
   const std::vector<PreparedConv>& convs() const { return convs_; }       // the shared layers
   const std::vector<PreparedConv>& tail_convs() const { return tails_; }  // each output's last conv
+  std::size_t scratch_cached_bytes() const { return scratch_memory_->cached_bytes(); }
 
  private:
   // input (a float plane) or job (an image), never both.
@@ -120,6 +122,7 @@ class Network {
   std::vector<PreparedConv> convs_;
   std::vector<PreparedConv> tails_;  // deconv as phase conv, sub-pixel conv, or SRCNN's last layer
   std::vector<int> scales_;          // > 1: the tail has scale^2 phase channels to shuffle
+  std::unique_ptr<ScratchMemory> scratch_memory_ = std::make_unique<ScratchMemory>();  // between calls
 };
 
 // Repacks one layer for the kernels. Output channels are cut into blocks, each with the sub-window

@@ -17,6 +17,7 @@
 #include <utility>
 #include <cstddef>
 #include <memory>
+#include <memory_resource>
 #include <stdexcept>
 #include <vector>
 
@@ -108,11 +109,12 @@ void plan_tiles(Geometry& g, const std::vector<PreparedConv>& tails, int threads
 
 // A ring of row slots: rows of `channels` channel rows of `cstride` floats each.
 struct Ring {
-  std::vector<float> data;
+  std::pmr::vector<float> data;
   std::ptrdiff_t cstride = 0;
   int channels = 0, rows = 1;
 
-  Ring(int channels_, int rows_, int width) : cstride(round_up(width + kSlack, kVec)), channels(channels_), rows(rows_) {
+  Ring(int channels_, int rows_, int width, std::pmr::memory_resource* mem)
+      : data(mem), cstride(round_up(width + kSlack, kVec)), channels(channels_), rows(rows_) {
     data.assign(slot_floats() * rows, 0.0f);
   }
   std::size_t slot_floats() const { return static_cast<std::size_t>(channels) * cstride; }
@@ -123,7 +125,7 @@ struct Ring {
 // a slot for Winograd rows past the image's last row, and the Winograd transform buffers.
 struct Scratch {
   std::vector<Ring> levels, zeros, tails;
-  std::vector<float> discard, winograd;
+  std::pmr::vector<float> discard, winograd;
   std::vector<int> next;       // [L + 1]: next row of level L to produce in this tile
   std::vector<int> tail_next;  // [t]
   std::vector<const float*> window;
@@ -132,10 +134,10 @@ struct Scratch {
   std::unique_ptr<FrameTile> frame;  // run_frame: the image's rows in, the caller's output rows out
 
   Scratch(const Geometry& g, const std::vector<PreparedConv>& convs, const std::vector<PreparedConv>& tail_convs,
-          int max_scale, const FrameJob* job, const KernelTable& kt)
-      : next(g.channels.size()), tail_next(tail_convs.size()), window(32), out_rows(max_scale),
+          int max_scale, const FrameJob* job, const KernelTable& kt, std::pmr::memory_resource* mem)
+      : discard(mem), winograd(mem), next(g.channels.size()), tail_next(tail_convs.size()), window(32), out_rows(max_scale),
         phases(static_cast<std::size_t>(max_scale) * max_scale),
-        frame(job ? std::make_unique<FrameTile>(*job, kt, g.tile_cols, g.tile_cols + 2 * g.halo[0]) : nullptr) {
+        frame(job ? std::make_unique<FrameTile>(*job, kt, g.tile_cols, g.tile_cols + 2 * g.halo[0], mem) : nullptr) {
     std::size_t discard_floats = 0, wino_floats = 0;
     const auto winograd_needs = [&](const PreparedConv& c, const Ring& out) {
       if (!c.wino) return;
@@ -144,12 +146,12 @@ struct Scratch {
     };
     for (std::size_t i = 0; i < g.channels.size(); ++i) {
       const int width = g.tile_cols + 2 * g.halo[i];
-      levels.emplace_back(g.channels[i], g.ring[i], width);
-      zeros.emplace_back(g.channels[i], 1, width);
+      levels.emplace_back(g.channels[i], g.ring[i], width, mem);
+      zeros.emplace_back(g.channels[i], 1, width, mem);
       if (i > 0) winograd_needs(convs[i - 1], levels.back());
     }
     for (std::size_t t = 0; t < tail_convs.size(); ++t) {
-      tails.emplace_back(tail_convs[t].cout, g.tail_ring[t], g.tile_cols);
+      tails.emplace_back(tail_convs[t].cout, g.tail_ring[t], g.tile_cols, mem);
       winograd_needs(tail_convs[t], tails.back());
     }
     discard.assign(discard_floats, 0.0f);
@@ -488,10 +490,12 @@ void Network::run_tiled(const float* input, const FrameJob* job, int rows, int c
   Team team(std::min(threads, tiles));
 
   // Scratch is allocated before the team starts so that an allocation failure surfaces as
-  // MemoryError here, with no worker running.
+  // MemoryError here, with no worker running; from memory kept between calls (scratch_memory.h),
+  // which the lease (declared first, so destroyed last) returns when the call ends.
+  ScratchMemory::Lease memory(*scratch_memory_);
   std::vector<Scratch> scratch;
   scratch.reserve(team.size());
-  for (int t = 0; t < team.size(); ++t) scratch.emplace_back(g, convs_, tails_, max_scale, job, kt);
+  for (int t = 0; t < team.size(); ++t) scratch.emplace_back(g, convs_, tails_, max_scale, job, kt, &memory);
   // Which tails to produce: the non-null planes, or the frame's wanted outputs (then only a marker:
   // TileRunner never writes through it, FrameTile writes the caller's array).
   std::vector<float*> wanted = outputs;
