@@ -1,4 +1,4 @@
-"""training/score.py --eight-views: the 8-view mean undoes each rotation and flip it applies."""
+"""training/score.py: --eight-views (the 8-view mean undoes each rotation and flip it applies) and --per-image."""
 
 from __future__ import annotations
 
@@ -70,3 +70,14 @@ def test_border_psnr_scores_only_the_ring_inside_the_shave(score, scale, width):
         return out / 255.0
 
     assert score.set_scores([("synthetic", image)], scale, run, width)[1] == pytest.approx(10 * np.log10(255**2 / 16))
+
+
+def test_per_image_scores_are_the_images_of_the_mean(score):
+    """--per-image: one (name, PSNR) per image, in order, whose mean is the split's score."""
+    rng = np.random.default_rng(3)
+    images = [(f"im_{i}.png", rng.integers(0, 256, (30 + 3 * i, 27, 3)).astype(np.uint8)) for i in range(3)]
+    per_image = []
+    whole, _ = score.set_scores(images, 3, nearest_x3, per_image=per_image)
+    assert [name for name, _ in per_image] == [name for name, _ in images]
+    assert len({round(p, 6) for _, p in per_image}) == 3  # three different images, three scores
+    assert np.mean([p for _, p in per_image]) == pytest.approx(whole, abs=1e-12)

@@ -10,7 +10,7 @@ compared on images none of them trained on, and against other releases:
 --eight-views scores each network's mean over the 8 rotations and flips of the input instead, the
 target train_fsrcnn.py --teacher-ensemble distils from. --border N adds, per set, the PSNR of the ring of HR
 pixels within N LR pixels of the image edge (inside the protocol's shave), where train_fsrcnn.py
---edge-prob trains.
+--edge-prob trains. --per-image prints each held-out image's PSNR too (a split of five images moves with one).
 
 The held-out images are train_fsrcnn.py's: every --val-nth image (sorted by file name) of each set.
 Never a test set: Set5 and Set14 are refused.
@@ -61,16 +61,18 @@ def eight_view_mean(run, lr: np.ndarray) -> np.ndarray:
     return acc / 8
 
 
-def set_scores(images, scale: int, run, border: int = 0) -> tuple[float, float | None]:
+def set_scores(images, scale: int, run, border: int = 0, per_image: list | None = None) -> tuple[float, float | None]:
     """Mean PSNR over images (MATLAB protocol) of the whole image and, with border, of the ring of HR
     pixels within `border` LR pixels of the edge, after the protocol's shave; each image is
-    super-resolved once for both."""
+    super-resolved once for both. per_image, when given, receives (name, PSNR) per image."""
     whole, ring = [], []
-    for _, image in images:
+    for name, image in images:
         hr, lr = metrics.protocol_pair(image, scale)
         out = metrics.shave(metrics.to_uint8(run(lr)), scale)
         ref = metrics.shave(hr, scale)
         whole.append(metrics.psnr(out, ref))
+        if per_image is not None:
+            per_image.append((name, whole[-1]))
         if border:
             edge = np.ones(ref.shape, bool)
             cut = border * scale
@@ -90,6 +92,7 @@ def main() -> None:
                     help="score each network's mean over the 8 rotations/flips of the input (a distillation teacher)")
     ap.add_argument("--border", type=int, default=0, metavar="N",
                     help="also score the ring of HR pixels within N LR pixels of the image edge")
+    ap.add_argument("--per-image", action="store_true", help="also a table of each held-out image's PSNR")
     args = ap.parse_args()
     sets = args.sets.split(",")
     if TEST_SETS & set(sets):
@@ -100,6 +103,7 @@ def main() -> None:
         columns += [f"{n} border {args.border}" for n in sets]
     print("| weights | " + " | ".join(columns) + " |")
     print("| --- |" + " --- |" * len(columns))
+    per_image: dict[str, list] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for path in args.weights:
             model = load(path, args.scale, Path(tmp))
@@ -107,11 +111,18 @@ def main() -> None:
                 return model.run_y(lr, threads=args.threads)
 
             sr = (lambda lr: eight_view_mean(run, lr)) if args.eight_views else run
-            scores = [set_scores(images[n], args.scale, sr, args.border) for n in sets]
+            per_image[path] = []
+            scores = [set_scores(images[n], args.scale, sr, args.border, per_image[path]) for n in sets]
             row = [f"{whole:.3f}" for whole, _ in scores]
             if args.border:
                 row += [f"{ring:.3f}" for _, ring in scores]
             print(f"| {path} | " + " | ".join(row) + " |", flush=True)
+    if args.per_image:
+        names = [f"{n}/{Path(name).stem}" for n in sets for name, _ in images[n]]
+        print("\n| image | " + " | ".join(args.weights) + " |")
+        print("| --- |" + " --- |" * len(args.weights))
+        for i, name in enumerate(names):
+            print(f"| {name} | " + " | ".join(f"{per_image[p][i][1]:.3f}" for p in args.weights) + " |")
 
 
 if __name__ == "__main__":
