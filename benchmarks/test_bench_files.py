@@ -171,6 +171,7 @@ def _paeth_png(path, img):
     reads such files as 8-bit, so fsrcnn_fast decodes them itself)."""
     import struct
     import zlib
+    chunk = files._png_chunk
     h, w = img.shape[:2]
     raw = img.astype(">u2").view(np.uint8).reshape(h, w * 6).astype(np.int16)
     pad = np.zeros((h + 1, w * 6 + 6), np.int16)
@@ -181,9 +182,6 @@ def _paeth_png(path, img):
     rows = np.empty((h, w * 6 + 1), np.uint8)
     rows[:, 0] = 4
     rows[:, 1:] = (raw - pred) & 0xFF
-
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
     ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
                      + chunk(b"IEND", b""))
