@@ -173,9 +173,9 @@ fsrcnn_multi() {
 # each scale distilled from its edge-trained fsrcnn teacher's 8-view mean, edge patches: fsrcnn_s_expanded's
 # recipe for three scales at once. The loss adds each scale's MSE over its running mean (--joint-loss psnr,
 # the default: the gradient of the sum of the scales' PSNRs); validation is the mean of the three scales'
-# held-out PSNRs. A step costs 1.06x three plain per-scale steps (python training/step_cost.py): 400k steps
-# ~5.3 h on one thread of the idle machine (the per-scale runs' 16.6 + 14.0 + 14.6 ms a step, from their
-# times above, x 1.06), plus ~15 min for the three teachers' 8-view passes over the training sets (13 min
+# held-out PSNRs. A step costs 1.08-1.11x three plain per-scale steps (python training/step_cost.py): 400k
+# steps ~5.5 h on one thread of the idle machine (the per-scale runs' 16.6 + 14.0 + 14.6 ms a step, from
+# their times above, x 1.1), plus ~15 min for the three teachers' 8-view passes over the training sets (13 min
 # of CPU measured on T91 and scaled by area) and, with three scales' training pairs in memory, about three
 # times a per-scale run's memory (an estimate: ~2 GB each). --resume continues it if a session ends first.
 # Written into its run directory: ship it (python/fsrcnn_fast/data/fsrcnn_multi.safetensors, and into

@@ -1,10 +1,11 @@
 """Cost of a training step: the multi-scale network's (train_fsrcnn.py --scales) against the per-scale
 networks' it replaces, factored (--expand) or plain, and a per-scale factored step against a plain one
-(issue 22's limit: 1.3x), measured in one process.
+(issue 22's limit: 1.3x), for fsrcnn (56,12,4) and fsrcnn-s (32,5,1), measured in one process.
 
 Every configuration trains on the same patches' kind (the recipe's: 16 LR patches of 24x24 per scale, loss
 margin 4, edge patches 15 % of the time) through train_fsrcnn.train_step, the trainer's own step, in
-blocks of --block steps taken in turn (x2, x3, x4, x3 factored, joint factored, joint plain, ...), so that a machine
+blocks of --block steps taken in turn (x2, x3, x4, x3 factored, joint factored, joint plain, fsrcnn-s x3 plain
+and factored, ...), so that a machine
 whose load drifts slows every configuration alike; each reports its median block, per step.
 
     python training/step_cost.py --threads 1 --blocks 40
@@ -46,15 +47,16 @@ def main() -> None:
     samplers = {s: tf.PatchSampler({n: tf.build_pairs(p, s) for n, p in train.items()}, s, args.lr_patch, seed=s,
                                    edge_prob=0.15, loss_margin=4) for s in OFFSETS}
 
-    def single(scale, expand=0):
-        return tf.make_model(torch, scale, 56, 12, 4, OFFSETS[scale], expand), (scale,)
+    def single(scale, expand=0, dsm=(56, 12, 4)):
+        return tf.make_model(torch, scale, *dsm, OFFSETS[scale], expand), (scale,)
 
     def joint(expand=0):
         return tf.make_multi_model(torch, list(OFFSETS), 56, 12, 4, list(OFFSETS.values()), expand), tuple(OFFSETS)
 
     configs = {"x2 plain": single(2), "x3 plain": single(3), "x4 plain": single(4),
                f"x3 --expand {args.expand}": single(3, args.expand),
-               f"joint --expand {args.expand}": joint(args.expand), "joint plain": joint()}
+               f"joint --expand {args.expand}": joint(args.expand), "joint plain": joint(),
+               "s x3 plain": single(3, dsm=(32, 5, 1)), f"s x3 --expand {args.expand}": single(3, args.expand, (32, 5, 1))}
     runs = {}
     for name, (model, scales) in configs.items():
         model = model.to(memory_format=torch.channels_last)
@@ -84,6 +86,7 @@ def main() -> None:
     print(f"joint factored / joint plain: {factored / ms['joint plain']:.3f}")
     print(f"joint plain / three plain per-scale steps: {ms['joint plain'] / three:.3f}")
     print(f"x3 factored / x3 plain (the per-scale recipe's step): {ms[f'x3 --expand {args.expand}'] / ms['x3 plain']:.3f}")
+    print(f"fsrcnn-s x3 factored / plain: {ms[f's x3 --expand {args.expand}'] / ms['s x3 plain']:.3f}")
 
 
 if __name__ == "__main__":
