@@ -11,8 +11,7 @@
 # so each command runs alone. Needs PyTorch and Pillow (pip install torch==2.13.0 pillow) and the
 # training sets under $FSRCNN_DATA (default ../shared/data): T91, General-100, BSD200-train. Never the
 # test sets. Times are on the 2-core machine, one thread per run, two runs at a time, as noted at each
-# (fsrcnn_x3 the longest: three cycles, ~4 h). x3 stages 1-8 (x3_stage12 below) ran before the trainer's faster
-# formulation of the same network (commit a87fce4): a rerun of them follows the same path up to float rounding.
+# (fsrcnn_x3 the longest: three cycles, ~4 h).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=training/runs
@@ -71,63 +70,6 @@ fsrcnn_x3() {
   export_best fsrcnn_x3_edge fsrcnn_x3
 }
 
-# The x3 network shipped until session 5, in twelve stages over four sessions: fsrcnn-multi shares its
-# stage 12 (training/checkpoints/x3_stage12.pt); `bash training/make_shipped.sh x3_stage12` remakes it
-# (training/runs/x3_stage12).
-x3_stage12() {
-  # x3 stage 1: from scratch on T91 + General-100 + BSD200-train (validation: every 20th BSD200 image).
-  $T --scale 3 --iters 40000 --stop-at 36000 --seed 1 --threads 1 --val-every 1000 --out $R/fsrcnn_x3
-  keep $R/fsrcnn_x3 $R/x3_stage1
-  # x3 stage 2: the paper's training sets only (validation: every 10th image of them).
-  $T --scale 3 --iters 8000 --stop-at 6000 --lr 3e-4 --sets T91,General-100 --val-nth 10 --seed 5 --threads 1 \
-     --val-every 500 --init $R/x3_stage1/best.pt --out $R/fsrcnn_x3_t
-  keep $R/fsrcnn_x3_t $R/x3_stage2
-  # x3 stage 3: deconvolution offset 3, which centres the 9 taps on MATLAB's bicubic grid at x3.
-  $T --scale 3 --deconv-offset 3 --iters 15000 --lr 5e-4 --sets T91,General-100 --val-nth 10 --seed 6 --threads 2 \
-     --val-every 500 --init $R/x3_stage2/best.pt --out $R/fsrcnn_x3_o3
-  keep $R/fsrcnn_x3_o3 $R/x3_stage3
-  # x3 stage 4: a second cosine cycle at offset 3 (two threads: 0.047 s per iteration on the idle machine).
-  $T --scale 3 --deconv-offset 3 --iters 30000 --lr 3e-4 --sets T91,General-100 --val-nth 10 --seed 7 --threads 2 \
-     --val-every 1000 --init $R/x3_stage3/best.pt --out $R/fsrcnn_x3_s4
-  keep $R/fsrcnn_x3_s4 $R/x3_stage4
-  # x3 stage 5: a third, gentler cycle.
-  $T --scale 3 --deconv-offset 3 --iters 24000 --lr 2e-4 --sets T91,General-100 --val-nth 10 --seed 8 --threads 2 \
-     --val-every 1000 --init $R/x3_stage4/best.pt --out $R/fsrcnn_x3_s5
-  keep $R/fsrcnn_x3_s5 $R/x3_stage5
-  # x3 stage 6: a fourth cycle, one thread (~46 min).
-  $T --scale 3 --deconv-offset 3 --iters 24000 --lr 2e-4 --sets T91,General-100 --val-nth 10 --seed 11 --threads 1 \
-     --val-every 1000 --init $R/x3_stage5/best.pt --out $R/fsrcnn_x3_s6c
-  keep $R/fsrcnn_x3_s6c $R/x3_stage6
-  # x3 stage 7: a fifth cycle on both threads (~19 min).
-  $T --scale 3 --deconv-offset 3 --iters 24000 --lr 2e-4 --sets T91,General-100 --val-nth 10 --seed 12 --threads 2 \
-     --val-every 1000 --init $R/x3_stage6/best.pt --out $R/fsrcnn_x3_s7
-  keep $R/fsrcnn_x3_s7 $R/x3_stage7
-  # x3 stage 8: a sixth cycle on both threads (~21 min); the shipped fsrcnn x3.
-  $T --scale 3 --deconv-offset 3 --iters 24000 --lr 2e-4 --sets T91,General-100 --val-nth 10 --seed 13 --threads 2 \
-     --val-every 1000 --init $R/x3_stage7/best.pt --out $R/fsrcnn_x3_s8
-  keep $R/fsrcnn_x3_s8 $R/x3_stage8
-  # x3 stage 9: smaller steps, more of them (one thread, ~22 min): batch 16 of 24x24 LR patches, the loss on
-  # their inner 16x16 (--loss-margin 4: outer pixels see the patch's padding, not the image), lr 1e-4, 90k
-  # iterations. Validation 29.801 (stage 8: 29.766). Same wall time with 16x16 patches
-  # and no margin (120k iterations): 29.775.
-  $T --scale 3 --deconv-offset 3 $SMALL --iters 90000 --lr 1e-4 --sets T91,General-100 \
-     --val-nth 10 --seed 14 --threads 1 --val-every 5000 --init $R/x3_stage8/best.pt --out $R/fsrcnn_x3_s9p24m4
-  # x3 stage 10: another such cycle, 45k iterations (~11 min): validation 29.813.
-  $T --scale 3 --deconv-offset 3 $SMALL --iters 45000 --lr 1e-4 --sets T91,General-100 \
-     --val-nth 10 --seed 15 --threads 1 --val-every 5000 --init $R/fsrcnn_x3_s9p24m4/best.pt --out $R/fsrcnn_x3_s10
-  # x3 stage 11 (one thread, ~25 min), $BAL. The data was tried three ways from stage 10, 100k iterations
-  # each; held-out PSNR per split (training/score.py, T91 / General-100 / BSD200-train), stage 10:
-  # 30.822 / 27.793 / 28.539. Paper's sets: 30.846 / 27.818 / 28.545. + BSD200-train, drawn by area:
-  # 30.863 / 27.718 / 28.596. + BSD200-train, balanced: 30.867 / 27.777 / 28.576, kept: it ties the
-  # second on the mean of the 35 images (29.116 vs 29.118) without giving up General-100.
-  $T --scale 3 --deconv-offset 3 $SMALL $BAL --iters 100000 --lr 1e-4 --seed 16 --threads 1 --val-every 10000 \
-     --init $R/fsrcnn_x3_s10/best.pt --out $R/fsrcnn_x3_s11c
-  # x3 stage 12: one long cycle (one thread, ~65 min).
-  $T --scale 3 --deconv-offset 3 $SMALL $BAL --iters 260000 --lr 1e-4 --seed 17 --threads 1 --val-every 20000 \
-     --init $R/fsrcnn_x3_s11c/best.pt --out $R/fsrcnn_x3_s12
-  keep $R/fsrcnn_x3_s12 $R/x3_stage12
-}
-
 # fsrcnn x2: from scratch at x2, as fsrcnn_x3 (one thread, ~116 min, 420k iterations). Validation
 # (every 10th image of the three sets) 32.851; the network it replaces, fine-tuned in five steps from the
 # x3 stage-8 layers, 32.600 (per split, training/score.py --scale 2: 34.399 / 31.719 / 31.922).
@@ -152,39 +94,29 @@ fsrcnn_x4() {
   export_best fsrcnn_x4_scratch fsrcnn_x4
 }
 
-# fsrcnn-multi: one model for x2/x3/x4, the x3 stage-12 network's layers shared by three deconvolutions
-# (x2's and x4's learnt on those frozen layers, one thread each, ~2 min). Not the shipped fsrcnn x3's layers:
-# trained from scratch at x3 alone, they transfer poorly (the same x2 deconvolution learnt on them reaches
-# validation 30.961, on stage 12 32.332; x4 26.671 vs 27.142).
+# fsrcnn-multi: one model for x2/x3/x4, trained for every scale together (issue 22). From scratch, one
+# network whose shared layers learn x2, x3 and x4 at once (--scales 2,3,4: each step a batch of 16 patches
+# per scale through the shared layers and a deconvolution per scale at the per-scale files' offsets 4, 3,
+# 3), factored (--expand 256), each scale distilled from its edge-trained fsrcnn teacher's 8-view mean, edge
+# patches: fsrcnn_s_expanded's recipe for three scales at once. The loss adds each scale's MSE over its
+# running mean (--joint-loss psnr, the default: the gradient of the sum of the scales' PSNRs); validation
+# is the mean of the three scales' held-out PSNRs. A step costs 1.08-1.11x three plain per-scale steps
+# (python training/step_cost.py): 400k steps ~5.5 h on one thread of the idle machine (the per-scale runs'
+# 16.6 + 14.0 + 14.6 ms a step, from their times above, x 1.1), plus ~15 min for the three teachers'
+# 8-view passes over the training sets (13 min of CPU measured on T91 and scaled by area) and about three
+# times a per-scale run's memory (three scales' training pairs). --resume continues it if a session ends.
+# The shipped file is the run's best checkpoint up to 50k of its 400k-step cosine (2.1 h beside two other
+# runs; --stop-at: the run's own schedule, stopped there; resumed with --resume it goes on to 400k and gives the same
+# checkpoints): validation (x2 / x3 / x4) 32.818 / 29.310 / 27.520, the per-scale teachers' 32.886 / 29.362 / 27.552.
+# Per split (training/score.py --scale S, T91 / General-100 / BSD200-train): x2 34.639 / 31.972 / 32.119,
+# x3 31.139 / 27.999 / 28.723, x4 29.026 / 25.912 / 27.169, 0.03-0.08 dB below fsrcnn's on each.
+# The file it replaces (the layers of an earlier x3 network, frozen, under x2 and x4 deconvolutions learnt
+# on them: this script's fsrcnn_multi and x3_stage12 at commit f1cbd24) was 0.17-0.72 dB below fsrcnn on
+# every held-out split.
 fsrcnn_multi() {
-  for s in 2 4; do
-    o=$([ $s = 4 ] && echo 3 || echo 4)
-    $T --scale $s --deconv-offset $o --freeze-shared --iters 3000 --lr 1e-3 $BAL \
-       --seed 12$s --threads 1 --val-every 500 --init $C/x3_stage12.pt --out $R/multi12_x$s
-  done
-  python training/export.py $C/x3_stage12.pt $R/multi12_x2/best.pt $R/multi12_x4/best.pt \
-    python/fsrcnn_fast/data/fsrcnn_multi.safetensors
-}
-
-# fsrcnn-multi trained for every scale together (issue 22; not shipped yet, so not in MODELS: run it by name,
-# `bash training/make_shipped.sh fsrcnn_multi_joint`). From scratch, one network whose shared layers learn
-# x2, x3 and x4 at once (--scales 2,3,4: each step a batch of 16 patches per scale through the shared
-# layers and a deconvolution per scale at the per-scale files' offsets 4, 3, 3), factored (--expand 256),
-# each scale distilled from its edge-trained fsrcnn teacher's 8-view mean, edge patches: fsrcnn_s_expanded's
-# recipe for three scales at once. The loss adds each scale's MSE over its running mean (--joint-loss psnr,
-# the default: the gradient of the sum of the scales' PSNRs); validation is the mean of the three scales'
-# held-out PSNRs. A step costs 1.08-1.11x three plain per-scale steps (python training/step_cost.py): 400k
-# steps ~5.5 h on one thread of the idle machine (the per-scale runs' 16.6 + 14.0 + 14.6 ms a step, from
-# their times above, x 1.1), plus ~15 min for the three teachers' 8-view passes over the training sets (13 min
-# of CPU measured on T91 and scaled by area) and, with three scales' training pairs in memory, about three
-# times a per-scale run's memory (an estimate: ~2 GB each). --resume continues it if a session ends first.
-# Written into its run directory: ship it (python/fsrcnn_fast/data/fsrcnn_multi.safetensors, and into
-# MODELS) only once `training/score.py` at --scale 2, 3, 4 puts it within 0.15 dB of fsrcnn on every
-# held-out split (issue 22's floor; Set5/Set14 checked after, never selected on).
-fsrcnn_multi_joint() {
   long_cycle fsrcnn_multi_joint --scales 2,3,4 --deconv-offsets 4,3,3 $EXPANDED \
-    --teacher $C/x2_edge.pt,$C/x3_edge.pt,$C/x4_scratch.pt --lr 5e-4 --iters 400000 --seed 501
-  python training/export.py $R/fsrcnn_multi_joint/best.pt $R/fsrcnn_multi_joint/fsrcnn_multi.safetensors
+    --teacher $C/x2_edge.pt,$C/x3_edge.pt,$C/x4_scratch.pt --lr 5e-4 --iters 400000 --seed 501 --stop-at 50000
+  export_best fsrcnn_multi_joint fsrcnn_multi
 }
 
 # fsrcnn x3 factored from scratch (issue 22; running, not shipped yet, so not in MODELS: run it by name,
@@ -271,7 +203,7 @@ fsrcnn_s_x2() {
 
 MODELS=(fsrcnn_x3 fsrcnn_x2 fsrcnn_x4 fsrcnn_multi fsrcnn_s_x3 fsrcnn_s_x2 fsrcnn_s_x4)
 for model in "${@:-${MODELS[@]}}"; do
-  EXTRA="x3_stage12 fsrcnn_multi_joint fsrcnn_x3_expand fsrcnn_s_x4_expand"
+  EXTRA="fsrcnn_x3_expand fsrcnn_s_x4_expand"
   [[ " ${MODELS[*]} $EXTRA " == *" $model "* ]] ||
     { echo "unknown model '$model'; one of: ${MODELS[*]} (or ${EXTRA// /, })" >&2; exit 2; }
   "$model"
