@@ -24,6 +24,7 @@
 #include "executor.h"
 #include "frame.h"
 #include "network.h"
+#include "round_up.h"
 
 namespace fsrcnn {
 namespace {
@@ -31,7 +32,6 @@ namespace {
 constexpr int kVec = 8;     // widest SIMD vector (floats)
 constexpr int kSlack = 48;  // floats past a row's width that kernels may read or write (kernels.h)
 constexpr int kAlign = 4;   // tiles start at multiples of the largest Winograd tile
-int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
 // Rows a consumer reads around the row (or Winograd row group) it computes: [y - behind, y + ahead].
 struct Reach {

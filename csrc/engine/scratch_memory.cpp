@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <new>
 
+#include "round_up.h"
+
 namespace fsrcnn {
 namespace {
-
-std::size_t round_up(std::size_t v, std::size_t to) { return (v + to - 1) / to * to; }
 
 // A block's storage, aligned to kAlign: new[] of std::byte only promises the default alignment.
 ScratchMemory::BlockPtr new_block(std::size_t bytes) {
