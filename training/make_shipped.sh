@@ -11,7 +11,7 @@
 # so each command runs alone. Needs PyTorch and Pillow (pip install torch==2.13.0 pillow) and the
 # training sets under $FSRCNN_DATA (default ../shared/data): T91, General-100, BSD200-train. Never the
 # test sets. Times are on the 2-core machine, one thread per run, two runs at a time, as noted at each
-# (fsrcnn_x3 the longest: three cycles, ~4 h).
+# (fsrcnn_x3 the longest: ~3.3 h).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=training/runs
@@ -54,7 +54,8 @@ edge_cycle() {
   long_cycle $out --lr 3e-4 --val-every 10000 --iters 150000 $EDGE --init $R/$init/best.pt "$@"
 }
 
-# fsrcnn x3: from scratch, one long cosine cycle of small steps at the deconvolution offset that centres
+# x3_edge, fsrcnn x3's teacher (the shipped fsrcnn x3 until issue 22; `bash training/make_shipped.sh x3_edge`
+# remakes it in training/runs/fsrcnn_x3_edge): from scratch, one long cosine cycle of small steps at the deconvolution offset that centres
 # the taps at x3 (one thread, ~103 min, 440k iterations; validation 29.311; its checkpoint
 # training/checkpoints/x3_scratch.pt is in git history before e4834b8), then a second cycle from it at lr 3e-4 (400k iterations, ~95 min):
 # validation 29.333, per split (training/score.py --scale 3) 31.115 / 28.064 / 28.759 against the first
@@ -62,15 +63,14 @@ edge_cycle() {
 # from scratch at offset 4 with larger steps) reached 29.148. Then an edge cycle (~39 min, committed as
 # training/checkpoints/x3_edge.pt): validation 29.362, per split 31.187 / 28.081 / 28.770, and within 3 LR
 # pixels of the edge (training/score.py --border 3) 31.087 / 29.719 / 30.402 against 30.835 / 29.571 / 30.237.
-fsrcnn_x3() {
+x3_edge() {
   local P="--scale 3 --deconv-offset 3"
   long_cycle fsrcnn_x3_scratch $P --iters 440000 --seed 301
   next_cycle fsrcnn_x3_scratch 2 3e-4 $P --iters 400000 --seed 302
   edge_cycle fsrcnn_x3_edge fsrcnn_x3_scratch_c2 $P --seed 305
-  export_best fsrcnn_x3_edge fsrcnn_x3
 }
 
-# fsrcnn x2: from scratch at x2, as fsrcnn_x3 (one thread, ~116 min, 420k iterations). Validation
+# fsrcnn x2: from scratch at x2, as x3_edge (one thread, ~116 min, 420k iterations). Validation
 # (every 10th image of the three sets) 32.851; the network it replaces, fine-tuned in five steps from the
 # x3 stage-8 layers, 32.600 (per split, training/score.py --scale 2: 34.399 / 31.719 / 31.922).
 # Offsets 3 and 4 are both half a pixel off at x2 (MATLAB's bicubic puts LR pixel p at HR 2p + 0.5); 4 is PyTorch's.
@@ -84,7 +84,7 @@ fsrcnn_x2() {
   export_best fsrcnn_x2_edge fsrcnn_x2
 }
 
-# fsrcnn x4: from scratch, as fsrcnn_x3's first cycle (one thread, 500k iterations, ~122 min). Validation
+# fsrcnn x4: from scratch, as x3_edge's first cycle (one thread, 500k iterations, ~122 min). Validation
 # 27.552; per split (training/score.py --scale 4) 29.059 / 25.951 / 27.198, where the network it replaces
 # (five fine-tuning steps from the x3 stage-8 layers, the recipe until session 6) had 27.365 and
 # 28.788 / 25.702 / 27.069. Offset 3: MATLAB's bicubic puts LR pixel p at HR 4p + 1.5, offset 3 centres the
@@ -109,7 +109,8 @@ fsrcnn_x4() {
 # runs; --stop-at: the run's own schedule, stopped there; resumed with --resume it goes on to 400k and gives the same
 # checkpoints): validation (x2 / x3 / x4) 32.818 / 29.310 / 27.520, the per-scale teachers' 32.886 / 29.362 / 27.552.
 # Per split (training/score.py --scale S, T91 / General-100 / BSD200-train): x2 34.639 / 31.972 / 32.119,
-# x3 31.139 / 27.999 / 28.723, x4 29.026 / 25.912 / 27.169, 0.03-0.08 dB below fsrcnn's on each.
+# x3 31.139 / 27.999 / 28.723, x4 29.026 / 25.912 / 27.169: 0.03-0.08 dB below each teacher's, 0.08-0.14
+# below the factored fsrcnn x3 that replaced x3_edge after it.
 # The file it replaces (the layers of an earlier x3 network, frozen, under x2 and x4 deconvolutions learnt
 # on them: this script's fsrcnn_multi and x3_stage12 at commit f1cbd24) was 0.17-0.72 dB below fsrcnn on
 # every held-out split.
@@ -119,16 +120,18 @@ fsrcnn_multi() {
   export_best fsrcnn_multi_joint fsrcnn_multi
 }
 
-# fsrcnn x3 factored from scratch (issue 22; running, not shipped yet, so not in MODELS: run it by name,
-# `bash training/make_shipped.sh fsrcnn_x3_expand`): fsrcnn_s_expanded's recipe for the 56-channel network,
-# distilled from x3_edge's 8-view mean, 400k iterations at lr 5e-4, seed 310, one thread (~3.3 h idle at
-# ~30 ms a step). Started at commit e326812 (whose trainer keeps the factored layers channels-first; a rerun
-# on later commits matches up to float rounding), resumed across sessions with --resume. At 230k of 400k,
-# validation 29.370 (x3_edge: 29.362), per split (training/score.py) 31.219 / 28.049 / 28.784: General-100's
-# five held-out images (which the authors' release trained on) still below the authors' 28.079.
-fsrcnn_x3_expand() {
+# fsrcnn x3 (issue 22): factored from scratch, fsrcnn_s_expanded's recipe for the 56-channel network:
+# distilled from x3_edge's 8-view mean with edge patches, 400k iterations at lr 5e-4, seed 310, one thread
+# (~3.3 h idle at ~30 ms a step; 5.5 h beside other runs). Started at commit e326812 (whose trainer keeps
+# the factored layers channels-first; a rerun on later commits matches up to float rounding), resumed
+# across sessions with --resume. Validation 29.412 (x3_edge 29.362); per split (training/score.py
+# --scale 3, T91 / General-100 / BSD200-train) 31.275 / 28.119 / 28.804 against x3_edge's 31.187 / 28.081
+# / 28.770 and the authors' 31.119 / 28.079 / 28.707; within 3 LR pixels of the edge (--border 3) 31.225 /
+# 29.749 / 30.464 against 31.087 / 29.719 / 30.402.
+fsrcnn_x3() {
   long_cycle fsrcnn_x3_expand --scale 3 --deconv-offset 3 $EXPANDED --teacher $C/x3_edge.pt --lr 5e-4 \
     --iters 400000 --seed 310
+  export_best fsrcnn_x3_expand fsrcnn_x3
 }
 
 # fsrcnn-s: FSRCNN-s (32,5,1), one network per scale.
@@ -203,7 +206,7 @@ fsrcnn_s_x2() {
 
 MODELS=(fsrcnn_x3 fsrcnn_x2 fsrcnn_x4 fsrcnn_multi fsrcnn_s_x3 fsrcnn_s_x2 fsrcnn_s_x4)
 for model in "${@:-${MODELS[@]}}"; do
-  EXTRA="fsrcnn_x3_expand fsrcnn_s_x4_expand"
+  EXTRA="x3_edge fsrcnn_s_x4_expand"
   [[ " ${MODELS[*]} $EXTRA " == *" $model "* ]] ||
     { echo "unknown model '$model'; one of: ${MODELS[*]} (or ${EXTRA// /, })" >&2; exit 2; }
   "$model"
