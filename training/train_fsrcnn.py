@@ -33,7 +33,7 @@ and takes one Adam step on the sum of the scales' losses (over their running mea
 per scale rather than scales in turn: every update of the shared layers is a descent direction for all
 three scales at once (alternating would pull them towards one scale per step, the three directions
 averaged only through Adam's momentum), and one collapse of the --expand factors and one optimizer step
-serve three scales (a factored step: 1.06x three plain per-scale steps, training/step_cost.py). --teacher takes one
+serve three scales (a factored step: 1.08-1.11x three plain per-scale steps, training/step_cost.py). --teacher takes one
 checkpoint per scale; the validation PSNR that picks the checkpoint is the mean of the scales' (each logged).
 
 Example (a first cycle from scratch; training/make_shipped.sh has the exact command of every shipped file):
