@@ -97,18 +97,18 @@ fsrcnn_x4() {
 # 16.6 + 14.0 + 14.6 ms a step, from their times above, x 1.1), plus ~15 min for the three teachers'
 # 8-view passes over the training sets (13 min of CPU measured on T91 and scaled by area) and about three
 # times a per-scale run's memory (three scales' training pairs). --resume continues it if a session ends.
-# The shipped file is the run's best checkpoint up to 50k of its 400k-step cosine (2.1 h beside two other
-# runs; --stop-at: the run's own schedule, stopped there; resumed with --resume it goes on to 400k and gives the same
-# checkpoints): validation (x2 / x3 / x4) 32.818 / 29.310 / 27.520, the per-scale teachers' 32.886 / 29.362 / 27.552.
-# Per split (training/score.py --scale S, T91 / General-100 / BSD200-train): x2 34.639 / 31.972 / 32.119,
-# x3 31.139 / 27.999 / 28.723, x4 29.026 / 25.912 / 27.169: 0.03-0.08 dB below each teacher's, 0.08-0.14
-# below the factored fsrcnn x3 that replaced x3_edge after it.
+# The shipped file is the run's best checkpoint up to 90k of its 400k-step cosine (3.3 h beside other runs;
+# --stop-at: the run's own schedule, stopped there; resumed with --resume it goes on to 400k and gives the
+# same checkpoints): validation (x2 / x3 / x4) 32.874 / 29.345 / 27.548, the per-scale teachers' 32.886 /
+# 29.362 / 27.552. Per split (training/score.py --scale S, T91 / General-100 / BSD200-train): x2 34.684 /
+# 32.074 / 32.168, x3 31.177 / 28.090 / 28.744, x4 29.043 / 25.979 / 27.193: from 0.03 dB above to 0.03
+# below the shipped fsrcnn at x2 and x4, 0.03-0.10 below it at x3 (the factored x3, ahead of x3_edge).
 # The file it replaces (the layers of an earlier x3 network, frozen, under x2 and x4 deconvolutions learnt
 # on them: this script's fsrcnn_multi and x3_stage12 at commit f1cbd24) was 0.17-0.72 dB below fsrcnn on
 # every held-out split.
 fsrcnn_multi() {
   long_cycle fsrcnn_multi_joint --scales 2,3,4 --deconv-offsets 4,3,3 $EXPANDED \
-    --teacher $C/x2_edge.pt,$C/x3_edge.pt,$C/x4_scratch.pt --lr 5e-4 --iters 400000 --seed 501 --stop-at 50000
+    --teacher $C/x2_edge.pt,$C/x3_edge.pt,$C/x4_scratch.pt --lr 5e-4 --iters 400000 --seed 501 --stop-at 90000
   export_best fsrcnn_multi_joint fsrcnn_multi
 }
 
@@ -164,14 +164,14 @@ fsrcnn_s_x3() {
 }
 
 # fsrcnn-s x4 (issue 22): fsrcnn_s_expanded at x4 (offset 3, distilled from x4_scratch's 8-view mean, seed
-# 470), the best checkpoint up to 90k of its 400k-step cosine (--stop-at; 61 min beside other runs; the run
-# goes on to 400k): validation 27.239, per split (training/score.py --scale 4, T91 / General-100 /
-# BSD200-train) 28.605 / 25.580 / 26.970 against the network it replaces' 28.592 / 25.556 / 26.967 and the
+# 470), the best checkpoint up to 180k of its 400k-step cosine (--stop-at; 2.9 h beside other runs; the run
+# goes on to 400k): validation 27.254, per split (training/score.py --scale 4, T91 / General-100 /
+# BSD200-train) 28.631 / 25.593 / 26.980 against the network it replaces' 28.592 / 25.556 / 26.967 and the
 # authors' 28.473 / 25.508 / 26.893. The network it replaces (this script's fsrcnn_s_x4 at commit 9a64aa9)
 # was plain cycles: from scratch (500k iterations, validation 27.218), a second cycle (250k, 27.226), then
 # distilled from x4_scratch's 8-view mean (250k, 27.230).
 fsrcnn_s_x4() {
-  expanded_cycle fsrcnn_s_x4_expand 4 3 x4_scratch --lr 5e-4 --iters 400000 --seed 470 --stop-at 90000
+  expanded_cycle fsrcnn_s_x4_expand 4 3 x4_scratch --lr 5e-4 --iters 400000 --seed 470 --stop-at 180000
   export_best fsrcnn_s_x4_expand fsrcnn_s_x4
 }
 
