@@ -16,14 +16,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 R=training/runs
 C=training/checkpoints
-T="python training/train_fsrcnn.py --batch 32 --lr-patch 32"
-# Small steps (x3 stage 9 on, and the from-scratch runs): 16 patches of 24x24 LR, the loss on their inner 16x16 (later options win).
+T="python training/train_fsrcnn.py"
+# Small steps: 16 patches of 24x24 LR, the loss on their inner 16x16.
 SMALL="--batch 16 --lr-patch 24 --loss-margin 4"
-# From x3 stage 11 on (and in the from-scratch runs), BSD200-train joins the paper's sets, each set drawn equally often, and validation
+# BSD200-train joins the paper's sets, each set drawn equally often, and validation
 # is every 10th image of all three (T91 10, General-100 5, BSD200-train 20; the last unseen by the
 # authors' release too, so `python training/score.py` compares with it on unseen images).
 BAL="--sets T91,General-100,BSD200-train --balance-sets --val-sets T91,General-100,BSD200-train --val-nth 10"
-keep() { mkdir -p "$2" && cp "$1/best.pt" "$1/config.json" "$2/"; }  # freeze a stage's best checkpoint
 export_best() { python training/export.py "$R/$1/best.pt" "python/fsrcnn_fast/data/$2.safetensors"; }
 # The recipe that works best: one long cosine cycle of small steps on $BAL (lr 1e-3 down to 1e-5 unless
 # the arguments say otherwise, one thread) into run directory $1.
