@@ -38,7 +38,7 @@ ScratchMemory::Lease::~Lease() {
       return;
     }
   }
-  if (!b.data || b.size > kMaxCachedBytes) return;
+  if (!b.data) return;  // nothing leased, or too big to keep
   std::unique_lock<std::mutex> lock(owner_.mutex_, std::try_to_lock);
   if (lock.owns_lock() && owner_.free_.size() < kMaxCached) owner_.free_.push_back(std::move(b));
 }

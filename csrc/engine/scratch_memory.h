@@ -18,8 +18,8 @@ namespace fsrcnn {
 // A call leases a block and bump-allocates from it; what does not fit comes from the heap and makes the
 // block grow for the next call. Blocks are cached per Network, one per concurrent call, up to
 // kMaxCached blocks of at most kMaxCachedBytes each (a larger call's scratch is freed as before: its
-// own run time dwarfs the faults). The cache's mutex is only ever try-locked, so a process that forks
-// while another thread holds it cannot deadlock: the lease then goes without the cache.
+// own run time dwarfs the faults). A call only ever try-locks the cache's mutex, so a process that
+// forks while another thread holds it cannot deadlock: the lease then goes without the cache.
 class ScratchMemory {
  public:
   static constexpr std::size_t kAlign = 64;  // every allocation: a cache line, what the SIMD loads want
