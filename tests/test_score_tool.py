@@ -81,3 +81,21 @@ def test_per_image_scores_are_the_images_of_the_mean(score):
     assert [name for name, _ in per_image] == [name for name, _ in images]
     assert len({round(p, 6) for _, p in per_image}) == 3  # three different images, three scores
     assert np.mean([p for _, p in per_image]) == pytest.approx(whole, abs=1e-12)
+
+
+def test_per_image_table_has_a_column_per_argument_whose_mean_is_its_row(score, monkeypatch, capsys):
+    """main() --per-image: a column per weights argument (a repeated file too), in order, each column the
+    images of that argument's split score."""
+    rng = np.random.default_rng(4)
+    images = [(f"im_{i}.png", rng.integers(0, 256, (36, 33 + 3 * i, 3)).astype(np.uint8)) for i in range(2)]
+    monkeypatch.setattr(score, "held_out", lambda name, nth: images)
+    monkeypatch.setattr(sys, "argv", ["score.py", "fsrcnn-s", "fsrcnn", "fsrcnn-s", "--sets", "T91", "--per-image"])
+    score.main()
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split("|")[2:-1] for line in lines if line.startswith("| T91/im_")]
+    assert len(rows) == 2
+    columns = np.array([[float(v) for v in row] for row in rows]).T  # one per weights argument
+    np.testing.assert_array_equal(columns[0], columns[2])
+    assert (columns[0] != columns[1]).all()
+    means = [float(line.split("|")[2]) for line in lines if line.startswith("| fsrcnn")]
+    np.testing.assert_allclose(columns.mean(axis=1), means, atol=5e-4)

@@ -103,7 +103,7 @@ def main() -> None:
         columns += [f"{n} border {args.border}" for n in sets]
     print("| weights | " + " | ".join(columns) + " |")
     print("| --- |" + " --- |" * len(columns))
-    per_image: dict[str, list] = {}
+    per_image: list[list] = []  # one list per weights argument, in order: a file may be given twice
     with tempfile.TemporaryDirectory() as tmp:
         for path in args.weights:
             model = load(path, args.scale, Path(tmp))
@@ -111,8 +111,9 @@ def main() -> None:
                 return model.run_y(lr, threads=args.threads)
 
             sr = (lambda lr: eight_view_mean(run, lr)) if args.eight_views else run
-            per_image[path] = []
-            scores = [set_scores(images[n], args.scale, sr, args.border, per_image[path]) for n in sets]
+            file_scores = [] if args.per_image else None
+            scores = [set_scores(images[n], args.scale, sr, args.border, file_scores) for n in sets]
+            per_image.append(file_scores)
             row = [f"{whole:.3f}" for whole, _ in scores]
             if args.border:
                 row += [f"{ring:.3f}" for _, ring in scores]
@@ -122,7 +123,7 @@ def main() -> None:
         print("\n| image | " + " | ".join(args.weights) + " |")
         print("| --- |" + " --- |" * len(args.weights))
         for i, name in enumerate(names):
-            print(f"| {name} | " + " | ".join(f"{per_image[p][i][1]:.3f}" for p in args.weights) + " |")
+            print(f"| {name} | " + " | ".join(f"{image_scores[i][1]:.3f}" for image_scores in per_image) + " |")
 
 
 if __name__ == "__main__":
