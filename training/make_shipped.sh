@@ -163,14 +163,15 @@ fsrcnn_s_x3() {
 }
 
 # fsrcnn-s x4 (issue 22): fsrcnn_s_expanded at x4 (offset 3, distilled from x4_scratch's 8-view mean, seed
-# 470), the best checkpoint up to 180k of its 400k-step cosine (--stop-at; 2.9 h beside other runs; the run
-# goes on to 400k): validation 27.254, per split (training/score.py --scale 4, T91 / General-100 /
-# BSD200-train) 28.631 / 25.593 / 26.980 against the network it replaces' 28.592 / 25.556 / 26.967 and the
-# authors' 28.473 / 25.508 / 26.893. The network it replaces (this script's fsrcnn_s_x4 at commit 9a64aa9)
-# was plain cycles: from scratch (500k iterations, validation 27.218), a second cycle (250k, 27.226), then
-# distilled from x4_scratch's 8-view mean (250k, 27.230).
+# 470), 400k iterations (4.4 h beside other runs, resumed across sessions with --resume), its best
+# checkpoint at 370k: validation 27.277, per split (training/score.py --scale 4, T91 / General-100 /
+# BSD200-train) 28.668 / 25.611 / 26.998 against the authors' 28.473 / 25.508 / 26.893. Until then the
+# best checkpoint up to 180k shipped (--stop-at 180000; validation 27.254, per split 28.631 / 25.593 /
+# 26.980), and before it a chain of plain cycles (this script's fsrcnn_s_x4 at commit 9a64aa9): from
+# scratch (500k iterations, validation 27.218), a second cycle (250k, 27.226), then distilled from
+# x4_scratch's 8-view mean (250k, 27.230; per split 28.592 / 25.556 / 26.967).
 fsrcnn_s_x4() {
-  expanded_cycle fsrcnn_s_x4_expand 4 3 x4_scratch --lr 5e-4 --iters 400000 --seed 470 --stop-at 180000
+  expanded_cycle fsrcnn_s_x4_expand 4 3 x4_scratch --lr 5e-4 --iters 400000 --seed 470
   export_best fsrcnn_s_x4_expand fsrcnn_s_x4
 }
 
