@@ -118,7 +118,9 @@ fsrcnn_multi() {
 # across sessions with --resume. Validation 29.412 (x3_edge 29.362); per split (training/score.py
 # --scale 3, T91 / General-100 / BSD200-train) 31.275 / 28.119 / 28.804 against x3_edge's 31.187 / 28.081
 # / 28.770 and the authors' 31.119 / 28.079 / 28.707; within 3 LR pixels of the edge (--border 3) 31.225 /
-# 29.749 / 30.464 against 31.087 / 29.719 / 30.402.
+# 29.749 / 30.464 against 31.087 / 29.719 / 30.402. Tried after it and not kept: a second such cycle from
+# its best, distilled from its own 8-view mean (lr 1.5e-4, 100k, seed 311): validation 29.416, per split
+# 31.283 / 28.120 / 28.807: +0.008 / +0.001 / +0.003 dB, too little for another 70-min stage.
 fsrcnn_x3() {
   long_cycle fsrcnn_x3_expand --scale 3 --deconv-offset 3 $EXPANDED --teacher $C/x3_edge.pt --lr 5e-4 \
     --iters 400000 --seed 310
@@ -155,6 +157,9 @@ fsrcnn_s_expanded() {
 # at the edge 30.624 / 29.258 / 30.150. Its fifth such cycle with --expand 256 (lr 1e-4, 100k) reached
 # 29.003 (30.731 / 27.609 / 28.488) where plain cycles had stopped at 28.995: the factors, not the
 # iterations, make the difference.
+# Tried after c2 and not kept: a third cycle from it distilled from the factored fsrcnn x3 (fsrcnn_x3's
+# best; lr 1.5e-4, 32 patches, 100k, seed 382): validation 29.037, per split 30.759 / 27.654 / 28.522
+# (+0.007 / +0.007 / 0.000).
 fsrcnn_s_x3() {
   fsrcnn_s_expanded 3 3 x3_edge 380
   expanded_cycle fsrcnn_s_x3_expand_c2 3 3 x3_edge --lr 1.5e-4 --batch 32 --iters 100000 --seed 381 \
