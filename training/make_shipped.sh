@@ -11,7 +11,7 @@
 # so each command runs alone. Needs PyTorch and Pillow (pip install torch==2.13.0 pillow) and the
 # training sets under $FSRCNN_DATA (default ../shared/data): T91, General-100, BSD200-train. Never the
 # test sets. Times are on the 2-core machine, one thread per run, two runs at a time, as noted at each
-# (fsrcnn_x3 the longest: ~3.3 h).
+# (fsrcnn_multi the longest: ~5.5 h on one thread of the idle machine; fsrcnn_x3 ~3.3 h).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=training/runs
