@@ -8,6 +8,7 @@ PReLU and Conv2d. Needs torch (skips without it)."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +181,13 @@ def test_patch_sampler_draws_sets_by_area_or_equally(train_fsrcnn):
     np.testing.assert_allclose(balanced.prob[2:] / balanced.prob[2], [1.0, areas[3] / areas[2]])
     lr, hr, mask = balanced.batch(5)
     assert lr.shape == (5, 1, 24, 24) and hr.shape == (5, 1, 72, 72) and mask is None
+    shared = train_fsrcnn.PatchSampler(by_set, 3, 24, seed=1, set_shares=[1.0, 3.0])
+    np.testing.assert_allclose([shared.prob[:2].sum(), shared.prob[2:].sum()], [0.25, 0.75])
+    np.testing.assert_allclose(shared.prob[:2] / shared.prob[0], [1.0, areas[1] / areas[0]])
+    drawn = shared.rng.choice(len(shared.pairs), size=20000, p=shared.prob)
+    assert abs(np.mean(drawn >= 2) - 0.75) < 0.02
+    with pytest.raises(ValueError, match="one share per set"):
+        train_fsrcnn.PatchSampler(by_set, 3, 24, seed=1, set_shares=[1.0])
 
 
 def test_patch_sampler_edge_patches_count_the_image_border(train_fsrcnn):
@@ -532,3 +540,14 @@ def test_resumed_run_is_the_uninterrupted_run(tmp_path, network):
     bad = subprocess.run(args + ["--out", str(tmp_path / "stopped"), "--resume", "--lr", "0.5"],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "lr" in bad.stderr
+
+
+@pytest.mark.parametrize("shares", ["1,2", "1,0,1", "1,two,1"])
+def test_set_shares_refused_unless_one_positive_number_per_set(tmp_path, shares):
+    import subprocess
+
+    cmd = [sys.executable, str(ROOT / "training" / "train_fsrcnn.py"), "--sets", "T91,General-100,BSD200-train",
+           "--set-shares", shares, "--out", str(tmp_path / "run")]
+    bad = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--set-shares" in bad.stderr, bad.stderr
+    assert not (tmp_path / "run").exists()

@@ -107,16 +107,21 @@ def build_pairs(images: list[np.ndarray], scale: int, aug_scales=AUG_SCALES) -> 
 
 class PatchSampler:
     """Random LR/HR patch pairs, each pixel of a set equally likely. Sets are drawn in proportion to their
-    area, or, with balance_sets, equally often (BSD200-train alone is three times T91 + General-100)."""
+    area, or, with balance_sets, equally often (BSD200-train alone is three times T91 + General-100), or,
+    with set_shares (one number per set, in pairs_by_set's order), in those proportions."""
 
     def __init__(self, pairs_by_set: dict, scale: int, lr_patch: int, seed: int, balance_sets: bool = False,
-                 edge_prob: float = 0.0, loss_margin: int = 0):
+                 edge_prob: float = 0.0, loss_margin: int = 0, set_shares=None):
+        if set_shares is not None and len(set_shares) != len(pairs_by_set):
+            raise ValueError(f"set_shares: one share per set ({len(pairs_by_set)}), got {len(set_shares)}")
+        shares = set_shares if set_shares is not None else [1.0] * len(pairs_by_set)
         self.pairs, weights = [], []
-        for pairs in pairs_by_set.values():
+        for pairs, share in zip(pairs_by_set.values(), shares):
             kept = [p for p in pairs if min(p[0].shape) >= lr_patch]
             area = np.array([p[0].size for p in kept], dtype=np.float64)
             self.pairs += kept
-            weights.append(area / area.sum() if balance_sets else area)
+            by_set = balance_sets or set_shares is not None
+            weights.append(share * area / area.sum() if by_set else area)
         weights = np.concatenate(weights)
         self.prob = weights / weights.sum()
         self.scale, self.lr_patch = scale, lr_patch
@@ -658,6 +663,9 @@ def main() -> None:
                     help="training sets under $FSRCNN_DATA (T91 and General-100 are the paper's)")
     ap.add_argument("--balance-sets", action="store_true",
                     help="draw patches from every training set equally often (default: in proportion to area)")
+    ap.add_argument("--set-shares", type=str, default="",
+                    help="how often each set of --sets is drawn, as proportions in --sets' order (e.g. 1,2,1: "
+                         "the second set half the patches); each set's pixels stay equally likely")
     ap.add_argument("--val-nth", type=int, default=20, help="every n-th image of the validation sets is held out")
     ap.add_argument("--val-sets", type=str, default="",
                     help="sets the validation images come from (default: BSD200-train if used, else every set)")
@@ -682,6 +690,14 @@ def main() -> None:
                          "factors, Adam's moments, the schedule and the patch sampler's random state), with "
                          "the options it was started with; a run stopped hard loses at most --val-every steps")
     args = ap.parse_args()
+    set_shares = None
+    if args.set_shares:
+        try:
+            set_shares = [float(v) for v in args.set_shares.split(",")]
+        except ValueError:
+            ap.error(f"--set-shares {args.set_shares}: numbers separated by commas")
+        if len(set_shares) != len(args.sets.split(",")) or min(set_shares) <= 0:
+            ap.error(f"--set-shares {args.set_shares}: one positive number per set of --sets {args.sets}")
     joint = bool(args.scales)
     if joint:
         if args.scale is not None or args.deconv_offset is not None:
@@ -725,7 +741,7 @@ def main() -> None:
         # a single-scale run draws with the seed itself (its earlier commands reproduce); each scale of a
         # multi-scale run with its own stream
         samplers[scale] = PatchSampler(pairs_by_set, scale, lr_patch, [args.seed, scale] if joint else args.seed,
-                                       args.balance_sets, args.edge_prob, args.loss_margin)
+                                       args.balance_sets, args.edge_prob, args.loss_margin, set_shares)
 
     if joint:
         model = make_multi_model(torch, scales, args.d, args.s, args.m, list(offsets.values()), args.expand)
