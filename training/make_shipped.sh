@@ -122,7 +122,7 @@ fsrcnn_multi() {
 # 29.749 / 30.464 against 31.087 / 29.719 / 30.402. Tried after it and not kept: a second such cycle from
 # its best, distilled from its own 8-view mean (lr 1.5e-4, 100k, seed 311): validation 29.416, per split
 # 31.283 / 28.120 / 28.807: +0.008 / +0.001 / +0.003 dB, too little for another 70-min stage.
-# Then (shipped since issue 22's seventh session) a cycle from its best that draws General-100 twice as
+# Then the cycle that ships: from the 400k run's best, drawing General-100 twice as
 # often as each other set (--set-shares 1,2,1; the authors' release ends with a General-100 fine-tune and its
 # held-out five were among the images it trained on), distilled from the same best's 8-view mean, lr
 # 1.5e-4, 60k iterations, seed 312 (~55 min beside three other runs): validation 29.413, per split 31.277 /
@@ -171,7 +171,7 @@ fsrcnn_s_expanded() {
 # Tried after c2 and not kept: a third cycle from it distilled from the factored fsrcnn x3 (fsrcnn_x3's
 # best; lr 1.5e-4, 32 patches, 100k, seed 382): validation 29.037, per split 30.759 / 27.654 / 28.522
 # (+0.007 / +0.007 / 0.000). And one drawing General-100 three times as often as each other set (--set-shares
-# 1,3,1; from c2, distilled from fsrcnn_x3's best, lr 1.5e-4, 60k, seed 383): validation 29.030, per split
+# 1,3,1; from c2, distilled from fsrcnn_x3_expand's best, lr 1.5e-4, 60k, seed 383): validation 29.030, per split
 # 30.750 / 27.650 / 28.515 (its last checkpoint 30.747 / 27.658 / 28.514): General-100 +0.003 to +0.011 for
 # BSD200-train -0.007; more of General-100's training images barely moves its held-out five.
 fsrcnn_s_x3() {
