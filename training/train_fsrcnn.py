@@ -114,14 +114,14 @@ class PatchSampler:
                  edge_prob: float = 0.0, loss_margin: int = 0, set_shares=None):
         if set_shares is not None and len(set_shares) != len(pairs_by_set):
             raise ValueError(f"set_shares: one share per set ({len(pairs_by_set)}), got {len(set_shares)}")
-        shares = set_shares if set_shares is not None else [1.0] * len(pairs_by_set)
+        if set_shares is None and balance_sets:
+            set_shares = [1.0] * len(pairs_by_set)
         self.pairs, weights = [], []
-        for pairs, share in zip(pairs_by_set.values(), shares):
+        for k, pairs in enumerate(pairs_by_set.values()):
             kept = [p for p in pairs if min(p[0].shape) >= lr_patch]
             area = np.array([p[0].size for p in kept], dtype=np.float64)
             self.pairs += kept
-            by_set = balance_sets or set_shares is not None
-            weights.append(share * area / area.sum() if by_set else area)
+            weights.append(area if set_shares is None else set_shares[k] * area / area.sum())
         weights = np.concatenate(weights)
         self.prob = weights / weights.sum()
         self.scale, self.lr_patch = scale, lr_patch
