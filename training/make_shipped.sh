@@ -189,7 +189,10 @@ fsrcnn_s_expanded() {
 # (+0.007 / +0.007 / 0.000). And one drawing General-100 three times as often as each other set (--set-shares
 # 1,3,1; from c2, distilled from fsrcnn_x3_expand's best, lr 1.5e-4, 60k, seed 383): validation 29.030, per split
 # 30.750 / 27.650 / 28.515 (its last checkpoint 30.747 / 27.658 / 28.514): General-100 +0.003 to +0.011 for
-# BSD200-train -0.007; more of General-100's training images barely moves its held-out five.
+# BSD200-train -0.007; more of General-100's training images barely moves its held-out five. Nor does its
+# extreme, the paper's sets only with General-100 three times as often as T91 (--sets T91,General-100
+# --set-shares 1,3; from c2, same teacher, lr 1.5e-4, 50k, seed 384, ~20 min): per split 30.749 / 27.667 /
+# 28.506, General-100 +0.020 for BSD200-train -0.016, still below the authors' 27.670 there.
 fsrcnn_s_x3() {
   fsrcnn_s_expanded 3 3 x3_edge 380
   expanded_cycle fsrcnn_s_x3_expand_c2 3 3 x3_edge --lr 1.5e-4 --batch 32 --iters 100000 --seed 381 \
