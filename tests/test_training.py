@@ -411,6 +411,42 @@ def test_init_moves_layers_between_single_and_multi_scale_networks(train_fsrcnn)
         np.testing.assert_allclose(alone(x).detach().numpy(), joint(x, scale).detach().numpy(), rtol=0, atol=1e-12)
 
 
+def _smooth_training_images(folder: Path, count: int = 4) -> None:
+    """Smooth random images (upscaling has something to learn) as a training set."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    for i in range(count):
+        small = rng.integers(0, 256, (13, 14, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((104, 96), Image.BICUBIC).save(folder / f"im{i}.png")
+
+
+def test_a_run_whose_loss_is_not_finite_stops_before_saving_it(tmp_path):
+    """At a learning rate that overflows the weights the run stops at that step, naming the cause, and
+    the checkpoints of the last validation (before it) stay finite instead of taking the NaNs."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    _smooth_training_images(tmp_path / "data" / "T91")
+    run = tmp_path / "run"
+    cmd = [sys.executable, str(ROOT / "training" / "train_fsrcnn.py"), "--scale", "3", "--sets", "T91",
+           "--val-nth", "2", "--iters", "6", "--val-every", "1", "--batch", "2", "--lr-patch", "12",
+           "--d", "8", "--s", "4", "--m", "1", "--lr", "1e30", "--out", str(run)]
+    env = dict(os.environ, FSRCNN_DATA=str(tmp_path / "data"))
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "diverged" in done.stderr and "--lr" in done.stderr, done.stderr
+    log = json.loads((run / "log.json").read_text())
+    assert 1 <= len(log) < 6  # stopped early, after at least one validation
+    for name in ("best.pt", "last.pt"):
+        ckpt = torch.load(run / name, map_location="cpu", weights_only=True)
+        assert all(torch.isfinite(t).all() for t in ckpt["model"].values()), name
+    resume = torch.load(run / "resume.pt", map_location="cpu", weights_only=True)
+    assert all(torch.isfinite(t).all() for t in resume["model"].values())
+
+
 def test_a_short_multi_scale_run_writes_an_exportable_checkpoint(train_fsrcnn, export_module, tmp_path):
     """train_fsrcnn.py --scales 2,3,4 end to end on a few synthetic training images: factored, distilled
     from the committed per-scale fsrcnn teachers (8-view mean), edge patches; the best checkpoint's
@@ -420,14 +456,7 @@ def test_a_short_multi_scale_run_writes_an_exportable_checkpoint(train_fsrcnn, e
     import subprocess
     import sys
 
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    data = tmp_path / "data" / "T91"
-    data.mkdir(parents=True)
-    for i in range(4):  # smooth random images: upscaling has something to learn
-        small = rng.integers(0, 256, (13, 14, 3), dtype=np.uint8)
-        Image.fromarray(small).resize((104, 96), Image.BICUBIC).save(data / f"im{i}.png")
+    _smooth_training_images(tmp_path / "data" / "T91")
     ckpts = ROOT / "training" / "checkpoints"
     run = tmp_path / "run"
     cmd = [sys.executable, str(ROOT / "training" / "train_fsrcnn.py"), "--scales", "2,3,4", "--sets", "T91",

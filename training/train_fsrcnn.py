@@ -780,6 +780,12 @@ def main() -> None:
         t_step = time.perf_counter()
         batches = {scale: samplers[scale].batch(args.batch) for scale in scales}
         loss, losses = train_step(torch, model, opt, batches, args.loss_margin, args.joint_loss, running)
+        if not math.isfinite(loss.item()):
+            # NaN or inf weights never come back, and the next validation would write them into resume.pt.
+            # Only this is a stop: validation alone cannot tell divergence from a dip (fsrcnn_x3_expand, the
+            # shipped x3's run, fell 2.07 dB at 30k and recovered by 50k).
+            raise SystemExit(f"iteration {it}: the loss is {loss.item()}: the run diverged; resume.pt and best.pt "
+                             f"are as of the last validation (best {best:.3f} dB); start again with a lower --lr")
         sched.step()
         train_seconds += time.perf_counter() - t_step
         if it % args.val_every == 0 or it == last:
