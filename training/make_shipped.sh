@@ -193,6 +193,10 @@ fsrcnn_s_expanded() {
 # extreme, the paper's sets only with General-100 three times as often as T91 (--sets T91,General-100
 # --set-shares 1,3; from c2, same teacher, lr 1.5e-4, 50k, seed 384, ~20 min): per split 30.749 / 27.667 /
 # 28.506, General-100 +0.020 for BSD200-train -0.016, still below the authors' 27.670 there.
+# Nor the authors' own last stage, General-100 alone with no teacher (--sets General-100; from c2, lr 1.5e-4,
+# 50k, seed 386, ~35 min): 30.707 / 27.683 / 28.490, General-100 +0.036 (the authors' + 0.013) for T91 -0.045
+# and BSD200-train -0.032; weight averages of it with c2 trade along the same line (half of each: 30.736 /
+# 27.667 / 28.506).
 fsrcnn_s_x3() {
   fsrcnn_s_expanded 3 3 x3_edge 380
   expanded_cycle fsrcnn_s_x3_expand_c2 3 3 x3_edge --lr 1.5e-4 --batch 32 --iters 100000 --seed 381 \
