@@ -5,10 +5,10 @@ import pytest
 
 from fsrcnn_fast import Model, metrics
 
-# Floors, well over bicubic (33.66, 30.39, 28.42). fsrcnn measures x2 37.18, x3 33.29, x4 30.95 (each
-# trained from scratch at its scale, x2 then taught the image border; x3 and x4 factored and distilled from
-# the earlier networks, x3 then a cycle weighted towards General-100); its x3 and x4 floors are the authors'
-# 33.16 and 30.70 + 0.05 (issue 22's). fsrcnn-multi (one network
+# Floors, well over bicubic (33.66, 30.39, 28.42). fsrcnn measures x2 37.26, x3 33.29, x4 30.98 (each
+# factored and distilled from the earlier network at its scale, x3 then a cycle weighted towards
+# General-100); its floors are the authors' 37.00, 33.16 and 30.70 + 0.05 (issue 22's; x2's a little over
+# that, as it was). fsrcnn-multi (one network
 # trained for the three scales together, a deconvolution per scale) measures 37.20, 33.21, 30.86 (the one
 # it replaced, the layers of an earlier x3 network shared, 36.43, 32.81, 30.09): regression floors a little
 # under these.

@@ -61,18 +61,34 @@ x3_edge() {
   edge_cycle fsrcnn_x3_edge fsrcnn_x3_scratch_c2 $P --seed 305
 }
 
-# fsrcnn x2: from scratch at x2, as x3_edge (one thread, ~116 min, 420k iterations). Validation
-# (every 10th image of the three sets) 32.851; the network it replaces, fine-tuned in five steps from the
-# x3 stage-8 layers, 32.600 (per split, training/score.py --scale 2: 34.399 / 31.719 / 31.922).
+# x2_edge, fsrcnn x2's teacher (the shipped fsrcnn x2 until issue 22; `bash training/make_shipped.sh x2_edge`
+# remakes it in training/runs/fsrcnn_x2_edge, committed as training/checkpoints/x2_edge.pt): from scratch at
+# x2, as x3_edge (one thread, ~116 min, 420k iterations). Validation (every 10th image of the three sets)
+# 32.851; the network it replaced, fine-tuned in five steps from the x3 stage-8 layers, 32.600 (per split,
+# training/score.py --scale 2: 34.399 / 31.719 / 31.922).
 # Offsets 3 and 4 are both half a pixel off at x2 (MATLAB's bicubic puts LR pixel p at HR 2p + 0.5); 4 is PyTorch's.
-# Then an edge cycle (seed 202, ~44 min, committed as training/checkpoints/x2_edge.pt): validation 32.886,
-# per split 34.673 / 32.049 / 32.201 (was 34.632 / 32.004 / 32.171), within 3 LR pixels of the edge
-# 35.013 / 33.424 / 33.901 (was 34.688 / 33.052 / 33.564).
-fsrcnn_x2() {
+# Then an edge cycle (seed 202, ~44 min): validation 32.886, per split 34.673 / 32.049 / 32.201 (was
+# 34.632 / 32.004 / 32.171), within 3 LR pixels of the edge 35.013 / 33.424 / 33.901 (was 34.688 / 33.052 /
+# 33.564).
+x2_edge() {
   local P="--scale 2 --deconv-offset 4"
   long_cycle fsrcnn_x2_scratch $P --iters 420000 --seed 201
   edge_cycle fsrcnn_x2_edge fsrcnn_x2_scratch $P --seed 202
-  export_best fsrcnn_x2_edge fsrcnn_x2
+}
+
+# fsrcnn x2 (issue 22): factored from scratch, as fsrcnn_x4 at x2 (offset 4) but lr 3e-4 (at 5e-4, seed 210,
+# validation fell from 28.99 at 10k to 24.20 at 40k: diverged), distilled from x2_edge's 8-view mean with
+# edge patches, seed 210, one thread; a 400k-step cosine whose best checkpoint up to 250k ships (--stop-at
+# 250000: the run's own schedule, stopped there; 3.7 h beside two to four other runs, resumed across
+# sessions). Validation 32.933 (x2_edge 32.886); per split (training/score.py --scale 2) 34.774 / 32.065 /
+# 32.230 against x2_edge's 34.673 / 32.049 / 32.201 and the authors' 34.579 / 31.952 / 32.091; within 3 LR
+# pixels of the edge (--border 3) 35.199 / 33.595 / 33.943 against 35.013 / 33.424 / 33.901. Its best up to
+# 170k was level with x2_edge (validation 32.886; BSD200-train -0.012), up to 230k above it on every split
+# (34.749 / 32.065 / 32.237).
+fsrcnn_x2() {
+  long_cycle fsrcnn_x2_expand --scale 2 --deconv-offset 4 $EXPANDED --teacher $C/x2_edge.pt --lr 3e-4 \
+    --iters 400000 --seed 210 --stop-at 250000
+  export_best fsrcnn_x2_expand fsrcnn_x2
 }
 
 # x4_scratch, fsrcnn x4's teacher (the shipped fsrcnn x4 until issue 22; `bash training/make_shipped.sh
@@ -87,16 +103,16 @@ x4_scratch() {
 }
 
 # fsrcnn x4 (issue 22): factored from scratch, fsrcnn_x3's first run at x4: distilled from x4_scratch's
-# 8-view mean with edge patches, lr 5e-4, seed 410, one thread; a 400k-step cosine whose best checkpoint up
-# to 240k ships (--stop-at 240000: the run's own schedule, stopped there; 3.1 h beside two to four other
-# runs, resumed across sessions). Validation 27.594 (x4_scratch 27.552); per split (training/score.py
-# --scale 4) 29.134 / 25.954 / 27.234 against x4_scratch's 29.059 / 25.951 / 27.198 and the authors'
-# 28.932 / 25.877 / 27.112; within 3 LR pixels of the edge (--border 3) 28.918 / 27.737 / 28.943 against
-# 28.771 / 27.638 / 28.833. Its checkpoints at 170k-220k improved T91 and BSD200-train too, General-100
-# by -0.019 to +0.007.
+# 8-view mean with edge patches, lr 5e-4, seed 410, one thread; a 400k-step cosine (5.2 h beside two to four
+# other runs, resumed across sessions), its best checkpoint at 380k. Validation 27.610 (x4_scratch 27.552);
+# per split (training/score.py --scale 4) 29.153 / 26.000 / 27.240 against x4_scratch's 29.059 / 25.951 /
+# 27.198 and the authors' 28.932 / 25.877 / 27.112; within 3 LR pixels of the edge (--border 3) 28.922 /
+# 27.736 / 28.962 against 28.771 / 27.638 / 28.833. Until then its best up to 240k shipped (--stop-at
+# 240000; validation 27.594, per split 29.134 / 25.954 / 27.234), whose checkpoints from 170k to 220k had
+# moved General-100 by -0.019 to +0.007 while the other two rose.
 fsrcnn_x4() {
   long_cycle fsrcnn_x4_expand --scale 4 --deconv-offset 3 $EXPANDED --teacher $C/x4_scratch.pt --lr 5e-4 \
-    --iters 400000 --seed 410 --stop-at 240000
+    --iters 400000 --seed 410
   export_best fsrcnn_x4_expand fsrcnn_x4
 }
 
@@ -231,7 +247,7 @@ fsrcnn_s_x2() {
 
 MODELS=(fsrcnn_x3 fsrcnn_x2 fsrcnn_x4 fsrcnn_multi fsrcnn_s_x3 fsrcnn_s_x2 fsrcnn_s_x4)
 for model in "${@:-${MODELS[@]}}"; do
-  EXTRA="x3_edge x4_scratch"
+  EXTRA="x2_edge x3_edge x4_scratch"
   [[ " ${MODELS[*]} $EXTRA " == *" $model "* ]] ||
     { echo "unknown model '$model'; one of: ${MODELS[*]} (or ${EXTRA// /, })" >&2; exit 2; }
   "$model"
