@@ -5,7 +5,7 @@ import pytest
 
 from fsrcnn_fast import Model, metrics
 
-# Floors, well over bicubic (33.66, 30.39, 28.42). fsrcnn measures x2 37.26, x3 33.29, x4 30.98 (each
+# Floors, well over bicubic (33.66, 30.39, 28.42). fsrcnn measures x2 37.30, x3 33.29, x4 30.98 (each
 # factored and distilled from the earlier network at its scale, x3 then a cycle weighted towards
 # General-100); its floors are the authors' 37.00, 33.16 and 30.70 + 0.05 (issue 22's; x2's a little over
 # that, as it was). fsrcnn-multi (one network

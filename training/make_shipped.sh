@@ -78,16 +78,17 @@ x2_edge() {
 
 # fsrcnn x2 (issue 22): factored from scratch, as fsrcnn_x4 at x2 (offset 4) but lr 3e-4 (at 5e-4, seed 210,
 # validation fell from 28.99 at 10k to 24.20 at 40k: diverged), distilled from x2_edge's 8-view mean with
-# edge patches, seed 210, one thread; a 400k-step cosine whose best checkpoint up to 250k ships (--stop-at
-# 250000: the run's own schedule, stopped there; 3.7 h beside two to four other runs, resumed across
-# sessions). Validation 32.933 (x2_edge 32.886); per split (training/score.py --scale 2) 34.774 / 32.065 /
-# 32.230 against x2_edge's 34.673 / 32.049 / 32.201 and the authors' 34.579 / 31.952 / 32.091; within 3 LR
-# pixels of the edge (--border 3) 35.199 / 33.595 / 33.943 against 35.013 / 33.424 / 33.901. Its best up to
+# edge patches, seed 210, one thread; a 400k-step cosine whose best checkpoint up to 330k ships (--stop-at
+# 330000: the run's own schedule, stopped there; 4.6 h beside one to four other runs, resumed across
+# sessions). Validation 32.956 (x2_edge 32.886); per split (training/score.py --scale 2) 34.792 / 32.134 /
+# 32.243 against x2_edge's 34.673 / 32.049 / 32.201 and the authors' 34.579 / 31.952 / 32.091; within 3 LR
+# pixels of the edge (--border 3) 35.235 / 33.660 / 33.997 against 35.013 / 33.424 / 33.901. Its best up to
 # 170k was level with x2_edge (validation 32.886; BSD200-train -0.012), up to 230k above it on every split
-# (34.749 / 32.065 / 32.237).
+# (34.749 / 32.065 / 32.237), up to 250k 34.774 / 32.065 / 32.230 (shipped for a few hours), up to 290k
+# 34.781 / 32.122 / 32.243.
 fsrcnn_x2() {
   long_cycle fsrcnn_x2_expand --scale 2 --deconv-offset 4 $EXPANDED --teacher $C/x2_edge.pt --lr 3e-4 \
-    --iters 400000 --seed 210 --stop-at 250000
+    --iters 400000 --seed 210 --stop-at 330000
   export_best fsrcnn_x2_expand fsrcnn_x2
 }
 
