@@ -214,6 +214,9 @@ fsrcnn_s_expanded() {
 # 50k, seed 386, ~35 min): 30.707 / 27.683 / 28.490, General-100 +0.036 (the authors' + 0.013) for T91 -0.045
 # and BSD200-train -0.032; weight averages of it with c2 trade along the same line (half of each: 30.736 /
 # 27.667 / 28.506).
+# Nor a fresh fsrcnn_s_expanded run distilled from fsrcnn_x3_expand's best instead of x3_edge, General-100
+# drawn twice as often (--set-shares 1,2,1, seed 387, 400k, ~1.9 h): best at 380k, validation 29.039, per split
+# 30.775 / 27.646 / 28.520 (T91 +0.023, General-100 level, BSD200-train -0.002 against c2).
 fsrcnn_s_x3() {
   fsrcnn_s_expanded 3 3 x3_edge 380
   expanded_cycle fsrcnn_s_x3_expand_c2 3 3 x3_edge --lr 1.5e-4 --batch 32 --iters 100000 --seed 381 \
